@@ -1,0 +1,42 @@
+"""The two errors of the mapping layer.
+
+They are deliberately different: a :class:`MappingError` means the *mapping* is wrong
+(bad config, unsupported schema) and the process should stop with a message naming the
+fix; a :class:`ConversionError` means one *row* cannot be represented in Weaviate and
+must go to the dead-letter table while the rest of the batch proceeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MappingError(ValueError):
+    """The mapping or its configuration is invalid; the message says what to change."""
+
+
+class ConversionError(ValueError):
+    """One value of one row cannot be converted to its Weaviate property.
+
+    Carries the table, the primary-key values, the column and a human reason so the
+    dead-letter table can store them as separate fields.
+    """
+
+    def __init__(self, table: str, pk: tuple[Any, ...] | None, column: str, reason: str) -> None:
+        self.table = table
+        self.pk = pk
+        self.column = column
+        self.reason = reason
+        super().__init__(f"{table}{list(pk) if pk is not None else ''}.{column}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep the exception picklable (RQ and multiprocessing copy exceptions).
+        return (ConversionError, (self.table, self.pk, self.column, self.reason))
+
+
+class ValueConversionError(ValueError):
+    """Raised by the pure value converters, which do not know the row they are in.
+
+    :meth:`TableMapping.to_object` turns it into a :class:`ConversionError` with the
+    table, key and column filled in.
+    """

@@ -1,0 +1,98 @@
+"""Deterministic object identity: one UUID per (table, primary-key values).
+
+Idempotent replays need the same row to land on the same Weaviate object every time,
+on every host, in every Python version. ``weaviate.util.generate_uuid5`` concatenates
+namespace and identifier without a separator, so the key is encoded here as an
+unambiguous, type-aware JSON array instead::
+
+    canonical_key("messages", (42,))      == '["messages",42]'
+    canonical_key("t", ("42",))           == '["t","42"]'
+    canonical_key("t", (1.5,))            == '["t",{"f":"1.5"}]'
+    canonical_key("t", (b"\\x01",))        == '["t",{"b":"AQ=="}]'
+
+    object_uuid(table, pk) == uuid.uuid5(UUID_NAMESPACE, canonical_key(table, pk))
+
+The values must be exactly what Python's ``sqlite3`` returns for the key columns
+(int, float, str, bytes); ``1``, ``1.0``, ``"1"`` and ``b"1"`` are different keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import uuid
+from typing import Any
+
+from .errors import MappingError
+
+#: Fixed namespace of every object id this tool writes. Never change it: doing so
+#: would give every existing object a new id.
+UUID_NAMESPACE = uuid.UUID("0ad1f03f-ac40-40d3-a160-678005ed5ae5")
+
+
+def encode_key_value(value: Any) -> Any:
+    """Encode one SQLite value as a JSON-able, type-tagged value.
+
+    int -> JSON integer (exact at any size); str -> JSON string; float -> ``{"f": repr}``;
+    bytes -> ``{"b": base64}``; bool -> the int SQLite stores for it. NULL is not a key.
+    """
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        _check_encodable(value)
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            raise MappingError("NaN cannot be part of a primary key")
+        return {"f": repr(value)}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"b": base64.b64encode(bytes(value)).decode("ascii")}
+    if value is None:
+        raise MappingError("NULL cannot be part of a primary key (declare the key NOT NULL)")
+    raise MappingError(f"unsupported primary-key value type {type(value).__name__}: {value!r}")
+
+
+def _check_encodable(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MappingError(f"key text is not valid Unicode (lone surrogate): {text!r}") from exc
+
+
+def canonical_key(table: str, pk_values: tuple[Any, ...]) -> str:
+    """The unambiguous string identifying a row: a compact JSON array.
+
+    ``json.dumps([table, *encoded_values], separators=(",", ":"), ensure_ascii=False)``.
+    JSON string quoting makes table names and text keys containing commas, quotes or
+    brackets unambiguous, and the type tags keep 1, 1.0, "1" and b"1" apart.
+    """
+    if not isinstance(table, str) or not table:
+        raise MappingError(f"table name must be a non-empty string, got {table!r}")
+    _check_encodable(table)
+    if not isinstance(pk_values, (tuple, list)) or not pk_values:
+        raise MappingError(f"primary-key values must be a non-empty tuple, got {pk_values!r}")
+    encoded = [encode_key_value(v) for v in pk_values]
+    return json.dumps([table, *encoded], separators=(",", ":"), ensure_ascii=False)
+
+
+def object_uuid(table: str, pk_values: tuple[Any, ...]) -> uuid.UUID:
+    """``uuid5(UUID_NAMESPACE, canonical_key(table, pk_values))``."""
+    return uuid.uuid5(UUID_NAMESPACE, canonical_key(table, tuple(pk_values)))
+
+
+def key_text(pk_values: tuple[Any, ...]) -> str:
+    """Human-readable text of a key, used for the ``original_id`` metadata property.
+
+    A single-column key is its plain text (int as decimal, float as ``repr``, bytes as
+    base64); a composite key is the compact JSON array of the encoded values.
+    """
+    if len(pk_values) == 1:
+        (value,) = pk_values
+        encoded = encode_key_value(value)
+        if isinstance(encoded, dict):
+            return next(iter(encoded.values()))
+        return str(encoded)
+    return json.dumps([encode_key_value(v) for v in pk_values], separators=(",", ":"), ensure_ascii=False)

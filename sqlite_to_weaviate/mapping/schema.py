@@ -1,0 +1,200 @@
+"""Weaviate collection definitions built from a TableMapping, and idempotent creation.
+
+Auto-schema is off on our servers, so every collection, property and reference is
+created explicitly from the mapping. ``ensure_collections`` is safe to run again and
+again: it creates what is missing, adds properties a mapping change introduced, and
+refuses (MappingError with the fix) changes Weaviate cannot apply in place.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from weaviate.classes.config import Configure, DataType as WvDataType, Property, ReferenceProperty, Tokenization
+
+from .errors import MappingError
+from .naming import HASH_PROPERTY
+from .types import DataType
+
+if TYPE_CHECKING:
+    from .model import Mapping, TableMapping
+
+_WEAVIATE_TYPES = {
+    DataType.TEXT: WvDataType.TEXT,
+    DataType.INT: WvDataType.INT,
+    DataType.NUMBER: WvDataType.NUMBER,
+    DataType.BOOLEAN: WvDataType.BOOL,
+    DataType.DATE: WvDataType.DATE,
+    DataType.BLOB: WvDataType.BLOB,
+    DataType.OBJECT: WvDataType.OBJECT,
+}
+
+
+def weaviate_type(data_type: DataType) -> WvDataType:
+    return _WEAVIATE_TYPES[data_type]
+
+
+def _scalar_property(name: str, data_type: DataType, *, filterable: bool = True, searchable: bool = True,
+                     vectorize: bool = False, description: str | None = None,
+                     nested: tuple[tuple[str, DataType], ...] = ()) -> Property:
+    text = data_type is DataType.TEXT
+    blob = data_type is DataType.BLOB
+    return Property(
+        name=name,
+        data_type=weaviate_type(data_type),
+        description=description,
+        index_filterable=None if blob else filterable,
+        index_searchable=searchable if text else None,
+        skip_vectorization=not (vectorize and text),
+        vectorize_property_name=False,
+        nested_properties=[_scalar_property(n, t) for n, t in nested] or None,
+    )
+
+
+def properties(table_mapping: "TableMapping") -> list[Property]:
+    """Mapped columns, metadata properties and the content-hash property."""
+    result = [
+        _scalar_property(
+            c.property, c.data_type, filterable=c.index_filterable, searchable=c.index_searchable,
+            vectorize=c.vectorize, nested=c.nested,
+            description=c.description or f"SQLite column {table_mapping.table}.{c.column}",
+        )
+        for c in table_mapping.columns
+    ]
+    metadata = table_mapping.metadata
+    if not metadata.is_empty():
+        fields = metadata.fields()
+        if metadata.property:
+            result.append(_scalar_property(metadata.property, DataType.OBJECT, nested=tuple(fields),
+                                           description="Migration metadata added by sqlite-to-weaviate"))
+        else:
+            result.extend(_scalar_property(n, t, description="Migration metadata added by sqlite-to-weaviate")
+                          for n, t in fields)
+    result.append(
+        Property(
+            name=HASH_PROPERTY,
+            data_type=WvDataType.TEXT,
+            description="sha256 of the source SQLite row (sqlite-to-weaviate verify)",
+            index_filterable=True,
+            index_searchable=False,
+            tokenization=Tokenization.FIELD,
+            skip_vectorization=True,
+            vectorize_property_name=False,
+        )
+    )
+    return result
+
+
+def vector_config(table_mapping: "TableMapping") -> Any:
+    """``Configure.Vectors`` for the table: self-provided, named, or a vectorizer module."""
+    module = table_mapping.vectorizer
+    if table_mapping.named_vectors:
+        if module:
+            raise MappingError(
+                f"table {table_mapping.table!r}: named vectors from BLOB columns cannot be combined with "
+                f"vectorizer {module!r}; set vectorizer = \"none\""
+            )
+        return [Configure.Vectors.self_provided(name=name) for name, _ in table_mapping.named_vectors]
+    if not module:
+        return Configure.Vectors.self_provided()
+    factory_name = module.replace("-", "_")
+    factory = getattr(Configure.Vectors, factory_name, None)
+    if factory is None or factory_name.startswith("_") or factory_name == "self_provided":
+        known = [n.replace("_", "-") for n in dir(Configure.Vectors) if not n.startswith("_")]
+        close = difflib.get_close_matches(module, known, n=3)
+        raise MappingError(
+            f"table {table_mapping.table!r}: unknown vectorizer {module!r}"
+            + (f"; did you mean {', '.join(close)}?" if close else "; use \"none\" or a module like text2vec-transformers")
+        )
+    if "source_properties" not in inspect.signature(factory).parameters:
+        raise MappingError(
+            f"table {table_mapping.table!r}: vectorizer {module!r} does not vectorize text properties; "
+            "use a text2vec-* module or \"none\""
+        )
+    sources = [c.property for c in table_mapping.columns if c.vectorize and c.data_type is DataType.TEXT]
+    return factory(source_properties=sources or None)
+
+
+def collection_config(table_mapping: "TableMapping", *, name_prefix: str = "") -> dict[str, Any]:
+    """Keyword arguments for ``client.collections.create(**kwargs)`` (weaviate-client v4)."""
+    config: dict[str, Any] = {
+        "name": name_prefix + table_mapping.collection,
+        "description": table_mapping.description or f"SQLite table {table_mapping.table} (sqlite-to-weaviate)",
+        "properties": properties(table_mapping),
+        "references": [
+            ReferenceProperty(name=r.property, target_collection=name_prefix + r.target_collection)
+            for r in table_mapping.references
+        ],
+        "vector_config": vector_config(table_mapping),
+    }
+    if table_mapping.tenant_column:
+        config["multi_tenancy_config"] = Configure.multi_tenancy(
+            enabled=True, auto_tenant_creation=True, auto_tenant_activation=True
+        )
+    return config
+
+
+def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = "") -> list[str]:
+    """Create or update every mapped collection; returns a list of actions taken.
+
+    Collections are created without references first and references added afterwards,
+    so reference cycles and self-references work. Existing collections gain missing
+    properties and references; a property whose type changed, or a changed
+    multi-tenancy setting, is a MappingError explaining what to do.
+    """
+    actions: list[str] = []
+    configs = {tm.table: collection_config(tm, name_prefix=name_prefix) for tm in mapping.collections_in_order()}
+    for table, config in configs.items():
+        name = config["name"]
+        if not client.collections.exists(name):
+            create_args = dict(config, references=None)
+            client.collections.create(**create_args)
+            actions.append(f"created collection {name}")
+        else:
+            actions.extend(_update_properties(client, table, config))
+    for table, config in configs.items():
+        collection = client.collections.get(config["name"])
+        existing = {r.name: r for r in collection.config.get().references}
+        for reference in config["references"]:
+            if reference.name in existing:
+                targets = existing[reference.name].target_collections
+                if reference.target_collection not in targets:
+                    raise MappingError(
+                        f"collection {config['name']}: reference {reference.name!r} points to {targets} in Weaviate "
+                        f"but the mapping says {reference.target_collection!r}; rename the reference property "
+                        "or delete the collection and backfill again"
+                    )
+                continue
+            collection.config.add_reference(reference)
+            actions.append(f"added reference {config['name']}.{reference.name} -> {reference.target_collection}")
+    return actions
+
+
+def _update_properties(client: Any, table: str, config: dict[str, Any]) -> list[str]:
+    name = config["name"]
+    collection = client.collections.get(name)
+    current = collection.config.get()
+    wants_tenants = "multi_tenancy_config" in config
+    if bool(current.multi_tenancy_config.enabled) != wants_tenants:
+        raise MappingError(
+            f"collection {name} (table {table!r}) has multi-tenancy "
+            f"{'on' if current.multi_tenancy_config.enabled else 'off'} but the mapping wants it "
+            f"{'on' if wants_tenants else 'off'}; Weaviate cannot change this in place: delete the "
+            "collection (or map to a new collection name) and backfill again"
+        )
+    existing = {p.name: p for p in current.properties}
+    actions = []
+    for prop in config["properties"]:
+        have = existing.get(prop.name)
+        if have is None:
+            collection.config.add_property(prop)
+            actions.append(f"added property {name}.{prop.name} ({prop.dataType.value})")
+        elif have.data_type.value != prop.dataType.value:
+            raise MappingError(
+                f"collection {name}: property {prop.name!r} is {have.data_type.value} in Weaviate but the mapping "
+                f"makes it {prop.dataType.value}; Weaviate cannot change a property's type: give the column another "
+                "`property` name in the mapping config, or delete the collection and backfill again"
+            )
+    return actions
