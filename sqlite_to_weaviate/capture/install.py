@@ -1,0 +1,314 @@
+"""Install, uninstall and inspect capture in one SQLite file, atomically.
+
+Every function here runs in a single ``BEGIN IMMEDIATE`` transaction: either all requested
+tables get their triggers (test-compiled in a SAVEPOINT before COMMIT) and their bookkeeping
+row, or nothing changes and :class:`CaptureError` names the table and the reason. Installing
+twice is harmless. When a table's triggers were missing, outdated or blind to its current
+schema, reinstalling also appends an ``R`` (re-sync) outbox row for every key of the table in
+the same transaction, so no change made while capture was impaired is lost: the relay reads
+the current row of each key.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .errors import CaptureError
+from .identifiers import quote_ident
+from .outbox import CAPTURE_DDL, CONTEXT_DDL, OUTBOX_DDL, enqueue_all_keys
+from .schema import TableInfo, describe, hash_description, table_info, user_tables
+from .state import STATE_DDL
+from .triggers import TRIGGER_VERSION, Trigger, generate_triggers
+from .txn import immediate
+
+DEFAULT_CAPTURED_BY = "sqlite-to-weaviate"
+
+
+@dataclass(frozen=True)
+class InstallReport:
+    """What :func:`install` did: tables installed, skipped (with why), re-synced, warnings."""
+
+    installed: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
+    resynced: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CapturedTable:
+    """One row of ``_s2w_capture``."""
+
+    table: str
+    schema_hash: str
+    trigger_version: int
+    installed_at: float
+    pk_columns: tuple[str, ...]
+    description: dict
+    skip_noop_updates: bool
+
+
+def tool_tables_exist(conn: sqlite3.Connection) -> bool:
+    return conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('_s2w_outbox', '_s2w_capture')"
+    ).fetchone()[0] == 2
+
+
+def captured_tables(conn: sqlite3.Connection) -> list[CapturedTable]:
+    """Tables recorded as captured (empty when capture is not installed)."""
+    if not tool_tables_exist(conn):
+        return []
+    rows = conn.execute(
+        "SELECT tbl, schema_hash, trigger_version, installed_at, pk_columns, description, "
+        "skip_noop_updates FROM _s2w_capture ORDER BY tbl"
+    ).fetchall()
+    return [
+        CapturedTable(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), json.loads(r[5]), bool(r[6]))
+        for r in rows
+    ]
+
+
+def installed_triggers(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """name -> SQL of capture's triggers currently attached to ``table``."""
+    rows = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+        "AND name LIKE '\\_s2w\\_%' ESCAPE '\\'",
+        (table,),
+    ).fetchall()
+    return dict(rows)
+
+
+def table_hash(info: TableInfo, triggers: list[Trigger]) -> str:
+    return hash_description(describe(info), [t.sql for t in triggers])
+
+
+def schema_hash(conn: sqlite3.Connection, table: str, *, skip_noop_updates: bool = True) -> str:
+    """sha256 of the table's columns, unique indexes and the trigger SQL generated from them."""
+    info = table_info(conn, table)
+    return table_hash(info, generate_triggers(info, skip_noop_updates=skip_noop_updates))
+
+
+def _create_tool_tables(conn: sqlite3.Connection) -> None:
+    for ddl in (OUTBOX_DDL, CONTEXT_DDL, STATE_DDL, CAPTURE_DDL):
+        conn.execute(ddl)
+
+
+def _drop_triggers(conn: sqlite3.Connection, table: str) -> None:
+    for name in installed_triggers(conn, table):
+        conn.execute(f"DROP TRIGGER IF EXISTS {quote_ident(name)}")
+
+
+def _test_fire(conn: sqlite3.Connection, info: TableInfo) -> None:
+    """Compile an INSERT, an UPDATE of every column and a DELETE on the table.
+
+    Triggers are compiled into the statement's program, so a trigger that references a missing
+    column or table fails here, inside a SAVEPOINT, instead of failing the app's next write.
+    """
+    t = quote_ident(info.name)
+    sets = ", ".join(f"{quote_ident(c.name)} = {quote_ident(c.name)}" for c in info.writable_columns)
+    conn.execute("SAVEPOINT s2w_test_fire")
+    try:
+        conn.execute(f"EXPLAIN INSERT INTO {t} DEFAULT VALUES").fetchall()
+        conn.execute(f"EXPLAIN UPDATE {t} SET {sets}").fetchall()
+        conn.execute(f"EXPLAIN DELETE FROM {t}").fetchall()
+    finally:
+        conn.execute("ROLLBACK TO s2w_test_fire")
+        conn.execute("RELEASE s2w_test_fire")
+
+
+def needs_resync(conn: sqlite3.Connection, info: TableInfo, triggers: list[Trigger]) -> bool:
+    """True when the table was captured before and its triggers are missing, stale or outdated."""
+    row = conn.execute(
+        "SELECT schema_hash, trigger_version FROM _s2w_capture WHERE tbl = ?", (info.name,)
+    ).fetchone()
+    if row is None:
+        return False  # first install: historical rows are the backfill's job
+    current = installed_triggers(conn, info.name)
+    wanted = {t.name: t.sql for t in triggers}
+    return row[0] != table_hash(info, triggers) or row[1] != TRIGGER_VERSION or current != wanted
+
+
+def install_table(
+    conn: sqlite3.Connection,
+    table: str,
+    *,
+    captured_by: str,
+    skip_noop_updates: bool,
+    force_resync: bool = False,
+) -> tuple[str, bool, list[str]]:
+    """(Re)install one table inside the caller's transaction; returns (name, resynced, warnings)."""
+    info = table_info(conn, table)
+    triggers = generate_triggers(info, skip_noop_updates=skip_noop_updates)
+    resync = force_resync or needs_resync(conn, info, triggers)
+    _drop_triggers(conn, info.name)
+    for trig in triggers:
+        conn.execute(trig.sql)
+    _test_fire(conn, info)
+    conn.execute(
+        "INSERT OR REPLACE INTO _s2w_capture(tbl, schema_hash, trigger_version, installed_at, "
+        "pk_columns, description, skip_noop_updates, captured_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            info.name, table_hash(info, triggers), TRIGGER_VERSION, time.time(), json.dumps(list(info.pk)),
+            json.dumps(describe(info)), int(skip_noop_updates), captured_by,
+        ),
+    )
+    if resync:
+        enqueue_all_keys(conn, info.name)
+    warnings = [
+        f"table {info.name!r}: unique index {u.name!r} is on an expression; a row it makes "
+        "INSERT OR REPLACE delete is captured only when the writer has recursive_triggers=ON "
+        "(capture.attach sets it); otherwise the verifier finds the orphan"
+        for u in info.unique_indexes
+        if u.expression
+    ]
+    return info.name, resync, warnings
+
+
+def install(
+    conn: sqlite3.Connection,
+    tables: Iterable[str] | None = None,
+    *,
+    captured_by: str = DEFAULT_CAPTURED_BY,
+    skip_noop_updates: bool = True,
+) -> InstallReport:
+    """Create the tool tables and (re)create capture triggers for ``tables``, atomically.
+
+    ``tables=None`` means every user table with a declared primary key; tables without one
+    are then skipped (listed in the report with the reason) instead of refused.
+    """
+    installed, skipped, resynced, warnings = [], [], [], []
+    with immediate(conn):
+        _create_tool_tables(conn)
+        if tables is None:
+            names = []
+            for t in user_tables(conn):
+                try:
+                    table_info(conn, t)
+                except CaptureError as exc:
+                    skipped.append((t, str(exc)))
+                    continue
+                names.append(t)
+        else:
+            names = list(tables)
+        for t in names:
+            try:
+                name, resync, warn = install_table(
+                    conn, t, captured_by=captured_by, skip_noop_updates=skip_noop_updates
+                )
+            except sqlite3.Error as exc:
+                raise CaptureError(f"cannot install capture on table {t!r}: {exc}") from exc
+            installed.append(name)
+            warnings.extend(warn)
+            if resync:
+                resynced.append(name)
+    return InstallReport(tuple(installed), tuple(skipped), tuple(resynced), tuple(warnings))
+
+
+def uninstall(conn: sqlite3.Connection, *, drop_outbox: bool = True, tables: Iterable[str] | None = None) -> None:
+    """Remove capture triggers (all, or only ``tables``'s) and, unless asked not to, the tool tables.
+
+    Triggers are dropped before the outbox in the same transaction: an outbox dropped under
+    live triggers would make every application write fail. ``drop_outbox=False`` keeps the
+    outbox and checkpoints so pending changes can still be relayed.
+    """
+    with immediate(conn):
+        if tables is not None:
+            for t in tables:
+                _drop_triggers(conn, t)
+                if tool_tables_exist(conn):
+                    conn.execute("DELETE FROM _s2w_capture WHERE tbl = ?", (t,))
+            return
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '\\_s2w\\_%' ESCAPE '\\'"
+        ).fetchall():
+            conn.execute(f"DROP TRIGGER IF EXISTS {quote_ident(name)}")
+        conn.execute("DROP TABLE IF EXISTS _s2w_capture")
+        conn.execute("DROP TABLE IF EXISTS _s2w_context")
+        if drop_outbox:
+            conn.execute("DROP TABLE IF EXISTS _s2w_outbox")
+            conn.execute("DROP TABLE IF EXISTS _s2w_state")
+
+
+@contextmanager
+def schema_change(conn: sqlite3.Connection, tables: Iterable[str]) -> Iterator[sqlite3.Connection]:
+    """Alter captured tables safely: ``with schema_change(conn, ["t"]): conn.execute("ALTER ...")``.
+
+    Inside one ``BEGIN IMMEDIATE`` the tables' triggers are dropped (SQLite refuses
+    ``DROP COLUMN`` on a column a trigger names), the block runs, then the triggers are
+    regenerated from the new schema with an ``R`` row for every key. No other writer can
+    commit in between, so nothing is missed. A table dropped in the block is forgotten; a
+    table renamed in the block is not followed (run :func:`install` on its new name, or let
+    :func:`~sqlite_to_weaviate.capture.drift.repair_drift` handle it).
+    """
+    names = list(tables)
+    with immediate(conn):
+        captured = {c.table: c for c in captured_tables(conn)}
+        for t in names:
+            _drop_triggers(conn, t)
+        yield conn
+        for t in names:
+            rec = captured.get(t)
+            if table_info_exists(conn, t):
+                install_table(
+                    conn, t, captured_by=DEFAULT_CAPTURED_BY,
+                    skip_noop_updates=rec.skip_noop_updates if rec else True, force_resync=True,
+                )
+            else:
+                conn.execute("DELETE FROM _s2w_capture WHERE tbl = ?", (t,))
+
+
+def table_info_exists(conn: sqlite3.Connection, table: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is not None
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    table: str
+    triggers_installed: bool
+    trigger_version: int
+    version_current: bool
+    schema_hash_matches: bool
+    drift: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaptureStatus:
+    """Whether capture is installed, per-table health and the outbox backlog."""
+
+    installed: bool
+    tables: tuple[TableStatus, ...] = ()
+    outbox_depth: int = 0
+    oldest_seq: int | None = None
+    newest_seq: int | None = None
+    drift: tuple = field(default_factory=tuple)
+
+
+def status(conn: sqlite3.Connection) -> CaptureStatus:
+    """Read-only health report (no transaction is written)."""
+    from .drift import SCHEMA_KINDS, detect_drift
+
+    if not tool_tables_exist(conn):
+        return CaptureStatus(installed=False)
+    drifts = detect_drift(conn)
+    by_table: dict[str, list[str]] = {}
+    for d in drifts:
+        by_table.setdefault(d.table, []).append(d.kind)
+    tables = []
+    for rec in captured_tables(conn):
+        kinds = by_table.get(rec.table, [])
+        tables.append(
+            TableStatus(
+                table=rec.table,
+                triggers_installed=bool(installed_triggers(conn, rec.table)) and "triggers_missing" not in kinds,
+                trigger_version=rec.trigger_version,
+                version_current=rec.trigger_version == TRIGGER_VERSION,
+                schema_hash_matches=not any(k in SCHEMA_KINDS for k in kinds),
+                drift=tuple(kinds),
+            )
+        )
+    depth, lo, hi = conn.execute("SELECT count(*), min(seq), max(seq) FROM _s2w_outbox").fetchone()
+    return CaptureStatus(True, tuple(tables), depth, lo, hi, tuple(drifts))

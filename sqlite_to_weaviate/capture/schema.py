@@ -1,0 +1,180 @@
+"""Introspection of the live SQLite schema: columns, primary key, unique indexes, hash.
+
+Everything capture generates is derived from ``pragma_table_xinfo`` and
+``pragma_index_list``/``pragma_index_xinfo`` at install time; the hash of that description
+is stored so later schema changes (drift) can be detected by recomputing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from .errors import CaptureError
+
+TOOL_PREFIX = "_s2w_"
+MAX_PK_COLUMNS = 8
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column as ``pragma_table_xinfo`` reports it."""
+
+    cid: int
+    name: str
+    decl_type: str
+    pk: int  # 1-based position in the primary key, 0 if not part of it
+    hidden: int  # 0 normal, 1 virtual-table hidden, 2 virtual generated, 3 stored generated
+
+    @property
+    def generated(self) -> bool:
+        return self.hidden in (2, 3)
+
+    @property
+    def affinity(self) -> str:
+        """SQLite's column affinity rules (section 3.1 of the datatype docs)."""
+        t = self.decl_type.upper()
+        if "INT" in t:
+            return "INTEGER"
+        if "CHAR" in t or "CLOB" in t or "TEXT" in t:
+            return "TEXT"
+        if "BLOB" in t or t == "":
+            return "BLOB"
+        if "REAL" in t or "FLOA" in t or "DOUB" in t:
+            return "REAL"
+        return "NUMERIC"
+
+
+@dataclass(frozen=True)
+class UniqueIndex:
+    """A UNIQUE constraint or unique index other than the primary key.
+
+    ``columns`` pairs each key column with its index collation. ``expression`` is true when
+    some key part is an expression: such an index cannot be mirrored in a trigger.
+    """
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    partial: bool
+    expression: bool
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What capture needs to know about one table."""
+
+    name: str
+    columns: tuple[Column, ...]
+    pk: tuple[str, ...]
+    without_rowid: bool
+    unique_indexes: tuple[UniqueIndex, ...]
+
+    @property
+    def writable_columns(self) -> tuple[Column, ...]:
+        """Columns a statement can assign (generated ones follow from these)."""
+        return tuple(c for c in self.columns if not c.generated)
+
+
+def canonical_table_name(conn: sqlite3.Connection, table: str) -> str | None:
+    """The table's name as stored in the schema (names are ASCII-case-insensitive), or None."""
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
+            (table,),
+        ).fetchone()
+    return None if row is None else row[0]
+
+
+def user_tables(conn: sqlite3.Connection) -> list[str]:
+    """Every ordinary table except SQLite's internal and capture's own tables."""
+    rows = conn.execute(
+        "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' "
+        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_s2w\\_%' ESCAPE '\\' "
+        "ORDER BY name"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def no_pk_message(table: str) -> str:
+    return (
+        f"table {table!r} has no declared PRIMARY KEY: its rowids are unstable (VACUUM renumbers "
+        "them), so its rows cannot be identified across stores; add a PRIMARY KEY or exclude "
+        "the table"
+    )
+
+
+def table_info(conn: sqlite3.Connection, table: str) -> TableInfo:
+    """Describe ``table``; raise :class:`CaptureError` if it cannot be captured."""
+    name = canonical_table_name(conn, table)
+    if name is None:
+        raise CaptureError(f"table {table!r} does not exist in the main database")
+    if name.startswith(TOOL_PREFIX) or name.startswith("sqlite_"):
+        raise CaptureError(f"table {name!r} is internal (sqlite_ / {TOOL_PREFIX}) and is never captured")
+    tl = conn.execute(
+        "SELECT type, wr FROM pragma_table_list WHERE schema = 'main' AND name = ?", (name,)
+    ).fetchone()
+    if tl[0] != "table":
+        raise CaptureError(f"{name!r} is a {tl[0]}, not an ordinary table; only tables can be captured")
+    columns = tuple(
+        Column(cid=r[0], name=r[1], decl_type=r[2] or "", pk=r[3], hidden=r[4])
+        for r in conn.execute(
+            "SELECT cid, name, type, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid", (name,)
+        )
+    )
+    pk = tuple(c.name for c in sorted((c for c in columns if c.pk), key=lambda c: c.pk))
+    if not pk:
+        raise CaptureError(no_pk_message(name))
+    if len(pk) > MAX_PK_COLUMNS:
+        raise CaptureError(
+            f"table {name!r} has a {len(pk)}-column primary key; capture supports at most "
+            f"{MAX_PK_COLUMNS} key columns (the outbox has k1..k{MAX_PK_COLUMNS})"
+        )
+    uniques = []
+    for idx_name, partial in conn.execute(
+        'SELECT name, partial FROM pragma_index_list(?) WHERE "unique" AND origin != \'pk\' '
+        "ORDER BY name",
+        (name,),
+    ).fetchall():
+        parts = conn.execute(
+            "SELECT cid, name, coll FROM pragma_index_xinfo(?) WHERE key ORDER BY seqno",
+            (idx_name,),
+        ).fetchall()
+        expression = any(cid < 0 for cid, _, _ in parts)
+        uniques.append(
+            UniqueIndex(
+                name=idx_name,
+                columns=tuple((n, coll or "BINARY") for cid, n, coll in parts if cid >= 0),
+                partial=bool(partial),
+                expression=expression,
+            )
+        )
+    return TableInfo(
+        name=name,
+        columns=columns,
+        pk=pk,
+        without_rowid=bool(tl[1]),
+        unique_indexes=tuple(uniques),
+    )
+
+
+def describe(info: TableInfo) -> dict:
+    """A JSON-able description of the parts of a table's schema that capture depends on."""
+    return {
+        "columns": [[c.name, c.decl_type, c.pk, c.hidden] for c in info.columns],
+        "without_rowid": info.without_rowid,
+        "unique": [
+            [u.name, [list(c) for c in u.columns], u.partial, u.expression]
+            for u in info.unique_indexes
+        ],
+    }
+
+
+def hash_description(description: dict, trigger_sql: list[str]) -> str:
+    """sha256 over the schema description plus the trigger SQL generated from it."""
+    payload = json.dumps({"schema": description, "triggers": trigger_sql}, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
