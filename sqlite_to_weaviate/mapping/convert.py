@@ -244,7 +244,7 @@ def to_object(value: Any, nested: tuple[tuple[str, DataType], ...], naive_tz: tz
     """OBJECT property: JSON object text whose keys are declared nested properties.
 
     Weaviate needs every nested property in the schema (auto-schema is off), so keys not
-    declared in ``nested`` are an error; JSON null members are left out.
+    declared in ``nested`` are an error; JSON null members (declared or not) are left out.
     """
     text = to_text(value)
     try:
@@ -256,13 +256,13 @@ def to_object(value: Any, nested: tuple[tuple[str, DataType], ...], naive_tz: tz
     declared = dict(nested)
     result: dict[str, Any] = {}
     for key, member in parsed.items():
+        if member is None:
+            continue
         if key not in declared:
             raise ValueConversionError(
                 f"JSON key {key!r} is not a declared nested property (declared: {sorted(declared)}); "
                 "add it to the column's `nested` table or map the column as type = \"text\""
             )
-        if member is None:
-            continue
         if isinstance(member, (dict, list)):
             raise ValueConversionError(f"JSON key {key!r} holds a nested {type(member).__name__}; only scalars are supported")
         result[key] = convert_value(member, declared[key], naive_tz=naive_tz, date_unit=unit)
