@@ -1,0 +1,90 @@
+"""Connect to Weaviate from a URL, failing fast with a message that names the problem.
+
+The tool takes one URL per store. Weaviate also needs a gRPC port; it rides along as a
+query parameter (``http://127.0.0.1:8080?grpc_port=50051``, default 50051) so a single
+setting describes the server. The API key is held in a :class:`Secret` so it never
+appears in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from sqlite_to_weaviate.errors import ConfigError
+
+DEFAULT_GRPC_PORT = 50051
+
+
+class Secret(str):
+    """A string whose repr and str in f-strings of containers hide the value."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+@dataclass(frozen=True)
+class WeaviateEndpoint:
+    scheme: str
+    host: str
+    http_port: int
+    grpc_port: int
+    api_key: Secret | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.http_port}?grpc_port={self.grpc_port}"
+
+    @classmethod
+    def parse(cls, url: str, api_key: str | None = None) -> "WeaviateEndpoint":
+        """Parse and validate a Weaviate URL; raise ConfigError saying what is wrong."""
+        if not url or not isinstance(url, str):
+            raise ConfigError("weaviate_url is empty: give e.g. http://127.0.0.1:8080")
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https"):
+            raise ConfigError(
+                f"weaviate_url {url!r}: scheme must be http or https (got {parts.scheme or 'none'!r}); "
+                "example: http://127.0.0.1:8080?grpc_port=50051"
+            )
+        if not parts.hostname:
+            raise ConfigError(f"weaviate_url {url!r} has no host; example: http://127.0.0.1:8080")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 8080)
+        except ValueError as exc:
+            raise ConfigError(f"weaviate_url {url!r}: invalid port ({exc})") from None
+        query = parse_qs(parts.query)
+        unknown = set(query) - {"grpc_port"}
+        if unknown:
+            raise ConfigError(f"weaviate_url {url!r}: unknown query parameter(s) {sorted(unknown)}; only grpc_port is allowed")
+        grpc_port = DEFAULT_GRPC_PORT
+        if "grpc_port" in query:
+            raw = query["grpc_port"][-1]
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                raise ConfigError(f"weaviate_url {url!r}: grpc_port must be a port number, got {raw!r}")
+            grpc_port = int(raw)
+        return cls(parts.scheme, parts.hostname, port, grpc_port, Secret(api_key) if api_key else None)
+
+    def connect(self, *, timeout_s: float = 30.0):  # -> weaviate.WeaviateClient
+        """Open a v4 client. Init checks are skipped (they call PyPI); readiness is checked instead."""
+        import weaviate
+        from weaviate.classes.init import AdditionalConfig, Auth, Timeout
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            client = weaviate.connect_to_custom(
+                http_host=self.host, http_port=self.http_port, http_secure=self.scheme == "https",
+                grpc_host=self.host, grpc_port=self.grpc_port, grpc_secure=self.scheme == "https",
+                auth_credentials=Auth.api_key(self.api_key.reveal()) if self.api_key else None,
+                additional_config=AdditionalConfig(timeout=Timeout(init=10, query=timeout_s, insert=timeout_s * 4)),
+                skip_init_checks=True,
+            )
+        return client
+
+
+def connect_weaviate(url: str, api_key: str | None = None):  # -> weaviate.WeaviateClient
+    """Shortcut: parse ``url`` and connect."""
+    return WeaviateEndpoint.parse(url, api_key).connect()

@@ -1,0 +1,57 @@
+"""The local stack starts real servers side by side, restarts them, and guards its keys."""
+
+from __future__ import annotations
+
+import redis
+
+from sqlite_to_weaviate.local.weaviate_server import WeaviateServer
+from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
+
+
+def test_session_servers_answer(weaviate_client, redis_url):
+    assert weaviate_client.is_ready()
+    assert weaviate_client.get_meta()["version"].startswith("1.")
+    assert redis.Redis.from_url(redis_url).ping()
+
+
+def test_autoschema_is_off(weaviate_client, collection_prefix):
+    """Writing to a collection that was never created must fail instead of guessing types."""
+    import weaviate.exceptions
+
+    name = f"{collection_prefix}Nope"
+    try:
+        weaviate_client.collections.use(name).data.insert({"a": None, "b": 1})
+    except weaviate.exceptions.WeaviateBaseError as exc:
+        assert "class" in str(exc).lower() or "collection" in str(exc).lower() or "not" in str(exc).lower()
+    else:  # pragma: no cover - would mean auto-schema is on
+        raise AssertionError("auto-schema created a collection implicitly")
+    assert not weaviate_client.collections.exists(name)
+
+
+def test_redis_restart_keeps_or_wipes(redis_server_factory):
+    server = redis_server_factory()
+    client = redis.Redis.from_url(server.url)
+    client.set("k", "v")
+    server.restart(keep_data=True)
+    assert client.get("k") == b"v"
+    server.restart(keep_data=False)
+    assert client.get("k") is None
+    assert client.ping()
+
+
+def test_second_weaviate_side_by_side_with_api_key(weaviate_server_factory, weaviate_url):
+    server: WeaviateServer = weaviate_server_factory(api_key="test-key-123")
+    assert server.url != weaviate_url
+    assert "test-key-123" not in repr(server.url)
+    client = connect_weaviate(server.url, api_key="test-key-123")
+    try:
+        assert client.is_ready()
+        assert client.collections.list_all() == {}
+    finally:
+        client.close()
+    server.restart()
+    client = connect_weaviate(server.url, api_key="test-key-123")
+    try:
+        assert client.is_ready()
+    finally:
+        client.close()
