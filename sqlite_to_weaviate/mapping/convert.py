@@ -165,7 +165,10 @@ def _format_utc(moment: datetime, fraction_digits: str) -> str:
     if not 1 <= moment.year <= 9999:
         raise ValueConversionError(f"date {moment!r} is outside years 0001-9999")
     fraction = fraction_digits.rstrip("0")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+    # Not strftime: glibc's %Y does not zero-pad years before 1000.
+    stamp = (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+             f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
+    return stamp + (f".{fraction}" if fraction else "") + "Z"
 
 
 def parse_iso_date(text: str, naive_tz: tzinfo) -> str:
