@@ -1,0 +1,184 @@
+"""Default mapping reflected from a live SQLite schema, and config applied to it."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from sqlite_to_weaviate.mapping import (
+    NO_PRIMARY_KEY,
+    DataType,
+    MappingError,
+    infer_type,
+    parse_mapping_config,
+    reflect_mapping,
+    seed_preset_config,
+    seed_schema_sql,
+)
+
+
+def db(sql: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(sql)
+    return conn
+
+
+@pytest.mark.parametrize("declared, expected", [
+    ("INTEGER", DataType.INT), ("BIGINT", DataType.INT), ("INT", DataType.INT), ("UNSIGNED BIG INT", DataType.INT),
+    ("TEXT", DataType.TEXT), ("VARCHAR(255)", DataType.TEXT), ("CLOB", DataType.TEXT), ("", DataType.TEXT),
+    ("REAL", DataType.NUMBER), ("DOUBLE PRECISION", DataType.NUMBER), ("FLOAT", DataType.NUMBER),
+    ("NUMERIC", DataType.NUMBER), ("DECIMAL(10,2)", DataType.NUMBER),
+    ("BOOLEAN", DataType.BOOLEAN), ("bool", DataType.BOOLEAN),
+    ("DATETIME", DataType.DATE), ("TIMESTAMP", DataType.DATE), ("DATE", DataType.DATE),
+    ("BLOB", DataType.BLOB), ("JSON", DataType.TEXT),
+])
+def test_infer_type(declared, expected) -> None:
+    assert infer_type(declared)[0] is expected
+    assert infer_type("JSON")[1] == "text"
+
+
+def test_seed_preset_mapping() -> None:
+    mapping = reflect_mapping(db(seed_schema_sql()), seed_preset_config())
+    assert {t.collection for t in mapping.tables.values()} == {
+        "Conversation", "Message", "Document", "DocumentChunk", "AgentInteraction", "MultiModal"}
+    assert mapping.skipped == {}
+    conv = mapping.table("conversations")
+    assert [c.property for c in conv.columns] == [
+        "conversationId", "title", "userId", "createdAt", "updatedAt", "isActive"]
+    assert conv.column("title").default == "Untitled Conversation" and conv.column("title").vectorize
+    assert conv.column("is_active").data_type is DataType.BOOLEAN
+    assert conv.metadata.property == "metadata"
+    msg = mapping.table("messages")
+    assert msg.column("tool_calls").default == "{}" and msg.column("tool_calls").json_as == "text"
+    assert [(r.property, r.target_collection) for r in msg.references] == [("conversation", "Conversation")]
+    chunks = mapping.by_collection("DocumentChunk")
+    assert chunks.vector_column == "embedding" and "embedding" in chunks.source_columns
+    assert "embedding" not in [c.column for c in chunks.columns]
+    mm = mapping.table("multimodal_content")
+    assert mm.column("created_at").data_type is DataType.DATE and mm.column("created_at").date_unit == "ms"
+    assert mm.column("data").data_type is DataType.BLOB
+    agent = mapping.table("agent_interactions")
+    assert agent.column("score").data_type is DataType.NUMBER
+    order = [t.table for t in mapping.collections_in_order()]
+    assert order.index("conversations") < order.index("messages")
+    assert order.index("documents") < order.index("document_chunks")
+
+
+def test_skips_and_internal_tables() -> None:
+    conn = db("""
+        CREATE TABLE keyed (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);
+        CREATE TABLE nokey (a, b);
+        CREATE TABLE _s2w_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT);
+        CREATE VIRTUAL TABLE search USING fts5(body);
+    """)
+    mapping = reflect_mapping(conn)
+    assert list(mapping.tables) == ["keyed"]
+    assert mapping.skipped["nokey"] == NO_PRIMARY_KEY
+    assert "virtual table" in mapping.skipped["search"]
+    assert "shadow" in mapping.skipped["search_data"]
+    assert not any(name.startswith(("_s2w_", "sqlite_")) for name in list(mapping.tables) + list(mapping.skipped))
+    with pytest.raises(MappingError, match=r"table 'nokey' is not mapped \(skipped: no declared primary key"):
+        mapping.table("nokey")
+    with pytest.raises(MappingError, match=r"'nope' is not mapped; mapped tables: \['keyed'\]"):
+        mapping.table("nope")
+    with pytest.raises(MappingError, match="no table maps to collection 'Nope'"):
+        mapping.by_collection("Nope")
+
+
+def test_without_rowid_composite_key_order_and_generated_columns() -> None:
+    conn = db("""
+        CREATE TABLE pairs (b TEXT, a INTEGER, total REAL, twice GENERATED ALWAYS AS (total * 2) VIRTUAL,
+                            stored GENERATED ALWAYS AS (a + 1) STORED,
+                            PRIMARY KEY (a, b)) WITHOUT ROWID;
+    """)
+    conn.execute('CREATE TABLE plain (pk INT PRIMARY KEY, "weird ""name""" TEXT)')
+    mapping = reflect_mapping(conn)
+    pairs = mapping.table("pairs")
+    assert pairs.primary_key == ("a", "b")
+    assert pairs.source_columns == ("a", "b", "total", "twice", "stored")
+    assert pairs.column("twice").data_type is DataType.TEXT  # no declared type
+    plain = mapping.table("plain")
+    assert plain.select_sql() == 'SELECT "pk", "weird ""name""" FROM "plain"'
+    assert plain.column('weird "name"').property == "weirdName"
+    conn.execute("INSERT INTO pairs (b, a, total) VALUES ('x', 1, 2.5)")
+    cursor = conn.execute(pairs.select_sql())
+    row = dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
+    assert row == {"a": 1, "b": "x", "total": 2.5, "twice": 5.0, "stored": 2}
+    assert pairs.key_of(row) == (1, "x")
+
+
+def test_config_applied_and_references() -> None:
+    conn = db("""
+        CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, secret TEXT, embedding BLOB, org TEXT NOT NULL);
+        CREATE TABLE posts (id TEXT PRIMARY KEY, user_id TEXT, body TEXT);
+        CREATE TABLE audit (id INTEGER PRIMARY KEY);
+    """)
+    config = parse_mapping_config("""
+        exclude = ["audit"]
+        [tables.users]
+        collection = "Person"
+        exclude_columns = ["secret"]
+        vector_column = "embedding"
+        tenant_column = "org"
+        vectorizer = "text2vec-transformers"
+        [tables.users.columns.name]
+        vectorize = true
+        searchable = false
+        [[tables.posts.references]]
+        column = "user_id"
+        property = "author"
+        target = "users"
+    """, "m.toml")
+    mapping = reflect_mapping(conn, config)
+    users = mapping.table("users")
+    assert users.collection == "Person" and users.tenant_column == "org"
+    assert [c.column for c in users.columns] == ["id", "name", "org"]
+    assert users.source_columns == ("id", "name", "org", "embedding")
+    assert users.vectorizer == "text2vec-transformers"
+    assert users.column("name").index_searchable is False
+    assert mapping.skipped["audit"] == "listed in `exclude` of the mapping config"
+    ref = mapping.table("posts").references[0]
+    assert (ref.target_collection, ref.target_key_type) == ("Person", DataType.INT)
+    assert ref.target_uuid("5") == users.uuid_for_key((5,))  # SQLite-affinity coercion
+    assert mapping.table("posts").source_columns == ("id", "user_id", "body")
+
+
+@pytest.mark.parametrize("schema, config, message", [
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY)", "[tables.tt]\n",
+     r"m\.toml: tables: table 'tt' does not exist in the database — did you mean 't'\?"),
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY)", 'include = ["x"]\n', r"include: table 'x' does not exist"),
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)", "[tables.t.columns.bdy]\n",
+     r"m\.toml: tables\.t\.columns\.bdy: column 'bdy' does not exist in table 't' — did you mean 'body'\?"),
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY)", '[tables.t]\nvector_column = "emb"\n', r"vector_column: column 'emb'"),
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY, created_at TEXT, createdAt TEXT)", "",
+     r"column 'createdAt' and column 'created_at' both map to property 'createdAt'"),
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY, _id TEXT)", "", r"both map to property 'sourceId'"),
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY, c TEXT)",
+     '[tables.t.columns.c]\nproperty = "sourceId"\n', r"both map to property 'sourceId'"),
+    ("CREATE TABLE a_b (id INTEGER PRIMARY KEY); CREATE TABLE \"a-b\" (id INTEGER PRIMARY KEY)", "",
+     r"tables 'a-b' and 'a_b' both map to collection 'AB'"),
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY, p INT)",
+     '[[tables.t.references]]\ncolumn = "p"\nproperty = "parent"\ntarget = "nokey"\n',
+     r"references\[0\]\.target: table 'nokey' is not mapped"),
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY, p INT); CREATE TABLE c (a, b, PRIMARY KEY (a, b))",
+     '[[tables.t.references]]\ncolumn = "p"\nproperty = "parent"\ntarget = "c"\n', r"composite primary key"),
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY, p INT)",
+     '[[tables.t.references]]\ncolumn = "p"\nproperty = "p"\ntarget = "t"\n',
+     r"reference on column 'p' and column 'p' both map to property 'p'"),
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY, n INT)", '[tables.t.columns.n]\ndate_unit = "ms"\n',
+     r"date_unit is set but the column maps to int; add type = \"date\""),
+    ("CREATE TABLE t (x)", "[tables.t]\n", r"configured but not mapped \(no declared primary key"),
+    ("CREATE TABLE t (id INTEGER PRIMARY KEY, originalId TEXT)", '[metadata]\noriginal_id = "originalId"\n',
+     r"metadata and column 'originalId' both map to property 'originalId'"),
+])
+def test_reflect_errors(schema: str, config: str, message: str) -> None:
+    with pytest.raises(MappingError, match=message):
+        reflect_mapping(db(schema), parse_mapping_config(config, "m.toml"))
+
+
+def test_self_reference_and_order() -> None:
+    conn = db("CREATE TABLE node (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES node(id))")
+    config = parse_mapping_config('[[tables.node.references]]\ncolumn = "parent"\nproperty = "parentNode"\ntarget = "node"\n')
+    mapping = reflect_mapping(conn, config)
+    assert [t.table for t in mapping.collections_in_order()] == ["node"]
