@@ -8,6 +8,7 @@ single place where a row becomes a :class:`WeaviateObject`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import uuid
 from collections.abc import Mapping as RowMapping
@@ -184,9 +185,12 @@ class TableMapping:
     metadata: MetadataMapping = MetadataMapping()
     description: str | None = None
 
-    @property
+    @functools.cached_property
     def source_columns(self) -> tuple[str, ...]:
-        """Every column the SELECT must read: PK, mapped, vector, tenant, reference columns."""
+        """Every column the SELECT must read: PK, mapped, vector, tenant, reference columns.
+
+        Computed once per instance (the dataclass is frozen, so it cannot go stale).
+        """
         ordered: dict[str, None] = {}
         for name in self.primary_key:
             ordered[name] = None

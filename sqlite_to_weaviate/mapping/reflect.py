@@ -66,21 +66,28 @@ def _key_type(declared_type: str) -> DataType | None:
     return None
 
 
+def _cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    """A cursor returning plain tuples whatever row_factory the app set on its connection."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor
+
+
 def list_tables(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     """(name, kind) of every table in the main schema; kind is table, virtual or shadow."""
     try:
-        rows = conn.execute(
+        rows = _cursor(conn).execute(
             "SELECT name, type FROM pragma_table_list WHERE schema = 'main' ORDER BY name"
         ).fetchall()
         return [(name, kind) for name, kind in rows if kind in ("table", "virtual", "shadow")]
     except sqlite3.OperationalError:  # SQLite < 3.37 has no pragma_table_list
-        rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name").fetchall()
+        rows = _cursor(conn).execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name").fetchall()
         return [(name, "virtual" if (sql or "").upper().startswith("CREATE VIRTUAL") else "table") for name, sql in rows]
 
 
 def table_columns(conn: sqlite3.Connection, table: str) -> list[SourceColumn]:
     """Columns including generated ones (hidden 2 and 3); hidden 1 is virtual-table only."""
-    rows = conn.execute(
+    rows = _cursor(conn).execute(
         'SELECT name, type, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid', (table,)
     ).fetchall()
     return [SourceColumn(name, declared or "", pk, hidden in (2, 3)) for name, declared, pk, hidden in rows if hidden != 1]

@@ -144,7 +144,10 @@ def test_bad_dates(value) -> None:
 
 
 def test_naive_timezone_rule() -> None:
-    paris = resolve_timezone("Europe/Paris")
+    try:
+        paris = resolve_timezone("Europe/Paris")
+    except MappingError:
+        pytest.skip("no IANA time zone database on this machine (install tzdata)")
     assert conv("2024-07-01 12:00:00", T.DATE, naive_tz=paris) == "2024-07-01T10:00:00Z"
     assert conv("2024-01-01 12:00:00", T.DATE, naive_tz=paris) == "2024-01-01T11:00:00Z"
     assert conv("2024-01-01 12:00:00", T.DATE, naive_tz=resolve_timezone("-03:00")) == "2024-01-01T15:00:00Z"

@@ -182,3 +182,9 @@ def test_self_reference_and_order() -> None:
     config = parse_mapping_config('[[tables.node.references]]\ncolumn = "parent"\nproperty = "parentNode"\ntarget = "node"\n')
     mapping = reflect_mapping(conn, config)
     assert [t.table for t in mapping.collections_in_order()] == ["node"]
+
+
+def test_reflect_ignores_the_apps_row_factory() -> None:
+    conn = db("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    conn.row_factory = lambda cursor, row: {d[0]: v for d, v in zip(cursor.description, row)}
+    assert reflect_mapping(conn).table("t").source_columns == ("id", "v")
