@@ -249,7 +249,12 @@ class TableMapping:
         ``now`` fixes the migration timestamp (defaults to the current UTC time).
         """
         pk = self.key_of(row)
-        object_id = self.uuid_for_key(pk)
+        try:
+            object_id = self.uuid_for_key(pk)
+        except MappingError as exc:
+            # SQLite lets NULL into non-INTEGER primary keys of rowid tables unless the
+            # column is NOT NULL: a per-row problem for the dead-letter table, not a crash.
+            raise ConversionError(self.table, pk, ",".join(self.primary_key), str(exc)) from None
         properties: dict[str, Any] = {}
         for column in self.columns:
             try:

@@ -130,6 +130,16 @@ def test_conversion_errors_name_table_key_column(mapping, column, value, reason)
     assert (copy.table, copy.pk, copy.column, copy.reason) == (error.table, error.pk, error.column, error.reason)
 
 
+def test_null_primary_key_is_a_row_error() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (code TEXT PRIMARY KEY, v TEXT)")
+    conn.execute("INSERT INTO t VALUES (NULL, 'x')")  # SQLite allows this in rowid tables
+    table = reflect_mapping(conn).table("t")
+    with pytest.raises(ConversionError, match="NULL cannot be part of a primary key") as info:
+        table.to_object({"code": None, "v": "x"})
+    assert (info.value.table, info.value.pk, info.value.column) == ("t", (None,), "code")
+
+
 def test_missing_column_is_a_mapping_error(mapping) -> None:
     row = full_row()
     del row["price"]
