@@ -16,6 +16,7 @@ from .naming import HASH_PROPERTY, collection_name, property_name
 from .presets import seed_preset_config, seed_preset_toml, seed_schema_sql
 from .reflect import NO_PRIMARY_KEY, infer_type, reflect_mapping
 from .schema import ensure_collections
+from .sqlalchemy_models import reflect_mapping_from_models
 from .types import MAX_SAFE_INT, DataType
 
 __all__ = [
@@ -23,6 +24,6 @@ __all__ = [
     "MappingConfig", "MappingError", "MetadataMapping", "NO_PRIMARY_KEY", "ReferenceConfig", "ReferenceMapping",
     "TableConfig", "TableMapping", "UUID_NAMESPACE", "WeaviateObject", "canonical_key", "collection_name",
     "content_hash", "decode_vector", "encode_vector", "ensure_collections", "infer_type", "load_mapping_config",
-    "object_uuid", "parse_mapping_config", "property_name", "reflect_mapping", "seed_preset_config",
+    "object_uuid", "parse_mapping_config", "property_name", "reflect_mapping", "reflect_mapping_from_models", "seed_preset_config",
     "seed_preset_toml", "seed_schema_sql",
 ]

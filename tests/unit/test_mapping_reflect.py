@@ -188,3 +188,40 @@ def test_reflect_ignores_the_apps_row_factory() -> None:
     conn = db("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
     conn.row_factory = lambda cursor, row: {d[0]: v for d, v in zip(cursor.description, row)}
     assert reflect_mapping(conn).table("t").source_columns == ("id", "v")
+
+
+def test_mapping_from_sqlalchemy_models() -> None:
+    from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
+    from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+    from sqlite_to_weaviate.mapping import reflect_mapping_from_models
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Conversation(Base):
+        __tablename__ = "conversations"
+        id = mapped_column(String(36), primary_key=True)
+        is_active = mapped_column(Boolean)
+        created_at = mapped_column(DateTime)
+
+    class Message(Base):
+        __tablename__ = "messages"
+        id = mapped_column(Integer, primary_key=True)
+        conversation_id = mapped_column(ForeignKey("conversations.id"))
+        content = mapped_column(Text)
+        score = mapped_column(Float)
+        extra = mapped_column(JSON)
+        raw = mapped_column(LargeBinary)
+
+    config = parse_mapping_config('[[tables.messages.references]]\ncolumn = "conversation_id"\n'
+                                  'property = "conversation"\ntarget = "conversations"\n')
+    mapping = reflect_mapping_from_models(Base.metadata, config)
+    conv, msg = mapping.table("conversations"), mapping.table("messages")
+    assert [(c.property, c.data_type) for c in conv.columns] == [
+        ("sourceId", DataType.TEXT), ("isActive", DataType.BOOLEAN), ("createdAt", DataType.DATE)]
+    assert {c.property: c.data_type for c in msg.columns} == {
+        "sourceId": DataType.INT, "conversationId": DataType.TEXT, "content": DataType.TEXT,
+        "score": DataType.NUMBER, "extra": DataType.TEXT, "raw": DataType.BLOB}
+    assert msg.column("extra").json_as == "text"
+    assert msg.references[0].target_collection == "Conversations"
