@@ -260,3 +260,40 @@ def test_added_property_and_incompatible_change(client: Any, prefix: str) -> Non
     config = parse_mapping_config('[tables.notes.columns.stars]\ntype = "text"\n')
     with pytest.raises(MappingError, match="stars.*int in Weaviate.*text"):
         ensure_collections(client, reflect_mapping(conn, config), name_prefix=prefix)
+
+
+def test_reference_to_missing_target_fact(client: Any, prefix: str) -> None:
+    """Fact the writer depends on (Weaviate v1.35): an object carrying a reference to a
+    not-yet-written target is refused, while a batch ``add_reference`` to a missing target
+    is accepted and resolves once the target exists."""
+    from weaviate.classes.data import DataObject
+    from weaviate.classes.query import QueryReference
+
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(seed_schema_sql())
+    conn.execute("INSERT INTO conversations (id, created_at) VALUES ('c9', '2024-01-01')")
+    conn.execute("INSERT INTO messages (id, conversation_id, role, created_at) VALUES ('m9', 'c9', 'user', '2024-01-01')")
+    mapping = reflect_mapping(conn, seed_preset_config())
+    ensure_collections(client, mapping, name_prefix=prefix)
+    message = mapping.table("messages").to_object(_rows(conn, mapping.table("messages"))[0])
+    conversation = mapping.table("conversations").to_object(_rows(conn, mapping.table("conversations"))[0])
+    messages = client.collections.get(prefix + "Message")
+
+    from weaviate.exceptions import WeaviateInsertManyAllFailedError
+
+    with pytest.raises(WeaviateInsertManyAllFailedError, match="no object with id"):
+        messages.data.insert_many(
+            [DataObject(properties=message.properties, uuid=message.uuid, references=message.references)]
+        )
+
+    messages.data.insert(properties=message.properties, uuid=message.uuid)
+    with client.batch.fixed_size(batch_size=10) as batch:
+        for prop, targets in message.references.items():
+            for target in targets:
+                batch.add_reference(from_uuid=message.uuid, from_collection=prefix + "Message",
+                                    from_property=prop, to=target)
+    assert not client.batch.failed_references
+    _write(client, prefix, [conversation])
+    stored = messages.query.fetch_object_by_id(
+        message.uuid, return_references=[QueryReference(link_on="conversation", return_properties=[])])
+    assert [str(o.uuid) for o in stored.references["conversation"].objects] == message.references["conversation"]
