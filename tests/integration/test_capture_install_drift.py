@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from test_capture_support import changes, connect, last_seq, make_db
 
 from sqlite_to_weaviate.capture import (
     TRIGGER_VERSION,
@@ -17,6 +16,7 @@ from sqlite_to_weaviate.capture import (
     install,
     outbox_depth,
     prune_outbox,
+    read_outbox,
     repair_drift,
     schema_change,
     schema_hash,
@@ -24,6 +24,10 @@ from sqlite_to_weaviate.capture import (
     status,
     uninstall,
 )
+try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
+    from .test_capture_support import changes, connect, last_seq, make_db
+except ImportError:
+    from test_capture_support import changes, connect, last_seq, make_db
 
 DDL = """
 CREATE TABLE doc (id INTEGER PRIMARY KEY, title TEXT, body TEXT);
@@ -236,8 +240,9 @@ def test_enqueue_keys_and_keyset_pagination(tmp_path):
     assert [k for _, op, k in got] == [(d, n) for d in (1, 2) for n in (1, 2, 3)]
     assert {op for _, op, _ in got} == {"R"}
     s = last_seq(c)
-    assert enqueue_keys(c, "chunk", [(9, 9)], op="D") == 1
+    assert enqueue_keys(c, "chunk", [(9, 9)], op="D", ctx={"origin": "verify"}) == 1
     assert changes(c, s) == [("chunk", "D", (9, 9))]
+    assert read_outbox(c, s, 10)[0].ctx == {"origin": "verify"}
     with pytest.raises(CaptureError, match="2-column key"):
         enqueue_keys(c, "chunk", [(1,)])
 

@@ -9,9 +9,12 @@ import threading
 import time
 
 import pytest
-from test_capture_support import changes, connect, last_seq, make_db
 
 from sqlite_to_weaviate.capture import CaptureError, install, prune_outbox, read_outbox
+try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
+    from .test_capture_support import changes, connect, last_seq, make_db
+except ImportError:
+    from test_capture_support import changes, connect, last_seq, make_db
 
 BASIC = "CREATE TABLE t (id INTEGER PRIMARY KEY, v, s TEXT, b BLOB);"
 
@@ -329,3 +332,23 @@ def test_blocked_writer_succeeds_with_begin_immediate_and_busy_timeout(tmp_path)
     th.join(20)
     assert result == {"ok": True}
     assert changes(c) == [("t", "I", (1,)), ("t", "I", (2,))]
+
+
+def test_without_before_triggers_the_replace_orphan_would_be_lost(tmp_path):
+    """Control for the OR REPLACE decision: SQLite itself fires no delete trigger here."""
+    c = make_db(tmp_path, UNIQ)
+    c.execute("DROP TRIGGER _s2w_u_bi")
+    c.execute("INSERT INTO u VALUES (1, 'a', 1)")
+    s = last_seq(c)
+    c.execute("INSERT OR REPLACE INTO u VALUES (2, 'a', 2)")
+    assert changes(c, s) == [("u", "I", (2,))]  # row 1 vanished without a trace
+
+
+def test_expression_unique_index_is_reported(tmp_path):
+    c = connect(tmp_path / "app.db")
+    c.executescript("CREATE TABLE e (id INTEGER PRIMARY KEY, s TEXT); CREATE UNIQUE INDEX e_lower ON e(lower(s));")
+    report = install(c)
+    assert report.installed == ("e",)
+    assert len(report.warnings) == 1 and "e_lower" in report.warnings[0]
+    c.execute("INSERT INTO e VALUES (1, 'A')")  # the triggers still work for everything else
+    assert changes(c) == [("e", "I", (1,))]
