@@ -19,27 +19,12 @@ from .install import (
     uninstall,
 )
 from .outbox import OutboxRow, enqueue_all_keys, enqueue_keys, outbox_depth, prune_outbox, read_outbox
+from .sqlalchemy_hooks import CaptureHandle, attach, set_context
 from .state import get_state, set_state
 from .triggers import TRIGGER_VERSION, generate_triggers
 
-
-def attach(*args, **kwargs):  # noqa: D103 - thin lazy wrapper, documented on the target
-    from .sqlalchemy_hooks import attach as _attach
-
-    return _attach(*args, **kwargs)
-
-
-def set_context(*args, **kwargs):  # noqa: D103
-    from .sqlalchemy_hooks import set_context as _set_context
-
-    return _set_context(*args, **kwargs)
-
-
-attach.__doc__ = "Configure a SQLAlchemy engine for capture; see :func:`.sqlalchemy_hooks.attach`."
-set_context.__doc__ = "Attach context to a Session/Connection; see :func:`.sqlalchemy_hooks.set_context`."
-
 __all__ = [
-    "TRIGGER_VERSION", "CaptureError", "CaptureStatus", "Drift", "InstallReport", "OutboxRow",
+    "TRIGGER_VERSION", "CaptureError", "CaptureHandle", "CaptureStatus", "Drift", "InstallReport", "OutboxRow",
     "RepairReport", "TableStatus", "attach", "detect_drift", "enqueue_all_keys", "enqueue_keys",
     "generate_triggers", "get_state", "install", "outbox_depth", "prune_outbox", "read_outbox",
     "repair_drift", "schema_change", "schema_hash", "set_context", "set_state", "status", "uninstall",
