@@ -1,0 +1,55 @@
+"""Open the application's SQLite file the way every long-running component must.
+
+Autocommit mode (``isolation_level=None``) so that transactions are explicit and short;
+WAL so readers never block the app's writers; a busy timeout so our short writes
+(checkpoint, dead letters, backfill key pages) wait for the app instead of failing.
+Opening a file that is not a SQLite database fails with a message that says so.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlite_to_weaviate.errors import ConfigError
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def sqlite_path_from_url(url_or_path: str | Path) -> Path:
+    """Accept ``sqlite:///path``, ``sqlite:////abs/path`` or a plain path."""
+    text = str(url_or_path).strip()
+    if not text:
+        raise ConfigError("sqlite_url is empty: give a path or sqlite:///path/to/app.db")
+    if text.startswith("sqlite:"):
+        if not text.startswith("sqlite:///"):
+            raise ConfigError(f"sqlite_url {text!r}: expected sqlite:///relative.db or sqlite:////absolute.db")
+        text = text[len("sqlite:///"):]
+        if text in ("", ":memory:"):
+            raise ConfigError(f"sqlite_url {url_or_path!r}: an in-memory database cannot be migrated live; give a file")
+    return Path(text)
+
+
+def open_db(path: str | Path, *, create: bool = False, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to the app's database, validated to be a real SQLite file."""
+    path = sqlite_path_from_url(path)
+    if not create and not path.exists():
+        raise ConfigError(f"SQLite database {str(path)!r} does not exist")
+    if path.exists() and path.is_dir():
+        raise ConfigError(f"SQLite database {str(path)!r} is a directory, not a database file")
+    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                           check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if not readonly:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if "not a database" in str(exc) or "file is encrypted" in str(exc):
+            raise ConfigError(f"{str(path)!r} is not a SQLite database ({exc})") from None
+        raise ConfigError(f"cannot open SQLite database {str(path)!r}: {exc}") from None
+    return conn

@@ -1,0 +1,149 @@
+"""The RQ job function: fence check, lease, apply, acknowledge.
+
+Workers run this with only Redis and Weaviate at hand. Fencing: the relay stores the
+token of the one job allowed to write for a partition; a job whose token is no longer
+current (it was declared lost and re-dispatched) writes nothing. The job also holds a
+lease key with a TTL that it renews between requests, and stops sending requests once its
+own lease deadline passes, so a worker paused past its lease (SIGSTOP, GC, VM freeze) that
+wakes up later cannot overwrite newer data: by then the relay has re-dispatched the
+partition, and the job sees it is fenced. (docs/architecture.md, invariant 4, argues the
+remaining window and how the relay's re-sweep closes it.)
+
+The Weaviate client is created lazily once per worker process, after any fork (a gRPC
+channel created before ``fork()`` hangs in the child), from ``S2W_WEAVIATE_URL`` /
+``S2W_WEAVIATE_API_KEY`` which ``sqlite-to-weaviate worker`` exports; a plain
+``rq worker`` works with the same variables set.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import rq
+
+from sqlite_to_weaviate.logs import get_logger
+from sqlite_to_weaviate.writer.payload import Ack, JobPayload
+from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+from sqlite_to_weaviate.writer.weaviate_apply import Fenced, RetryPolicy, TransientError, apply_deletes, apply_upserts
+
+JOB_FUNCTION = "sqlite_to_weaviate.writer.job.apply_batch"
+
+
+class _ProcessClient:
+    """The one Weaviate client of this worker process (re-created if the pid changes)."""
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self._client: Any = None
+
+    def get(self) -> Any:
+        if self._client is None or self._pid != os.getpid():
+            from sqlite_to_weaviate.weaviate_adapter import WeaviateEndpoint
+
+            url = os.environ.get("S2W_WEAVIATE_URL")
+            if not url:
+                raise RuntimeError("S2W_WEAVIATE_URL is not set in the worker's environment")
+            self._client = WeaviateEndpoint.parse(url, os.environ.get("S2W_WEAVIATE_API_KEY") or None).connect()
+            self._pid = os.getpid()
+        return self._client
+
+    def reset(self) -> None:
+        if self._client is not None and self._pid == os.getpid():
+            try:
+                self._client.close()
+            except Exception:  # noqa: BLE001 - a broken client is being discarded anyway
+                pass
+        self._client = None
+
+
+_process_client = _ProcessClient()
+
+
+def _policy_from_env() -> RetryPolicy:
+    return RetryPolicy(
+        max_retries=int(os.environ.get("S2W_MAX_RETRIES", "3")),
+        retry_delay=float(os.environ.get("S2W_RETRY_DELAY", "1.0")),
+        backoff_max=float(os.environ.get("S2W_BACKOFF_MAX", "30")),
+    )
+
+
+class Lease:
+    """Fence check + lease renewal before every request to Weaviate."""
+
+    def __init__(self, redis_conn: Any, keys: RedisKeys, payload: JobPayload) -> None:
+        self._redis = redis_conn
+        self._keys = keys
+        self._payload = payload
+        self._margin = min(5.0, payload.lease_seconds / 3)
+        self._deadline = 0.0
+
+    def guard(self) -> None:
+        """Raise Fenced unless this job still owns its partition; renew the lease."""
+        p = self._payload
+        now = time.monotonic()
+        if self._deadline and now >= self._deadline:
+            raise Fenced(f"lease of partition {p.partition} expired locally")
+        pipe = self._redis.pipeline()
+        pipe.get(self._keys.fence(p.partition))
+        pipe.set(self._keys.lease(p.partition), p.token, px=int(p.lease_seconds * 1000))
+        current, _ = pipe.execute()
+        if current is None or current.decode() != p.token:
+            raise Fenced(f"partition {p.partition} now belongs to job {current!r}, not {p.token}")
+        self._deadline = now + p.lease_seconds - self._margin
+
+    def release(self) -> None:
+        p = self._payload
+        key = self._keys.lease(p.partition)
+        # delete only our own lease (compare-and-delete in one round trip)
+        self._redis.eval(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+            1, key, p.token,
+        )
+
+
+def apply_batch(raw_payload: dict[str, Any]) -> dict[str, Any]:
+    """RQ entry point. Returns the Ack as a dict (also pushed to the relay's ack list)."""
+    started = time.monotonic()
+    payload = JobPayload.from_json(raw_payload)
+    keys = RedisKeys(payload.namespace)
+    job = rq.get_current_job()
+    redis_conn = job.connection if job is not None else None
+    if redis_conn is None:
+        raise RuntimeError("apply_batch must run inside an RQ job")
+    log = get_logger("s2w.worker", batch_id=payload.batch_id, partition=payload.partition)
+    lease = Lease(redis_conn, keys, payload)
+    rejected: dict[str, str] = {}
+    outcome, error = "applied", None
+    try:
+        client = _process_client.get()
+        policy = _policy_from_env()
+        lease.guard()
+        if payload.upserts:
+            rejected = apply_upserts(client, payload.upserts, policy, lease.guard)
+        if payload.deletes:
+            apply_deletes(client, payload.deletes, policy, lease.guard)
+        lease.release()
+    except Fenced as exc:
+        outcome, error = "fenced", str(exc)
+        log.warning("job fenced off", reason=str(exc))
+    except TransientError as exc:
+        outcome, error = "transient", str(exc)
+        _process_client.reset()
+        lease.release()
+        log.warning("weaviate unavailable, job handed back", error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - any other failure is reported, then RQ records it
+        outcome, error = "transient", f"{type(exc).__name__}: {exc}"
+        _process_client.reset()
+        log.error("job failed", error=error)
+    ack = Ack(
+        batch_id=payload.batch_id, partition=payload.partition, token=payload.token, outcome=outcome,
+        rejected=rejected, error=error, worker=f"{socket.gethostname()}:{os.getpid()}",
+        seconds=round(time.monotonic() - started, 4),
+    )
+    redis_conn.rpush(keys.acks, ack.dumps())
+    log.info("job done", outcome=outcome, upserts=len(payload.upserts), deletes=len(payload.deletes),
+             rejected=len(rejected), seconds=ack.seconds)
+    return ack.__dict__

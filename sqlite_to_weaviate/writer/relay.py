@@ -1,0 +1,555 @@
+"""The relay: outbox rows in, ordered RQ jobs out, a durable checkpoint behind them.
+
+One relay runs per database (a file lock next to it makes a second one fail fast). Each
+pass it: notices a Redis wipe (sentinel key gone), collects worker acknowledgements,
+declares jobs of dead or frozen workers lost, reads new outbox rows, dispatches at most one
+job per partition with rows read *now* from SQLite, and advances the checkpoint over the
+contiguous acknowledged prefix, pruning the outbox below it. All of the relay's memory can
+be lost at any moment: it rebuilds from the checkpoint in SQLite, and re-sending a change
+is harmless (idempotent full-image upserts and deletes by deterministic uuid).
+
+See docs/architecture.md for the argument that this keeps invariants 1-7.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from sqlite_to_weaviate.capture import get_state, read_outbox, set_state
+from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.errors import S2WError
+from sqlite_to_weaviate.logs import get_logger, new_correlation_id
+from sqlite_to_weaviate.mapping import ConversionError, Mapping, MappingError
+from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.writer import dead_letters
+from sqlite_to_weaviate.writer.job import JOB_FUNCTION
+from sqlite_to_weaviate.writer.partitioning import partition_of
+from sqlite_to_weaviate.writer.payload import Ack, Delete, JobPayload
+from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+from sqlite_to_weaviate.writer.ledger import Ledger
+from sqlite_to_weaviate.writer.row_reader import read_rows
+from sqlite_to_weaviate.writer.wake import DatabaseWatcher
+from sqlite_to_weaviate.writer.weaviate_apply import ALL_TENANTS
+
+CHECKPOINT_KEY = "relay.checkpoint"
+LAST_ERROR_KEY = "relay.last_error"
+READ_CHUNK = 5000
+
+
+class RelayAlreadyRunning(S2WError):
+    """Another relay holds the lock for this database."""
+
+
+@dataclass
+class Entry:
+    """One changed key: waiting in a partition, or part of an in-flight job."""
+
+    table: str
+    key: tuple
+    object_id: uuid.UUID
+    seqs: list[int] = field(default_factory=list)
+
+
+@dataclass
+class InFlight:
+    job_id: str
+    token: str
+    batch_id: str
+    entries: list[Entry]
+    dispatched_at: float
+    next_check: float
+    started_without_lease_since: float | None = None
+
+
+@dataclass
+class Partition:
+    number: int
+    pending: dict[uuid.UUID, Entry] = field(default_factory=dict)
+    inflight: InFlight | None = None
+    not_before: float = 0.0
+    attempts: int = 0
+
+    def requeue_front(self, entries: list[Entry]) -> None:
+        """Put entries of a failed or lost job back ahead of newer pending keys."""
+        merged: dict[uuid.UUID, Entry] = {}
+        for entry in entries:
+            merged[entry.object_id] = Entry(entry.table, entry.key, entry.object_id, list(entry.seqs))
+        for object_id, entry in self.pending.items():
+            if object_id in merged:
+                merged[object_id].seqs.extend(entry.seqs)
+            else:
+                merged[object_id] = entry
+        self.pending = merged
+
+    def add(self, entry: Entry) -> None:
+        existing = self.pending.get(entry.object_id)
+        if existing is None:
+            self.pending[entry.object_id] = entry
+        else:
+            existing.seqs.extend(entry.seqs)
+
+
+class RelayLock:
+    """An exclusive flock beside the database; released by the kernel if the relay dies."""
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + ".s2w-relay.lock")
+        self._fh: Any = None
+
+    def acquire(self) -> None:
+        self._fh = open(self.path, "a+")  # noqa: SIM115 - held for the relay's lifetime
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.close()
+            self._fh = None
+            raise RelayAlreadyRunning(
+                f"another relay is already running for {self.path.with_suffix('')} (lock {self.path}); "
+                "run exactly one relay per database"
+            ) from None
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+class Relay:
+    """Reads the outbox and keeps every partition's single job slot busy."""
+
+    def __init__(self, settings: Settings, *, mapping: Mapping | None = None) -> None:
+        self.settings = settings
+        self.keys = RedisKeys(settings.namespace)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.log = get_logger("s2w.relay", run_id=self.run_id)
+        self.conn = settings.open_db()
+        self.conn.row_factory = None
+        self.mapping = mapping if mapping is not None else settings.load_mapping(self.conn)
+        self.redis = settings.connect_redis()
+        self.queue = Queue(self.keys.queue, connection=self.redis, serializer=JSONSerializer)
+        self._init_tables()
+        checkpoint = int(get_state(self.conn, CHECKPOINT_KEY, "0") or 0)
+        self.ledger = Ledger(checkpoint)
+        self._persisted = checkpoint
+        self.partitions = [Partition(n) for n in range(settings.partitions)]
+        self._resweeps: list[tuple[float, list[Entry]]] = []
+        self._dead_uuids = dead_letters.uuids(self.conn)
+        self._token_counter = 0
+        self._outbox_exhausted = False
+        self._last_status_publish = 0.0
+        self._last_registry_cleanup = 0.0
+        self._last_error: str | None = None
+        self._lock = RelayLock(settings.sqlite_path)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.stats = defaultdict(int)
+
+    # ----------------------------------------------------------------- lifecycle
+    def _init_tables(self) -> None:
+        with immediate(self.conn):
+            dead_letters.ensure_table(self.conn)
+            self.conn.execute("CREATE TABLE IF NOT EXISTS _s2w_state (key TEXT PRIMARY KEY, value TEXT)")
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the current pass (signal-handler safe)."""
+        self._stop.set()
+        self._wake.set()
+
+    def close(self) -> None:
+        self._lock.release()
+        try:
+            self.redis.close()
+        finally:
+            self.conn.close()
+
+    def run(self, *, watch: bool = True) -> None:
+        """Run until :meth:`stop`; survives Redis/Weaviate outages with exponential backoff."""
+        self._lock.acquire()
+        watcher = DatabaseWatcher(self.settings.sqlite_path, self._wake).start() if watch else None
+        backoff = 0.0
+        self.log.info("relay started", database=str(self.settings.sqlite_path), checkpoint=self.ledger.checkpoint,
+                      partitions=self.settings.partitions, namespace=self.settings.namespace)
+        try:
+            while not self._stop.is_set():
+                try:
+                    busy = self.step()
+                    backoff = 0.0
+                except (redis.RedisError, OSError) as exc:
+                    backoff = min(self.settings.backoff_max, max(self.settings.retry_delay, backoff * 2))
+                    self._note_error(f"redis unavailable: {exc}", backoff)
+                    self._stop.wait(backoff)
+                    continue
+                self._idle_wait(busy)
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            try:
+                self._persist_checkpoint(force=True)
+            except Exception as exc:  # noqa: BLE001 - best effort on the way out; durable state is consistent
+                self.log.warning("final checkpoint not written", error=str(exc))
+            self.log.info("relay stopped", checkpoint=self.ledger.checkpoint)
+            self._lock.release()
+
+    def _idle_wait(self, busy: bool) -> None:
+        if busy:
+            return
+        if any(p.inflight for p in self.partitions):
+            item = self.redis.blpop([self.keys.acks], timeout=0.05)
+            if item is not None:
+                self._handle_ack(Ack.loads(item[1]))
+            return
+        self._wake.wait(self.settings.poll_interval if not self._resweeps else min(self.settings.poll_interval, 0.2))
+        self._wake.clear()
+
+    def drain(self, timeout: float = 60.0) -> bool:
+        """Run passes until everything captured so far is applied; True if drained in time."""
+        deadline = time.monotonic() + timeout
+        with_lock = self._lock._fh is None
+        if with_lock:
+            self._lock.acquire()
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    busy = self.step()
+                except (redis.RedisError, OSError) as exc:
+                    self._note_error(f"redis unavailable: {exc}", self.settings.retry_delay)
+                    time.sleep(self.settings.retry_delay)
+                    continue
+                if self.idle:
+                    self._persist_checkpoint(force=True)
+                    return True
+                self._idle_wait(busy)
+            return False
+        finally:
+            if with_lock:
+                self._lock.release()
+
+    @property
+    def idle(self) -> bool:
+        return (
+            self._outbox_exhausted and self.ledger.unacked == 0 and not self._resweeps
+            and all(not p.pending and p.inflight is None for p in self.partitions)
+        )
+
+    # ----------------------------------------------------------------- one pass
+    def step(self) -> bool:
+        """One pass of the loop; True if it did any work (so the caller should not sleep)."""
+        now = time.monotonic()
+        self._check_sentinel()
+        acks = self._collect_acks()
+        lost = self._detect_lost_jobs(now)
+        resweeps = self._due_resweeps(now)
+        read = self._read_outbox()
+        sent = self._dispatch(now)
+        self._persist_checkpoint()
+        self._housekeeping(now)
+        return bool(acks or lost or resweeps or read or sent)
+
+    def _check_sentinel(self) -> None:
+        """A missing sentinel means Redis lost everything: re-send all unacknowledged work."""
+        value = self.redis.get(self.keys.sentinel)
+        if value is not None and value.decode() == self.run_id:
+            return
+        inflight = [p for p in self.partitions if p.inflight is not None]
+        if inflight:
+            self.log.warning("redis lost its data (sentinel missing): re-sending unacknowledged work",
+                             inflight=len(inflight))
+            self.stats["redis_wipes"] += 1
+            for p in inflight:
+                self._declare_lost(p, "redis wiped")
+        # Fence every partition so that jobs queued before (by an earlier relay run) write nothing,
+        # and hold back partitions whose lease is still held by such a job until it has expired.
+        pipe = self.redis.pipeline()
+        for p in self.partitions:
+            pipe.set(self.keys.fence(p.number), f"{self.run_id}-start")
+            pipe.pttl(self.keys.lease(p.number))
+        pipe.set(self.keys.sentinel, self.run_id)
+        results = pipe.execute()
+        now = time.monotonic()
+        for p, ttl_ms in zip(self.partitions, results[1::2]):
+            if isinstance(ttl_ms, int) and ttl_ms > 0:
+                p.not_before = max(p.not_before, now + ttl_ms / 1000 + self.settings.lease_seconds)
+
+    def _collect_acks(self) -> int:
+        raw = self.redis.lpop(self.keys.acks, 1000)
+        for item in raw or []:
+            self._handle_ack(Ack.loads(item))
+        return len(raw or [])
+
+    def _handle_ack(self, ack: Ack) -> None:
+        if not 0 <= ack.partition < len(self.partitions):
+            return
+        p = self.partitions[ack.partition]
+        job = p.inflight
+        if job is None or job.token != ack.token:
+            return  # a superseded job's late ack: its work was re-sent, nothing to do
+        p.inflight = None
+        log = self.log.bind(batch_id=ack.batch_id, partition=p.number)
+        if ack.outcome == "applied":
+            p.attempts = 0
+            self._settle(job.entries, rejected=ack.rejected, stage="weaviate")
+            self.stats["applied_jobs"] += 1
+            self.stats["applied_changes"] += len(job.entries)
+            if ack.rejected:
+                log.warning("weaviate rejected rows: dead-lettered", count=len(ack.rejected))
+        elif ack.outcome == "fenced":
+            log.warning("job lost its lease before finishing; re-sending", error=ack.error)
+            p.requeue_front(job.entries)
+            self._schedule_resweep(job.entries)
+        else:
+            p.attempts += 1
+            delay = min(self.settings.backoff_max, self.settings.retry_delay * (2 ** (p.attempts - 1)))
+            p.not_before = time.monotonic() + delay
+            p.requeue_front(job.entries)
+            self.stats["retries"] += 1
+            self._note_error(f"partition {p.number}: {ack.error}", delay)
+
+    def _settle(self, entries: list[Entry], *, rejected: dict[str, str], stage: str) -> None:
+        """Entries are done: acknowledge their seqs; park rejected ones as dead letters."""
+        letters = []
+        synced = []
+        for entry in entries:
+            reason = rejected.get(str(entry.object_id))
+            if reason is not None:
+                letters.append((str(entry.object_id), entry.table, entry.key, stage, reason))
+                self._dead_uuids.add(str(entry.object_id))
+            elif str(entry.object_id) in self._dead_uuids:
+                synced.append(str(entry.object_id))
+                self._dead_uuids.discard(str(entry.object_id))
+        if letters or synced:
+            with immediate(self.conn):
+                dead_letters.record(self.conn, letters)
+                dead_letters.clear(self.conn, synced)
+        self.ledger.ack(seq for entry in entries for seq in entry.seqs)
+
+    def _detect_lost_jobs(self, now: float) -> int:
+        """Jobs whose worker died or froze: fence them off and re-send their keys."""
+        due = [p for p in self.partitions if p.inflight is not None and now >= p.inflight.next_check]
+        if not due:
+            return 0
+        pipe = self.redis.pipeline()
+        for p in due:
+            pipe.get(self.keys.lease(p.number))
+        leases = pipe.execute()
+        lost = 0
+        for p, lease in zip(due, leases):
+            job = p.inflight
+            assert job is not None
+            job.next_check = now + min(1.0, self.settings.lease_seconds / 3)
+            if lease is not None and lease.decode() == job.token:
+                job.started_without_lease_since = None
+                continue
+            status = self._job_status(job.job_id)
+            if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.FINISHED):
+                continue  # waiting for a worker, or its ack is on the way
+            if status == JobStatus.STARTED:
+                if job.started_without_lease_since is None:
+                    job.started_without_lease_since = now
+                if now - job.started_without_lease_since < self.settings.lease_seconds:
+                    continue
+            self._declare_lost(p, f"job {status.value if status else 'vanished'} without acknowledgement")
+            lost += 1
+        return lost
+
+    def _job_status(self, job_id: str) -> JobStatus | None:
+        try:
+            return Job.fetch(job_id, connection=self.redis, serializer=JSONSerializer).get_status(refresh=False)
+        except NoSuchJobError:
+            return None
+
+    def _declare_lost(self, p: Partition, why: str) -> None:
+        job = p.inflight
+        if job is None:
+            return
+        self.log.warning("job lost; fencing it and re-sending its keys", batch_id=job.batch_id,
+                         partition=p.number, reason=why)
+        self.stats["lost_jobs"] += 1
+        p.inflight = None
+        p.requeue_front(job.entries)
+        self._schedule_resweep(job.entries)
+
+    def _schedule_resweep(self, entries: list[Entry]) -> None:
+        """Re-send these keys once more after any zombie write could have landed.
+
+        A frozen worker can only still write inside one request it had already started; by
+        ``lease + request timeout`` from now that request is over, so a second, fresh read of
+        the rows overwrites whatever it wrote (docs/architecture.md, invariant 4).
+        """
+        due = time.monotonic() + self.settings.lease_seconds * 2
+        self._resweeps.append((due, [Entry(e.table, e.key, e.object_id) for e in entries]))
+
+    def _due_resweeps(self, now: float) -> int:
+        due = [r for r in self._resweeps if r[0] <= now]
+        if not due:
+            return 0
+        self._resweeps = [r for r in self._resweeps if r[0] > now]
+        for _, entries in due:
+            for entry in entries:
+                self.partitions[partition_of(entry.object_id, len(self.partitions))].add(entry)
+        return len(due)
+
+    def _read_outbox(self) -> int:
+        room = self.settings.read_ahead - self.ledger.unacked
+        if room <= 0:
+            return 0
+        limit = min(READ_CHUNK, room)
+        rows = read_outbox(self.conn, self.ledger.read_cursor, limit)
+        self._outbox_exhausted = len(rows) < limit
+        unmapped: list[int] = []
+        for row in rows:
+            self.ledger.read(row.seq)
+            table = self.mapping.tables.get(row.table)
+            if table is None:
+                unmapped.append(row.seq)  # captured but not mapped (excluded later): nothing to apply
+                continue
+            object_id = table.uuid_for_key(row.key)
+            self.partitions[partition_of(object_id, len(self.partitions))].add(
+                Entry(row.table, row.key, object_id, [row.seq])
+            )
+        if unmapped:
+            self.ledger.ack(unmapped)
+        return len(rows)
+
+    def _dispatch(self, now: float) -> int:
+        ready = [p for p in self.partitions if p.inflight is None and p.pending and now >= p.not_before]
+        if not ready:
+            return 0
+        batches = {p.number: self._take(p) for p in ready}
+        payloads = self._build_payloads(batches)
+        sent = 0
+        for p in ready:
+            entries = batches[p.number]
+            upserts, deletes, rejected = payloads[p.number]
+            if rejected:
+                self._settle([e for e in entries if str(e.object_id) in rejected], rejected=rejected, stage="mapping")
+                entries = [e for e in entries if str(e.object_id) not in rejected]
+            if not entries:
+                continue
+            self._token_counter += 1
+            token = f"{self.run_id}-{self._token_counter}"
+            batch_id = new_correlation_id()
+            payload = JobPayload(batch_id=batch_id, namespace=self.settings.namespace, partition=p.number,
+                                 token=token, lease_seconds=self.settings.lease_seconds,
+                                 upserts=upserts, deletes=deletes)
+            job_id = f"{self.settings.namespace}-p{p.number}-{token}"
+            self.redis.set(self.keys.fence(p.number), token)
+            self.queue.enqueue_call(
+                JOB_FUNCTION, args=(payload.to_json(),), job_id=job_id, timeout=self.settings.job_timeout,
+                result_ttl=60, failure_ttl=self.settings.failure_ttl, ttl=None,
+                meta={"batch_id": batch_id, "partition": p.number},
+            )
+            p.inflight = InFlight(job_id=job_id, token=token, batch_id=batch_id, entries=entries,
+                                  dispatched_at=now, next_check=now + 1.0)
+            self.stats["dispatched"] += 1
+            sent += 1
+            self.log.debug("dispatched", batch_id=batch_id, partition=p.number, upserts=len(upserts),
+                           deletes=len(deletes))
+        return sent
+
+    def _take(self, p: Partition) -> list[Entry]:
+        taken = []
+        for object_id in list(p.pending)[: self.settings.batch_size]:
+            taken.append(p.pending.pop(object_id))
+        return taken
+
+    def _build_payloads(
+        self, batches: dict[int, list[Entry]]
+    ) -> dict[int, tuple[list[dict[str, Any]], list[Delete], dict[str, str]]]:
+        """Read the current rows of every key in one short read transaction and convert them."""
+        by_table: dict[str, list[tuple]] = defaultdict(list)
+        for entries in batches.values():
+            for entry in entries:
+                by_table[entry.table].append(entry.key)
+        rows: dict[str, dict[tuple, dict[str, Any]]] = {}
+        self.conn.execute("BEGIN")
+        try:
+            for table, keys in by_table.items():
+                rows[table] = read_rows(self.conn, self.mapping.tables[table], keys)
+        finally:
+            self.conn.execute("COMMIT")
+        out = {}
+        for number, entries in batches.items():
+            upserts: list[dict[str, Any]] = []
+            deletes: list[Delete] = []
+            rejected: dict[str, str] = {}
+            for entry in entries:
+                table = self.mapping.tables[entry.table]
+                row = rows[entry.table].get(entry.key)
+                if row is None:
+                    tenant = ALL_TENANTS if table.tenant_column else None
+                    deletes.append(Delete(table.collection, str(entry.object_id), tenant))
+                    continue
+                try:
+                    upserts.append(table.to_object(row).to_json())
+                except (ConversionError, MappingError) as exc:
+                    rejected[str(entry.object_id)] = str(exc)
+            out[number] = (upserts, deletes, rejected)
+        return out
+
+    def _persist_checkpoint(self, *, force: bool = False) -> None:
+        checkpoint = self.ledger.checkpoint
+        if checkpoint <= self._persisted:
+            return
+        retention = self.settings.outbox_retention_seconds
+        with immediate(self.conn):
+            set_state(self.conn, CHECKPOINT_KEY, str(checkpoint))
+            if retention > 0:
+                self.conn.execute(
+                    "DELETE FROM _s2w_outbox WHERE seq <= ? AND ts < ?", (checkpoint, time.time() - retention)
+                )
+            else:
+                self.conn.execute("DELETE FROM _s2w_outbox WHERE seq <= ?", (checkpoint,))
+        self._persisted = checkpoint
+
+    def _housekeeping(self, now: float) -> None:
+        if now - self._last_registry_cleanup > 15:
+            self._last_registry_cleanup = now
+            self.queue.started_job_registry.cleanup()
+        if now - self._last_status_publish > 1.0:
+            self._last_status_publish = now
+            self.redis.set(self.keys.relay_status, json.dumps(self.snapshot()), ex=30)
+
+    def _note_error(self, message: str, backoff: float) -> None:
+        self.log.warning("backing off", error=message, seconds=round(backoff, 2))
+        if message != self._last_error:
+            self._last_error = message
+            try:
+                with immediate(self.conn):
+                    set_state(self.conn, LAST_ERROR_KEY, json.dumps({"at": time.time(), "error": message}))
+            except Exception:  # noqa: BLE001 - recording an error must not raise another
+                pass
+
+    def snapshot(self) -> dict[str, Any]:
+        """The relay's in-memory view, for ``status`` (published to Redis every second)."""
+        now = time.monotonic()
+        return {
+            "run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(), "at": time.time(),
+            "checkpoint": self.ledger.checkpoint, "read_cursor": self.ledger.read_cursor,
+            "unacked": self.ledger.unacked, "resweeps": sum(len(e) for _, e in self._resweeps),
+            "pending": sum(len(p.pending) for p in self.partitions),
+            "inflight": {
+                str(p.number): {"batch_id": p.inflight.batch_id, "keys": len(p.inflight.entries),
+                                "age_s": round(now - p.inflight.dispatched_at, 3)}
+                for p in self.partitions if p.inflight is not None
+            },
+            "backing_off": {str(p.number): round(p.not_before - now, 3) for p in self.partitions if p.not_before > now},
+            "last_error": self._last_error,
+            "stats": dict(self.stats),
+        }

@@ -1,0 +1,42 @@
+"""Read the current rows for a set of changed keys: the "read at dispatch" half of the design.
+
+The outbox stores keys only; what reaches Weaviate is whatever the row is *now*. A missing
+row means the key was deleted. All keys of one batch are read in one short read
+transaction, so the batch is a consistent snapshot and no long read starves WAL
+checkpoints.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from sqlite_to_weaviate.mapping import TableMapping
+from sqlite_to_weaviate.mapping.model import quote_identifier
+
+CHUNK = 400  # keys per SELECT; far below SQLite's bound-parameter limit even for 8-column keys
+
+
+def read_rows(conn: sqlite3.Connection, table: TableMapping, keys: Sequence[tuple]) -> dict[tuple, dict[str, Any]]:
+    """Map each existing key to its row (column -> value); absent keys are deleted rows."""
+    columns = table.source_columns
+    pk = table.primary_key
+    pk_positions = [columns.index(c) for c in pk]
+    base = table.select_sql()
+    found: dict[tuple, dict[str, Any]] = {}
+    for start in range(0, len(keys), CHUNK):
+        chunk = list(keys[start:start + CHUNK])
+        if len(pk) == 1:
+            where = f"{quote_identifier(pk[0])} IN ({', '.join('?' * len(chunk))})"
+            params: list[Any] = [k[0] for k in chunk]
+        else:
+            row_marks = "(" + ", ".join("?" * len(pk)) + ")"
+            where = (f"({', '.join(quote_identifier(c) for c in pk)}) IN "
+                     f"(VALUES {', '.join([row_marks] * len(chunk))})")
+            params = [v for k in chunk for v in k]
+        for values in conn.execute(f"{base} WHERE {where}", params):
+            key = tuple(values[i] for i in pk_positions)
+            found[key] = dict(zip(columns, values))
+    return found
+

@@ -1,0 +1,101 @@
+"""``status``: how far behind Weaviate is, and whether anything needs a human.
+
+Durable facts come from SQLite (outbox depth beyond the checkpoint, age of the oldest
+unapplied change, dead letters, last error); live facts from Redis (the relay's published
+snapshot, workers seen, queue length). Redis being down is itself a status, not a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlite_to_weaviate.capture import get_state
+from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.writer import dead_letters
+from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+from sqlite_to_weaviate.writer.relay import CHECKPOINT_KEY, LAST_ERROR_KEY
+
+
+@dataclass
+class PipelineStatus:
+    checkpoint: int = 0
+    outbox_depth: int = 0
+    oldest_unapplied_age_s: float | None = None
+    dead_letters: int = 0
+    last_error: dict[str, Any] | None = None
+    relay: dict[str, Any] | None = None
+    workers: list[str] = field(default_factory=list)
+    queued_jobs: int | None = None
+    redis_error: str | None = None
+    backfill: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_letters: int = 0) -> PipelineStatus:
+    conn = settings.open_db(readonly=True)
+    try:
+        st = PipelineStatus()
+        has_outbox = conn.execute("SELECT 1 FROM sqlite_master WHERE name='_s2w_outbox'").fetchone() is not None
+        has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE name='_s2w_state'").fetchone() is not None
+        if not has_outbox:
+            st.problems.append("capture is not installed (run `sqlite-to-weaviate init`)")
+            return st
+        st.checkpoint = int(get_state(conn, CHECKPOINT_KEY, "0") or 0) if has_state else 0
+        depth, oldest = conn.execute(
+            "SELECT count(*), min(ts) FROM _s2w_outbox WHERE seq > ?", (st.checkpoint,)
+        ).fetchone()
+        st.outbox_depth = int(depth)
+        st.oldest_unapplied_age_s = round(time.time() - oldest, 3) if oldest is not None else None
+        st.dead_letters = dead_letters.count(conn)
+        raw_error = get_state(conn, LAST_ERROR_KEY) if has_state else None
+        st.last_error = json.loads(raw_error) if raw_error else None
+        if has_state:
+            for key, value in conn.execute("SELECT key, value FROM _s2w_state WHERE key LIKE 'backfill.%'"):
+                st.backfill[key.removeprefix("backfill.")] = _maybe_json(value)
+    finally:
+        conn.close()
+    _live_status(settings, st)
+    if st.oldest_unapplied_age_s is not None and st.oldest_unapplied_age_s > max_lag_s:
+        st.problems.append(f"replication lag {st.oldest_unapplied_age_s:.1f}s exceeds {max_lag_s:.0f}s "
+                           f"({st.outbox_depth} changes waiting)")
+    if st.dead_letters > max_dead_letters:
+        st.problems.append(f"{st.dead_letters} dead letter(s): see `sqlite-to-weaviate dead-letters list`")
+    if st.redis_error:
+        st.problems.append(f"redis unreachable: {st.redis_error}")
+    elif st.relay is None and st.outbox_depth:
+        st.problems.append("no relay is running but changes are waiting")
+    return st
+
+
+def _live_status(settings: Settings, st: PipelineStatus) -> None:
+    from rq import Queue, Worker
+    from rq.serializers import JSONSerializer
+
+    keys = RedisKeys(settings.namespace)
+    try:
+        client = settings.connect_redis()
+        raw = client.get(keys.relay_status)
+        st.relay = json.loads(raw) if raw else None
+        queue = Queue(keys.queue, connection=client, serializer=JSONSerializer)
+        st.queued_jobs = queue.count
+        st.workers = sorted(w.name for w in Worker.all(queue=queue))
+        client.close()
+    except Exception as exc:  # noqa: BLE001 - an unreachable Redis is reported, not raised
+        st.redis_error = f"{type(exc).__name__}: {exc}"
+
+
+def _maybe_json(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value

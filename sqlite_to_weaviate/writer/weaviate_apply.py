@@ -1,0 +1,157 @@
+"""Apply one job's upserts and deletes to Weaviate, separating bad rows from bad weather.
+
+Weaviate batch calls do not raise for rejected objects: every result is read. A rejection
+that names the object (wrong type, invalid value) is permanent: that row is reported for
+the dead-letter table and the rest of the batch lands. A failure of the whole request
+(connection refused, timeout, unavailable) is transient: it is retried with exponential
+backoff, and if it outlasts the retries the job reports ``transient`` so the relay
+re-dispatches it later. A timed-out request may still have been written; re-applying it
+is harmless because every write is an idempotent full-image upsert or a delete.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_to_weaviate.writer.payload import Delete
+
+DELETE_CHUNK = 1000  # well under Weaviate's QUERY_MAXIMUM_RESULTS (10,000) per delete_many
+ALL_TENANTS = "*"
+
+_TRANSIENT_MARKERS = (
+    "timeout", "timed out", "deadline", "unavailable", "connection", "connect", "too many requests",
+    "context canceled", "resource exhausted", "eof", "broken pipe", "shutting down", "not ready",
+    "leader", "raft",
+)
+
+
+class TransientError(Exception):
+    """Weaviate could not be reached or did not answer in time; try again later."""
+
+
+class Fenced(Exception):
+    """This job lost its lease or was superseded: it must not write anything more."""
+
+
+def is_transient(message: str) -> bool:
+    lowered = message.lower()
+    return any(marker in lowered for marker in _TRANSIENT_MARKERS)
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int = 3
+    retry_delay: float = 1.0
+    backoff_max: float = 30.0
+
+    def run(self, request: Callable[[], Any], *, guard: Callable[[], None]) -> Any:
+        """Call ``request``; on a transient exception wait and retry. ``guard`` runs before each try."""
+        attempt = 0
+        while True:
+            guard()
+            try:
+                return request()
+            except Exception as exc:  # noqa: BLE001 - classified below, re-raised if not transient
+                if not _is_transient_exception(exc):
+                    raise
+                if attempt >= self.max_retries:
+                    raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+                time.sleep(min(self.backoff_max, self.retry_delay * (2**attempt)))
+                attempt += 1
+
+
+def _is_transient_exception(exc: Exception) -> bool:
+    import weaviate.exceptions as wex
+
+    if isinstance(exc, (wex.WeaviateConnectionError, wex.WeaviateTimeoutError, wex.WeaviateGRPCUnavailableError,
+                        wex.WeaviateRetryError, ConnectionError, TimeoutError, OSError)):
+        return True
+    if isinstance(exc, wex.UnexpectedStatusCodeError):
+        return exc.status_code in (429, 500, 502, 503, 504)
+    return is_transient(str(exc))
+
+
+def apply_upserts(
+    client: Any, upserts: list[dict[str, Any]], policy: RetryPolicy, guard: Callable[[], None]
+) -> dict[str, str]:
+    """Upsert full object images; returns uuid -> reason for objects Weaviate rejected.
+
+    Two phases: objects first, without references (Weaviate refuses an object whose
+    reference target does not exist yet, and targets may arrive in another job), then the
+    references in one batch (accepted for targets that arrive later). Phase 1 replaces
+    the whole object, dropping old references, so phase 2 never duplicates one: re-applying
+    a job is harmless.
+    """
+    from weaviate.classes.data import DataObject, DataReference
+
+    rejected: dict[str, str] = {}
+    groups: dict[tuple[str, str | None], list[dict[str, Any]]] = defaultdict(list)
+    for obj in upserts:
+        groups[(obj["collection"], obj.get("tenant"))].append(obj)
+    for (collection_name, tenant), objects in groups.items():
+        collection = client.collections.use(collection_name)
+        if tenant is not None:
+            collection = collection.with_tenant(tenant)
+        data = [DataObject(properties=o["properties"], uuid=o["uuid"], vector=o.get("vector")) for o in objects]
+        rejected.update(_insert(collection, data, objects, policy, guard))
+        references = [
+            DataReference(from_property=prop, from_uuid=o["uuid"], to_uuid=targets)
+            for o in objects if str(o["uuid"]) not in rejected
+            for prop, targets in (o.get("references") or {}).items() if targets
+        ]
+        if references:
+            result = policy.run(lambda: collection.data.reference_add_many(references), guard=guard)
+            for index, error in (result.errors or {}).items():
+                message = error.message
+                if is_transient(message):
+                    raise TransientError(f"reference batch failed transiently: {message}")
+                rejected.setdefault(str(references[index].from_uuid), f"reference rejected: {message}")
+    return rejected
+
+
+def _insert(collection: Any, data: list[Any], objects: list[dict[str, Any]], policy: RetryPolicy,
+            guard: Callable[[], None]) -> dict[str, str]:
+    """insert_many with per-object error triage: permanent ones reported, transient ones retried."""
+    result = policy.run(lambda: collection.data.insert_many(data), guard=guard)
+    errors = {index: error.message for index, error in (result.errors or {}).items()}
+    if errors and all(is_transient(m) for m in errors.values()):
+        raise TransientError(f"{len(errors)} objects failed transiently, e.g. {next(iter(errors.values()))}")
+    rejected = {str(objects[i]["uuid"]): m for i, m in errors.items() if not is_transient(m)}
+    retry = [data[i] for i, m in errors.items() if is_transient(m)]
+    if retry:
+        again = policy.run(lambda: collection.data.insert_many(retry), guard=guard)
+        if again.errors:
+            raise TransientError(f"{len(again.errors)} objects still failing after retry")
+    return rejected
+
+
+def apply_deletes(client: Any, deletes: list[Delete], policy: RetryPolicy, guard: Callable[[], None]) -> None:
+    """Delete objects by id in chunks; a missing object is already deleted (idempotent)."""
+    from weaviate.classes.query import Filter
+
+    groups: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+    for d in deletes:
+        groups[(d.collection, d.tenant)].append(d.uuid)
+    for (collection_name, tenant), ids in groups.items():
+        base = client.collections.use(collection_name)
+        if not policy.run(lambda: base.exists(), guard=guard):
+            continue  # collection gone (rollback / never created): nothing to delete
+        if tenant == ALL_TENANTS:
+            tenants = list(policy.run(lambda: base.tenants.get(), guard=guard))
+            targets = [base.with_tenant(t) for t in tenants]
+        elif tenant is not None:
+            targets = [base.with_tenant(tenant)]
+        else:
+            targets = [base]
+        for target in targets:
+            for start in range(0, len(ids), DELETE_CHUNK):
+                chunk = ids[start:start + DELETE_CHUNK]
+                result = policy.run(
+                    lambda: target.data.delete_many(where=Filter.by_id().contains_any(chunk)), guard=guard
+                )
+                if result.failed:
+                    raise TransientError(f"{result.failed} of {len(chunk)} deletes failed in {collection_name}")

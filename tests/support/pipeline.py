@@ -1,0 +1,198 @@
+"""A real pipeline for integration tests: SQLite file + relay + RQ worker processes.
+
+Workers run as subprocesses (``sqlite-to-weaviate worker``) so they can be SIGKILLed or
+SIGSTOPped like in production; the relay runs in a thread of the test process (or as a
+subprocess for crash tests). Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlite_to_weaviate.initialize import initialize
+from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.writer.relay import Relay
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        S2W_SQLITE_URL=str(settings.sqlite_path), S2W_WEAVIATE_URL=settings.weaviate_url,
+        S2W_REDIS_URL=settings.redis_url, S2W_NAMESPACE=settings.namespace,
+        S2W_COLLECTION_PREFIX=settings.collection_prefix, S2W_LEASE_SECONDS=str(settings.lease_seconds),
+        S2W_JOB_TIMEOUT=str(settings.job_timeout), S2W_RETRY_DELAY=str(settings.retry_delay),
+        S2W_BACKOFF_MAX=str(settings.backoff_max), S2W_PARTITIONS=str(settings.partitions),
+        S2W_BATCH_SIZE=str(settings.batch_size), S2W_POLL_INTERVAL=str(settings.poll_interval),
+        S2W_LOG_LEVEL="WARNING",
+    )
+    if settings.mapping_file:
+        env["S2W_MAPPING_FILE"] = str(settings.mapping_file)
+    return env
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    log_dir: Path
+    workers: list[subprocess.Popen] = field(default_factory=list)
+    relay: Relay | None = None
+    relay_proc: subprocess.Popen | None = None
+    _relay_thread: threading.Thread | None = None
+
+    def init(self) -> None:
+        initialize(self.settings)
+
+    def _spawn(self, *args: str, name: str) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "sqlite_to_weaviate", *args], env=cli_env(self.settings),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def start_workers(self, count: int = 1) -> list[subprocess.Popen]:
+        started = [self._spawn("worker", name=f"worker{len(self.workers) + i}") for i in range(count)]
+        self.workers.extend(started)
+        return started
+
+    def start_relay_thread(self) -> Relay:
+        self.relay = Relay(self.settings)
+        self._relay_thread = threading.Thread(target=self.relay.run, daemon=True, name="relay")
+        self._relay_thread.start()
+        return self.relay
+
+    def stop_relay_thread(self) -> None:
+        if self.relay is not None and self._relay_thread is not None:
+            self.relay.stop()
+            self._relay_thread.join(timeout=30)
+            self.relay.close()
+        self.relay, self._relay_thread = None, None
+
+    def start_relay_process(self) -> subprocess.Popen:
+        self.relay_proc = self._spawn("relay", name="relay")
+        return self.relay_proc
+
+    def drain(self, timeout: float = 120.0) -> None:
+        """Apply everything captured so far (a relay in this process, after any other stopped)."""
+        assert self._relay_thread is None and (self.relay_proc is None or self.relay_proc.poll() is not None)
+        relay = Relay(self.settings)
+        try:
+            assert relay.drain(timeout), f"pipeline did not drain within {timeout}s: {relay.snapshot()}"
+        finally:
+            relay.close()
+
+    def wait_caught_up(self, timeout: float = 120.0) -> None:
+        """With a running relay (thread or process): wait until the outbox is fully acknowledged."""
+        conn = sqlite3.connect(self.settings.sqlite_path)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                max_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM _s2w_outbox").fetchone()[0]
+                row = conn.execute("SELECT value FROM _s2w_state WHERE key='relay.checkpoint'").fetchone()
+                checkpoint = int(row[0]) if row else 0
+                if max_seq == 0 or checkpoint >= max_seq:
+                    if self.relay is None or self.relay.idle:
+                        return
+                time.sleep(0.1)
+            raise AssertionError(f"pipeline not caught up after {timeout}s (outbox max {max_seq}, checkpoint {checkpoint})")
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self.stop_relay_thread()
+        for proc in self.workers + ([self.relay_proc] if self.relay_proc else []):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGCONT)
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in self.workers + ([self.relay_proc] if self.relay_proc else []):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def weaviate_state(client: Any, mapping) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every object of every mapped collection: collection -> uuid -> properties (direct read)."""
+    from sqlite_to_weaviate.mapping import DataType
+
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for table in mapping.tables.values():
+        blobs = [c.property for c in table.columns if c.data_type is DataType.BLOB]
+        collection = client.collections.use(table.collection)
+        objects = {}
+        kwargs: dict[str, Any] = {"include_vector": bool(table.vector_column or table.named_vectors)}
+        if blobs:
+            names = [p.name for p in collection.config.get().properties]
+            kwargs["return_properties"] = names
+        for obj in collection.iterator(**kwargs):
+            objects[str(obj.uuid)] = dict(obj.properties)
+        out[table.collection] = objects
+    return out
+
+
+def sqlite_state(db_path: Path, mapping) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every mapped row converted by the mapping: collection -> uuid -> properties (direct read)."""
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    try:
+        for table in mapping.tables.values():
+            objects = {}
+            for row in conn.execute(table.select_sql()):
+                obj = table.to_object(dict(row))
+                objects[str(obj.uuid)] = obj.properties | {"s2wContentHash": obj.content_hash}
+            out[table.collection] = objects
+    finally:
+        conn.close()
+    return out
+
+
+def normalise(value: Any) -> Any:
+    """Weaviate returns dates as datetime; the mapping produces RFC 3339 strings."""
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, str) and len(value) >= 20 and value[4] == "-" and value[10] == "T":
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        except ValueError:
+            return value
+    if isinstance(value, float) and value.is_integer():
+        return value
+    if isinstance(value, dict):
+        return {k: normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalise(v) for v in value]
+    return value
+
+
+def assert_stores_equal(client: Any, db_path: Path, mapping) -> int:
+    """Invariant 3, checked independently of the verifier: same uuids, same properties."""
+    expected = sqlite_state(db_path, mapping)
+    actual = weaviate_state(client, mapping)
+    total = 0
+    for collection, rows in expected.items():
+        objs = actual.get(collection, {})
+        missing = sorted(set(rows) - set(objs))
+        extra = sorted(set(objs) - set(rows))
+        assert not missing and not extra, f"{collection}: missing {missing[:5]} ({len(missing)}), extra {extra[:5]} ({len(extra)})"
+        for object_id, props in rows.items():
+            got = {k: normalise(v) for k, v in objs[object_id].items() if v is not None}
+            want = {k: normalise(v) for k, v in props.items() if v is not None}
+            assert got == want, f"{collection} {object_id}: weaviate {got} != sqlite {want}"
+        total += len(rows)
+    return total
