@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import URL, create_engine
 
 from sqlite_to_weaviate.mapping import encode_vector
 
@@ -42,7 +42,7 @@ def build_sample_database(path: str | Path, *, conversations: int = 200, seed: i
     if path.exists() and path.stat().st_size > 0:
         raise FileExistsError(f"{path} already exists; remove it or choose another path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(URL.create("sqlite", database=str(path)))
     try:
         create_schema(engine)
     finally:

@@ -50,7 +50,7 @@ class TrafficStats:
     writes: int = 0
     misses: int = 0
     failures: int = 0
-    by_op: Counter = field(default_factory=Counter)
+    by_op: Counter[str] = field(default_factory=Counter)
     changed_keys: set[tuple[str, tuple[Any, ...]]] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, create_engine, select
+from sqlalchemy import JSON, URL, Boolean, create_engine, select
 from sqlalchemy.orm import Session
 
 from sqlite_to_weaviate.capture import attach, set_context
@@ -47,7 +47,7 @@ def model_values(model: type[Base], row: dict[str, Any]) -> dict[str, Any]:
             value = datetime.fromisoformat(value)
         elif isinstance(value, str) and isinstance(column_type, JSON):
             value = json.loads(value)
-        elif isinstance(value, int) and name in ("is_active", "success"):
+        elif isinstance(value, int) and isinstance(column_type, Boolean):
             value = bool(value)
         values[name] = value
     return values
@@ -57,7 +57,7 @@ class OrmWriter:
     """Applies plans through the ORM; ``apply`` returns changed keys, or None on a miss."""
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000) -> None:
-        self.engine = create_engine(f"sqlite:///{path}")
+        self.engine = create_engine(URL.create("sqlite", database=str(path)))
         with_context = capture_installed(path)
         self.with_context = with_context
         self.handle = attach(

