@@ -68,8 +68,12 @@ class WeaviateEndpoint:
             grpc_port = int(raw)
         return cls(parts.scheme, parts.hostname, port, grpc_port, Secret(api_key) if api_key else None)
 
-    def connect(self, *, timeout_s: float = 30.0):  # -> weaviate.WeaviateClient
-        """Open a v4 client. Init checks are skipped (they call PyPI); readiness is checked instead."""
+    def connect(self, *, timeout_s: float = 30.0, insert_timeout_s: float | None = None):  # -> weaviate.WeaviateClient
+        """Open a v4 client. Init checks are skipped (they call PyPI); readiness is checked instead.
+
+        ``insert_timeout_s`` bounds every write request; workers tie it to their lease so
+        that a request still in flight when the lease ends is cut off by its deadline.
+        """
         import weaviate
         from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 
@@ -79,7 +83,7 @@ class WeaviateEndpoint:
                 http_host=self.host, http_port=self.http_port, http_secure=self.scheme == "https",
                 grpc_host=self.host, grpc_port=self.grpc_port, grpc_secure=self.scheme == "https",
                 auth_credentials=Auth.api_key(self.api_key.reveal()) if self.api_key else None,
-                additional_config=AdditionalConfig(timeout=Timeout(init=10, query=timeout_s, insert=timeout_s * 4)),
+                additional_config=AdditionalConfig(timeout=Timeout(init=10, query=timeout_s, insert=insert_timeout_s or timeout_s * 4)),
                 skip_init_checks=True,
             )
         return client

@@ -9,6 +9,12 @@ wakes up later cannot overwrite newer data: by then the relay has re-dispatched 
 partition, and the job sees it is fenced. (docs/architecture.md, invariant 4, argues the
 remaining window and how the relay's re-sweep closes it.)
 
+Why a frozen worker's request in flight cannot land late: each write request carries a
+deadline of a third of the lease (gRPC deadlines are enforced by the server too), and the
+job starts no request later than one deadline before its lease ends; the relay
+re-dispatches only after the lease has expired, and re-sends the keys once more after a
+further two leases to cover REST calls, whose deadline is client-side only.
+
 The Weaviate client is created lazily once per worker process, after any fork (a gRPC
 channel created before ``fork()`` hangs in the child), from ``S2W_WEAVIATE_URL`` /
 ``S2W_WEAVIATE_API_KEY`` which ``sqlite-to-weaviate worker`` exports; a plain
@@ -32,6 +38,11 @@ from sqlite_to_weaviate.writer.weaviate_apply import Fenced, RetryPolicy, Transi
 JOB_FUNCTION = "sqlite_to_weaviate.writer.job.apply_batch"
 
 
+def request_timeout_for(lease_seconds: float) -> float:
+    """The write-request deadline that goes with a lease (a third of it)."""
+    return lease_seconds / 3
+
+
 class _ProcessClient:
     """The one Weaviate client of this worker process (re-created if the pid changes)."""
 
@@ -46,7 +57,10 @@ class _ProcessClient:
             url = os.environ.get("S2W_WEAVIATE_URL")
             if not url:
                 raise RuntimeError("S2W_WEAVIATE_URL is not set in the worker's environment")
-            self._client = WeaviateEndpoint.parse(url, os.environ.get("S2W_WEAVIATE_API_KEY") or None).connect()
+            request_timeout = float(os.environ.get("S2W_REQUEST_TIMEOUT", "10"))
+            self._client = WeaviateEndpoint.parse(url, os.environ.get("S2W_WEAVIATE_API_KEY") or None).connect(
+                timeout_s=max(request_timeout, 5.0), insert_timeout_s=request_timeout
+            )
             self._pid = os.getpid()
         return self._client
 
@@ -77,7 +91,9 @@ class Lease:
         self._redis = redis_conn
         self._keys = keys
         self._payload = payload
-        self._margin = min(5.0, payload.lease_seconds / 3)
+        # Stop starting requests one request-timeout before the lease ends: a request begun
+        # before that either completes or hits its deadline before the relay can re-dispatch.
+        self._margin = request_timeout_for(payload.lease_seconds)
         self._deadline = 0.0
 
     def guard(self) -> None:

@@ -191,12 +191,11 @@ class Relay:
                 try:
                     busy = self.step()
                     backoff = 0.0
+                    self._idle_wait(busy)
                 except (redis.RedisError, OSError) as exc:
                     backoff = min(self.settings.backoff_max, max(self.settings.retry_delay, backoff * 2))
                     self._note_error(f"redis unavailable: {exc}", backoff)
                     self._stop.wait(backoff)
-                    continue
-                self._idle_wait(busy)
         finally:
             if watcher is not None:
                 watcher.stop()
@@ -228,14 +227,13 @@ class Relay:
             while time.monotonic() < deadline:
                 try:
                     busy = self.step()
+                    if self.idle:
+                        self._persist_checkpoint(force=True)
+                        return True
+                    self._idle_wait(busy)
                 except (redis.RedisError, OSError) as exc:
                     self._note_error(f"redis unavailable: {exc}", self.settings.retry_delay)
                     time.sleep(self.settings.retry_delay)
-                    continue
-                if self.idle:
-                    self._persist_checkpoint(force=True)
-                    return True
-                self._idle_wait(busy)
             return False
         finally:
             if with_lock:
@@ -299,7 +297,8 @@ class Relay:
         p = self.partitions[ack.partition]
         job = p.inflight
         if job is None or job.token != ack.token:
-            return  # a superseded job's late ack: its work was re-sent, nothing to do
+            self.stats["stale_acks"] += 1  # a superseded job's late ack: its work was re-sent
+            return
         p.inflight = None
         log = self.log.bind(batch_id=ack.batch_id, partition=p.number)
         if ack.outcome == "applied":
@@ -357,9 +356,11 @@ class Relay:
                 job.started_without_lease_since = None
                 continue
             status = self._job_status(job.job_id)
-            if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.FINISHED):
-                continue  # waiting for a worker, or its ack is on the way
-            if status == JobStatus.STARTED:
+            if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+                continue  # waiting for a worker
+            if status in (JobStatus.STARTED, JobStatus.FINISHED):
+                # started: the worker has not taken its lease yet, or died holding none;
+                # finished: its ack is on the way, unless it was lost (re-sending is harmless).
                 if job.started_without_lease_since is None:
                     job.started_without_lease_since = now
                 if now - job.started_without_lease_since < self.settings.lease_seconds:
@@ -432,6 +433,16 @@ class Relay:
         if not ready:
             return 0
         batches = {p.number: self._take(p) for p in ready}
+        try:
+            return self._send(ready, batches, now)
+        except BaseException:
+            # Taken keys that did not become an in-flight job go back: never drop a change.
+            for p in ready:
+                if p.inflight is None or p.inflight.entries is not batches[p.number]:
+                    p.requeue_front(batches[p.number])
+            raise
+
+    def _send(self, ready: list[Partition], batches: dict[int, list[Entry]], now: float) -> int:
         payloads = self._build_payloads(batches)
         sent = 0
         for p in ready:
@@ -439,7 +450,7 @@ class Relay:
             upserts, deletes, rejected = payloads[p.number]
             if rejected:
                 self._settle([e for e in entries if str(e.object_id) in rejected], rejected=rejected, stage="mapping")
-                entries = [e for e in entries if str(e.object_id) not in rejected]
+                entries[:] = [e for e in entries if str(e.object_id) not in rejected]
             if not entries:
                 continue
             self._token_counter += 1

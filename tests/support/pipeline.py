@@ -102,7 +102,11 @@ class Pipeline:
                     if self.relay is None or self.relay.idle:
                         return
                 time.sleep(0.1)
-            raise AssertionError(f"pipeline not caught up after {timeout}s (outbox max {max_seq}, checkpoint {checkpoint})")
+            snapshot = self.relay.snapshot() if self.relay is not None else None
+            raise AssertionError(
+                f"pipeline not caught up after {timeout}s (outbox max {max_seq}, checkpoint {checkpoint}); "
+                f"relay: {snapshot}"
+            )
         finally:
             conn.close()
 

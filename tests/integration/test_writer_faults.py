@@ -1,0 +1,199 @@
+"""Invariant 7: SIGKILL the relay or a worker, wipe Redis, stop Weaviate, freeze a worker.
+
+Every test injects a real fault into real processes and servers, asserts that the fault
+actually happened (a crash exit code, a lost job, a retry), and ends with exact equality
+between SQLite and Weaviate.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import threading
+import time
+
+import redis
+
+from tests.integration.test_writer_pipeline import make_db, random_writes
+from tests.support.pipeline import assert_stores_equal
+
+
+def _writer_thread(db, seed: int, n: int, id_space: int = 150, pause: float = 0.0) -> threading.Thread:
+    def run() -> None:
+        conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+        rng = random.Random(seed)
+        for _ in range(n // 25):
+            random_writes(conn, rng, 25, id_space=id_space)
+            if pause:
+                time.sleep(pause)
+        conn.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_sigkill_relay_mid_dispatch_and_restart(tmp_path, make_settings, pipeline_factory, weaviate_client):
+    db = tmp_path / "app.db"
+    make_db(db).close()
+    settings = make_settings(db, batch_size=10)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    pipeline.start_workers(2)
+    writer = _writer_thread(db, seed=11, n=1500, pause=0.01)
+    kills = 0
+    rng = random.Random(3)
+    while writer.is_alive() or kills < 3:
+        relay = pipeline.start_relay_process()
+        time.sleep(rng.uniform(0.3, 1.2))
+        relay.send_signal(signal.SIGKILL)
+        assert relay.wait(10) == -signal.SIGKILL
+        kills += 1
+    writer.join()
+    pipeline.drain()
+    assert kills >= 3
+    conn = sqlite3.connect(db)
+    assert assert_stores_equal(weaviate_client, db, settings.load_mapping(conn)) > 0
+
+
+def test_sigkill_worker_mid_batch(tmp_path, make_settings, pipeline_factory, weaviate_client, redis_url):
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, partitions=2, batch_size=50)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    victim, = pipeline.start_workers(1)
+    relay = pipeline.start_relay_thread()
+    client = redis.Redis.from_url(redis_url)
+    # Freeze the only worker, so the next job is taken and held, then kill it while it holds a lease.
+    big = "x" * 200_000
+    killed = False
+    for round_ in range(40):
+        conn.executemany("INSERT OR REPLACE INTO items(id, name) VALUES (?, ?)",
+                         [(i, f"{big}{round_}") for i in range(40)])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if any(client.exists(relay.keys.lease(p)) for p in range(settings.partitions)):
+                os.killpg(victim.pid, signal.SIGKILL)
+                killed = True
+                break
+            time.sleep(0.001)
+        if killed:
+            break
+    assert killed, "never caught the worker holding a job"
+    assert victim.wait(10) == -signal.SIGKILL
+    pipeline.start_workers(1)
+    random_writes(conn, random.Random(5), 300)
+    pipeline.wait_caught_up(120)
+    assert relay.stats["lost_jobs"] >= 1
+    assert_stores_equal(weaviate_client, db, settings.load_mapping(conn))
+
+
+def test_redis_restart_empty_resends_everything(tmp_path, make_settings, pipeline_factory, weaviate_client,
+                                                 redis_server_factory):
+    server = redis_server_factory()
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, redis_url=server.url, batch_size=20)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    pipeline.start_workers(2)
+    relay = pipeline.start_relay_thread()
+    writer = _writer_thread(db, seed=21, n=1200, pause=0.02)
+    time.sleep(1.0)
+    server.restart(keep_data=False)
+    time.sleep(1.0)
+    server.restart(keep_data=False)
+    writer.join()
+    # RQ workers may give up on a vanished Redis: start fresh ones as a supervisor (`run`) would.
+    pipeline.start_workers(2)
+    pipeline.wait_caught_up(40)
+    assert relay.stats["redis_wipes"] >= 1
+    assert_stores_equal(weaviate_client, db, settings.load_mapping(conn))
+
+
+def test_weaviate_down_for_a_while(tmp_path, make_settings, pipeline_factory, weaviate_server_factory,
+                                   collection_prefix):
+    from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
+
+    server = weaviate_server_factory()
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, weaviate_url=server.url, max_retries=1)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    pipeline.start_workers(2)
+    relay = pipeline.start_relay_thread()
+    random_writes(conn, random.Random(1), 200)
+    server.stop()
+    random_writes(conn, random.Random(2), 300)  # the app keeps committing while Weaviate is down
+    time.sleep(6)
+    assert relay.stats["retries"] >= 1
+    server.start()
+    random_writes(conn, random.Random(3), 200)
+    pipeline.wait_caught_up(180)
+    client = connect_weaviate(server.url)
+    try:
+        assert_stores_equal(client, db, settings.load_mapping(conn))
+    finally:
+        client.close()
+
+
+def test_frozen_worker_cannot_overwrite_newer_data(tmp_path, make_settings, pipeline_factory, weaviate_client,
+                                                   redis_url):
+    """A worker SIGSTOPped inside a job past its lease wakes up fenced; newer data stays."""
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, partitions=1, batch_size=200, lease_seconds=6.0)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    zombie, = pipeline.start_workers(1)
+    relay = pipeline.start_relay_thread()
+    client = redis.Redis.from_url(redis_url)
+    payload = "old " + "y" * 100_000
+    conn.executemany("INSERT INTO items(id, name, qty) VALUES (?, ?, 1)", [(i, payload) for i in range(60)])
+    deadline = time.monotonic() + 10
+    while not client.exists(relay.keys.lease(0)):
+        assert time.monotonic() < deadline, "the worker never started the job"
+        time.sleep(0.0005)
+    os.killpg(zombie.pid, signal.SIGSTOP)
+    try:
+        conn.execute("UPDATE items SET name = 'new', qty = 2")  # newer state while the zombie sleeps
+        pipeline.start_workers(1)
+        deadline = time.monotonic() + 30
+        while relay.stats["lost_jobs"] < 1:
+            assert time.monotonic() < deadline, "the frozen job was never declared lost"
+            time.sleep(0.1)
+        pipeline.wait_caught_up(60)
+    finally:
+        os.killpg(zombie.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    while relay.stats["stale_acks"] < 1:  # the zombie woke up and reported back, fenced off
+        assert time.monotonic() < deadline, "the zombie never reported back"
+        time.sleep(0.1)
+    pipeline.wait_caught_up(60)
+    mapping = settings.load_mapping(conn)
+    assert_stores_equal(weaviate_client, db, mapping)
+    names = {o.properties["name"] for o in weaviate_client.collections.use(mapping.table("items").collection).iterator()}
+    assert names == {"new"}
+
+
+def test_two_updates_in_different_batches_never_end_older(tmp_path, make_settings, pipeline_factory, weaviate_client):
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, partitions=2, batch_size=1)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    pipeline.start_workers(3)
+    pipeline.start_relay_thread()
+    conn.execute("INSERT INTO items(id, qty) VALUES (1, 0), (2, 0)")
+    for version in range(1, 301):
+        conn.execute("UPDATE items SET qty = ? WHERE id IN (1, 2)", (version,))
+        if version % 50 == 0:
+            time.sleep(0.05)
+    pipeline.wait_caught_up(120)
+    mapping = settings.load_mapping(conn)
+    collection = weaviate_client.collections.use(mapping.table("items").collection)
+    assert sorted(o.properties["qty"] for o in collection.iterator()) == [300, 300]
