@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ class Entry:
     key: tuple
     object_id: uuid.UUID
     seqs: list[int] = field(default_factory=list)
+    captured_at: float | None = None  # outbox ts of the oldest change waiting (for lag)
 
 
 @dataclass
@@ -89,7 +90,8 @@ class Partition:
         """Put entries of a failed or lost job back ahead of newer pending keys."""
         merged: dict[uuid.UUID, Entry] = {}
         for entry in entries:
-            merged[entry.object_id] = Entry(entry.table, entry.key, entry.object_id, list(entry.seqs))
+            merged[entry.object_id] = Entry(entry.table, entry.key, entry.object_id, list(entry.seqs),
+                                            entry.captured_at)
         for object_id, entry in self.pending.items():
             if object_id in merged:
                 merged[object_id].seqs.extend(entry.seqs)
@@ -103,6 +105,8 @@ class Partition:
             self.pending[entry.object_id] = entry
         else:
             existing.seqs.extend(entry.seqs)
+            if existing.captured_at is None:
+                existing.captured_at = entry.captured_at
 
 
 class RelayLock:
@@ -159,7 +163,9 @@ class Relay:
         self._lock = RelayLock(settings.sqlite_path)
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self.stats = defaultdict(int)
+        self.stats: defaultdict[str, int] = defaultdict(int)
+        # commit -> applied delay of recent changes (seconds), for metrics and benches
+        self.lag_samples: deque[float] = deque(maxlen=100_000)
 
     # ----------------------------------------------------------------- lifecycle
     def _init_tables(self) -> None:
@@ -337,6 +343,8 @@ class Relay:
                 dead_letters.record(self.conn, letters)
                 dead_letters.clear(self.conn, synced)
         self.ledger.ack(seq for entry in entries for seq in entry.seqs)
+        now = time.time()
+        self.lag_samples.extend(now - e.captured_at for e in entries if e.captured_at is not None)
 
     def _detect_lost_jobs(self, now: float) -> int:
         """Jobs whose worker died or froze: fence them off and re-send their keys."""
@@ -422,7 +430,7 @@ class Relay:
                 continue
             object_id = table.uuid_for_key(row.key)
             self.partitions[partition_of(object_id, len(self.partitions))].add(
-                Entry(row.table, row.key, object_id, [row.seq])
+                Entry(row.table, row.key, object_id, [row.seq], row.ts)
             )
         if unmapped:
             self.ledger.ack(unmapped)
