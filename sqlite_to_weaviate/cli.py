@@ -251,3 +251,13 @@ def dl_drop(settings: Any, table: str | None, object_id: str | None, yes: bool) 
     finally:
         conn.close()
     click.echo(f"dropped {count} dead letter(s)")
+
+
+def _register_subpackage_commands() -> None:
+    """Commands that live beside their subpackage (imported last: they import this module)."""
+    from sqlite_to_weaviate.backfill.command import backfill_cmd
+
+    main.add_command(backfill_cmd)
+
+
+_register_subpackage_commands()
