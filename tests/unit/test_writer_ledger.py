@@ -1,0 +1,84 @@
+"""The checkpoint only ever covers a contiguous prefix of acknowledged outbox seqs."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import pytest
+
+from sqlite_to_weaviate.writer.ledger import Ledger
+from sqlite_to_weaviate.writer.partitioning import partition_of
+from sqlite_to_weaviate.writer.payload import Ack, Delete, JobPayload
+from sqlite_to_weaviate.writer.weaviate_apply import is_transient
+
+
+def test_checkpoint_waits_for_the_oldest_unacknowledged_seq():
+    ledger = Ledger(checkpoint=10)
+    for seq in (11, 12, 15, 20):
+        ledger.read(seq)
+    assert ledger.checkpoint == 10
+    ledger.ack([12, 15, 20])  # later jobs finish first
+    assert ledger.checkpoint == 10
+    ledger.ack([11])
+    assert ledger.checkpoint == 20
+    assert ledger.unacked == 0
+
+
+def test_gaps_in_seq_are_fine_and_reads_must_be_ordered():
+    ledger = Ledger(checkpoint=0)
+    ledger.read(5)
+    with pytest.raises(ValueError):
+        ledger.read(5)
+    ledger.ack([5])
+    assert ledger.checkpoint == 5
+
+
+def test_random_ack_order_never_skips_an_unacknowledged_seq():
+    rng = random.Random(1)
+    for _ in range(200):
+        ledger = Ledger(checkpoint=0)
+        seqs = sorted(rng.sample(range(1, 1000), 50))
+        for seq in seqs:
+            ledger.read(seq)
+        pending = set(seqs)
+        order = seqs[:]
+        rng.shuffle(order)
+        for seq in order:
+            ledger.ack([seq])
+            pending.discard(seq)
+            assert all(s > ledger.checkpoint for s in pending)
+        assert ledger.checkpoint == seqs[-1]
+
+
+def test_partition_is_stable_and_spread():
+    ids = [uuid.uuid5(uuid.NAMESPACE_URL, str(i)) for i in range(4000)]
+    parts = [partition_of(i, 16) for i in ids]
+    assert parts == [partition_of(i, 16) for i in ids]
+    counts = [parts.count(p) for p in range(16)]
+    assert min(counts) > 150  # roughly uniform
+
+
+def test_payload_and_ack_round_trip_through_json():
+    payload = JobPayload(batch_id="b", namespace="ns", partition=3, token="t-1", lease_seconds=30.0,
+                         upserts=[{"uuid": "u", "collection": "C", "properties": {"a": 1}}],
+                         deletes=[Delete("C", "x", None), Delete("D", "y", "*")])
+    assert JobPayload.from_json(payload.to_json()) == payload
+    with pytest.raises(ValueError, match="version"):
+        JobPayload.from_json(dict(payload.to_json(), v=99))
+    ack = Ack(batch_id="b", partition=3, token="t-1", outcome="applied", rejected={"u": "bad"})
+    assert Ack.loads(ack.dumps()) == ack
+
+
+@pytest.mark.parametrize(
+    "message, transient",
+    [
+        ("context deadline exceeded", True),
+        ("connection refused", True),
+        ("rpc error: code = Unavailable", True),
+        ("invalid integer property 'qty': requires an integer", False),
+        ("new node has a vector with length 3. Existing nodes have vectors with length 4", False),
+    ],
+)
+def test_transient_errors_are_told_from_bad_rows(message, transient):
+    assert is_transient(message) is transient
