@@ -31,11 +31,12 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from sqlite_to_weaviate import capture
 from sqlite_to_weaviate.capture import get_state, read_outbox, set_state
 from sqlite_to_weaviate.capture.txn import immediate
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger, new_correlation_id
-from sqlite_to_weaviate.mapping import ConversionError, Mapping, MappingError
+from sqlite_to_weaviate.mapping import ConversionError, Mapping, MappingError, ensure_collections
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters
 from sqlite_to_weaviate.writer.job import JOB_FUNCTION
@@ -50,6 +51,7 @@ from sqlite_to_weaviate.writer.weaviate_apply import ALL_TENANTS
 CHECKPOINT_KEY = "relay.checkpoint"
 LAST_ERROR_KEY = "relay.last_error"
 READ_CHUNK = 5000
+DRIFT_CHECK_INTERVAL = 5.0
 
 
 class RelayAlreadyRunning(S2WError):
@@ -159,6 +161,7 @@ class Relay:
         self._outbox_exhausted = False
         self._last_status_publish = 0.0
         self._last_registry_cleanup = 0.0
+        self._last_drift_check = time.monotonic()
         self._last_error: str | None = None
         self._lock = RelayLock(settings.sqlite_path)
         self._wake = threading.Event()
@@ -538,12 +541,38 @@ class Relay:
         self._persisted = checkpoint
 
     def _housekeeping(self, now: float) -> None:
+        if now - self._last_drift_check > DRIFT_CHECK_INTERVAL:
+            self._last_drift_check = now
+            self._follow_schema_drift()
         if now - self._last_registry_cleanup > 15:
             self._last_registry_cleanup = now
             self.queue.started_job_registry.cleanup()
         if now - self._last_status_publish > 1.0:
             self._last_status_publish = now
             self.redis.set(self.keys.relay_status, json.dumps(self.snapshot()), ex=30)
+
+    def _follow_schema_drift(self) -> None:
+        """Schema changed under us (ADD COLUMN, table rebuild, ...): re-capture and re-map.
+
+        ``repair_drift`` regenerates the triggers and enqueues every key of an affected
+        table in one transaction, so nothing changed while the triggers were blind is
+        lost; the reloaded mapping picks up new columns and the collection gains the new
+        properties before any job carries them.
+        """
+        drift = capture.detect_drift(self.conn)
+        if not drift:
+            return
+        self.log.warning("schema drift detected; re-capturing", drift=[f"{d.table}: {d.kind}" for d in drift])
+        mapping = self.settings.load_mapping(self.conn)
+        client = self.settings.connect_weaviate()
+        try:
+            actions = ensure_collections(client, mapping)
+        finally:
+            client.close()
+        report = capture.repair_drift(self.conn)
+        self.mapping = mapping
+        self.stats["drift_repairs"] += 1
+        self.log.info("schema drift repaired", reinstalled=list(report.reinstalled), collections=actions)
 
     def _note_error(self, message: str, backoff: float) -> None:
         self.log.warning("backing off", error=message, seconds=round(backoff, 2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import threading
+import time
 
 from sqlite_to_weaviate.writer import dead_letters
 from tests.support.pipeline import assert_stores_equal
@@ -119,3 +120,27 @@ def test_rejected_row_is_dead_lettered_and_rest_lands(tmp_path, make_settings, p
     pipeline.drain()
     assert dead_letters.count(conn) == 0
     assert collection.aggregate.over_all(total_count=True).total_count == 4
+
+
+def test_added_column_flows_to_weaviate(tmp_path, make_settings, pipeline_factory, weaviate_client):
+    """Schema drift while live: ADD COLUMN is detected, re-captured, and the new column lands."""
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    pipeline.start_workers(1)
+    relay = pipeline.start_relay_thread()
+    conn.executemany("INSERT INTO items(id, name) VALUES (?, ?)", [(i, f"n{i}") for i in range(20)])
+    pipeline.wait_caught_up(60)
+    conn.execute("ALTER TABLE items ADD COLUMN colour TEXT")
+    conn.execute("UPDATE items SET colour = 'red' WHERE id < 10")  # the old triggers do not see this column
+    deadline = time.monotonic() + 30
+    while relay.stats["drift_repairs"] < 1:
+        assert time.monotonic() < deadline, "drift never repaired"
+        time.sleep(0.1)
+    pipeline.wait_caught_up(60)
+    mapping = settings.load_mapping(conn)
+    assert_stores_equal(weaviate_client, db, mapping)
+    colours = [o.properties.get("colour") for o in weaviate_client.collections.use(mapping.table("items").collection).iterator()]
+    assert colours.count("red") == 10
