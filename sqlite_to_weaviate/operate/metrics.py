@@ -1,0 +1,131 @@
+"""Prometheus metrics and a health endpoint for the sidecar, one registry per sidecar.
+
+A custom collector computes every series at scrape time from the relay's in-memory
+snapshot and the durable status (outbox, dead letters, backfill checkpoints, last verify),
+so the numbers can never drift from what ``status`` prints, and no module-level registry
+is touched (two sidecars in one process, or a test, never collide).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+METRIC_NAMES = (
+    "s2w_lag_seconds", "s2w_outbox_depth", "s2w_applied_total", "s2w_errors_total", "s2w_retries_total",
+    "s2w_dead_letters", "s2w_backfill_rows_total", "s2w_backfill_progress_ratio", "s2w_verify_differences",
+    "s2w_workers", "s2w_phase",
+)
+
+
+@dataclass
+class MetricsSample:
+    """Everything one scrape reports (filled by the sidecar's ``sample`` function)."""
+
+    lag_seconds: float = 0.0
+    outbox_depth: int = 0
+    applied_total: int = 0
+    errors_total: int = 0
+    retries_total: int = 0
+    dead_letters: int = 0
+    backfill_rows: dict[str, int] = field(default_factory=dict)
+    backfill_progress: dict[str, float] = field(default_factory=dict)
+    verify_differences: int | None = None
+    workers: int = 0
+    phase: int = 0
+    healthy: bool = True
+    problems: list[str] = field(default_factory=list)
+
+
+class SidecarCollector(Collector):
+    """Yields the s2w_* families from the latest :class:`MetricsSample` (cached ``ttl`` seconds)."""
+
+    def __init__(self, sample: Callable[[], MetricsSample], ttl: float = 1.0) -> None:
+        self._sample = sample
+        self._ttl = ttl
+        self._cached: tuple[float, MetricsSample] | None = None
+        self._lock = threading.Lock()
+
+    def latest(self) -> MetricsSample:
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] > self._ttl:
+                self._cached = (now, self._sample())
+            return self._cached[1]
+
+    def collect(self):  # -> Iterator[Metric]
+        s = self.latest()
+        yield GaugeMetricFamily("s2w_lag_seconds", "Age of the oldest captured change not yet applied", value=s.lag_seconds)
+        yield GaugeMetricFamily("s2w_outbox_depth", "Captured changes beyond the relay checkpoint", value=s.outbox_depth)
+        yield CounterMetricFamily("s2w_applied", "Changes applied to Weaviate by this sidecar", value=s.applied_total)
+        yield CounterMetricFamily("s2w_errors", "Failed or lost jobs seen by this sidecar", value=s.errors_total)
+        yield CounterMetricFamily("s2w_retries", "Job retries scheduled by this sidecar", value=s.retries_total)
+        yield GaugeMetricFamily("s2w_dead_letters", "Rows parked in the dead-letter table", value=s.dead_letters)
+        rows = CounterMetricFamily("s2w_backfill_rows", "Keys enqueued by the backfill", labels=["table"])
+        ratio = GaugeMetricFamily("s2w_backfill_progress_ratio", "Backfill progress 0..1", labels=["table"])
+        for table, n in sorted(s.backfill_rows.items()):
+            rows.add_metric([table], n)
+        for table, r in sorted(s.backfill_progress.items()):
+            ratio.add_metric([table], r)
+        yield rows
+        yield ratio
+        yield GaugeMetricFamily("s2w_verify_differences", "Differences found by the last verify (-1: none run)",
+                                value=-1 if s.verify_differences is None else s.verify_differences)
+        yield GaugeMetricFamily("s2w_workers", "Worker processes alive", value=s.workers)
+        yield GaugeMetricFamily("s2w_phase", "Migration phase (1 schema .. 5 cleanup)", value=s.phase)
+
+
+class MetricsServer:
+    """``/metrics`` (Prometheus text) and ``/healthz`` (JSON, 200 or 503) on a loopback port."""
+
+    def __init__(self, collector: SidecarCollector, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(collector)
+        self.collector = collector
+        registry = self.registry
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    body, ctype, code = generate_latest(registry), CONTENT_TYPE_LATEST, 200
+                elif path in ("/healthz", "/health"):
+                    s = collector.latest()
+                    body = json.dumps({"healthy": s.healthy, "problems": s.problems, "workers": s.workers,
+                                       "phase": s.phase, "lag_seconds": s.lag_seconds}).encode()
+                    ctype, code = "application/json", 200 if s.healthy else 503
+                else:
+                    body, ctype, code = b"not found: try /metrics or /healthz\n", "text/plain", 404
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="s2w-metrics", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    def start(self) -> "MetricsServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

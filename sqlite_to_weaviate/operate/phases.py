@@ -1,0 +1,192 @@
+"""Migration phases (stored in ``_s2w_state``) and the cutover readiness gate.
+
+The phase lives in the app's SQLite file next to the checkpoints it summarises, so it
+survives any sidecar crash and every command (``status``, ``ready``, ``run``, ``migrate``)
+sees the same answer. Phases only move forward on evidence (init done, backfill
+checkpoints done and applied, a clean verify); re-running any step is idempotent, which
+is what makes each phase resumable.
+
+The readiness gate is deliberately computed from durable facts each time it is asked,
+never from the stored phase alone: a phase-4 database that has since grown a lag or a
+dead letter is *not* ready, and the gate says why.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlite_to_weaviate.capture import get_state, set_state
+from sqlite_to_weaviate.capture.state import STATE_DDL
+from sqlite_to_weaviate.capture.txn import immediate
+
+PHASE_KEY = "phase"
+VERIFY_KEY = "verify.last"
+RELAY_CHECKPOINT_KEY = "relay.checkpoint"
+
+
+class Phase(enum.IntEnum):
+    """The five phases of a zero-downtime migration (0: nothing installed yet)."""
+
+    NONE = 0
+    SCHEMA = 1      # capture installed, collections created and validated
+    BACKFILL = 2    # historical rows streaming through the outbox
+    LIVE = 3        # backfill applied; dual-write keeps Weaviate current
+    VERIFIED = 4    # a clean verify with no lag: ready for cutover
+    CLEANUP = 5     # capture being removed after cutover
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+
+_LABELS = {
+    Phase.NONE: "not started",
+    Phase.SCHEMA: "schema created and validated",
+    Phase.BACKFILL: "historical backfill",
+    Phase.LIVE: "dual-write live",
+    Phase.VERIFIED: "verified and ready for cutover",
+    Phase.CLEANUP: "cleanup",
+}
+
+
+def _has_state(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_s2w_state'").fetchone() is not None
+
+
+def get_phase(conn: sqlite3.Connection) -> Phase:
+    """The recorded phase (NONE when capture was never installed or was removed)."""
+    if not _has_state(conn):
+        return Phase.NONE
+    raw = get_state(conn, PHASE_KEY)
+    if not raw:
+        return Phase.NONE
+    try:
+        return Phase(int(json.loads(raw)["number"]))
+    except (ValueError, KeyError, TypeError):
+        return Phase.NONE
+
+
+def set_phase(conn: sqlite3.Connection, phase: Phase, *, allow_backwards: bool = False) -> Phase:
+    """Record ``phase`` (never moving backwards unless asked); returns the phase now stored."""
+    with immediate(conn):
+        conn.execute(STATE_DDL)
+        current = get_phase(conn)
+        if phase < current and not allow_backwards:
+            return current
+        set_state(conn, PHASE_KEY, json.dumps({"number": int(phase), "name": phase.label, "at": time.time()}))
+    return phase
+
+
+def record_verification(conn: sqlite3.Connection, summary: dict[str, Any]) -> None:
+    """Keep the last verify result (with its time) for the readiness gate and metrics."""
+    with immediate(conn):
+        conn.execute(STATE_DDL)
+        set_state(conn, VERIFY_KEY, json.dumps({"at": time.time(), **summary}, default=str))
+
+
+def last_verification(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    if not _has_state(conn):
+        return None
+    raw = get_state(conn, VERIFY_KEY)
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class Readiness:
+    """The cutover gate: ``ready`` only when every check passed; ``reasons`` say why not."""
+
+    ready: bool
+    phase: Phase
+    checks: dict[str, bool] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["phase"] = {"number": int(self.phase), "name": self.phase.label}
+        return data
+
+
+def backfill_states(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """``backfill.<table>`` checkpoints (the pause flag excluded)."""
+    if not _has_state(conn):
+        return {}
+    out = {}
+    for key, value in conn.execute("SELECT key, value FROM _s2w_state WHERE key LIKE 'backfill.%'"):
+        try:
+            data = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            out[key.removeprefix("backfill.")] = data
+    return out
+
+
+def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, max_verify_age_s: float = 3600.0,
+                       now: float | None = None) -> Readiness:
+    """Check the gate on an open (read-only is enough) connection to the app's database."""
+    now = time.time() if now is None else now
+    phase = get_phase(conn)
+    checks: dict[str, bool] = {}
+    reasons: list[str] = []
+    facts: dict[str, Any] = {}
+    installed = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('_s2w_outbox', '_s2w_state')"
+    ).fetchone()[0] == 2
+    checks["capture_installed"] = installed
+    if not installed:
+        reasons.append("capture is not installed (run `sqlite-to-weaviate init` or `migrate`)")
+        return Readiness(False, phase, checks, reasons, facts)
+    checkpoint = int(get_state(conn, RELAY_CHECKPOINT_KEY, "0") or 0)
+    depth, oldest = conn.execute("SELECT count(*), min(ts) FROM _s2w_outbox WHERE seq > ?", (checkpoint,)).fetchone()
+    facts.update(outbox_depth=int(depth), lag_s=0.0 if oldest is None else round(now - oldest, 3))
+    checks["outbox_drained"] = depth == 0
+    if depth:
+        reasons.append(f"{depth} captured change(s) not yet applied (lag {facts['lag_s']:.1f}s)")
+    states = backfill_states(conn)
+    not_done = [t for t in mapped_tables if not states.get(t, {}).get("done")]
+    checks["backfill_done"] = not not_done
+    if not_done:
+        reasons.append(f"backfill not finished for: {', '.join(sorted(not_done))}")
+    has_dead = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_s2w_dead_letters'").fetchone()
+    dead = conn.execute("SELECT count(*) FROM _s2w_dead_letters").fetchone()[0] if has_dead else 0
+    facts["dead_letters"] = int(dead)
+    checks["no_dead_letters"] = dead == 0
+    if dead:
+        reasons.append(f"{dead} dead letter(s): rows missing from Weaviate (see `dead-letters list`)")
+    verification = last_verification(conn)
+    facts["last_verify"] = verification
+    if verification is None:
+        checks["verify_clean"] = checks["verify_recent"] = False
+        reasons.append("no verify has run yet (run `sqlite-to-weaviate verify`)")
+    else:
+        checks["verify_clean"] = bool(verification.get("clean"))
+        if not checks["verify_clean"]:
+            reasons.append(f"last verify found {verification.get('differences', '?')} difference(s)")
+        age = now - float(verification.get("at", 0))
+        checks["verify_recent"] = age <= max_verify_age_s
+        if not checks["verify_recent"]:
+            reasons.append(f"last verify is {age:.0f}s old (limit {max_verify_age_s:.0f}s): run verify again")
+        done_at = max((float(s.get("updated_at") or 0) for s in states.values()), default=0.0)
+        if checks["verify_clean"] and float(verification.get("at", 0)) < done_at:
+            checks["verify_recent"] = False
+            reasons.append("last verify ran before the backfill finished: run verify again")
+    return Readiness(not reasons, phase, checks, reasons, facts)
+
+
+def readiness(settings: Any, *, max_verify_age_s: float = 3600.0) -> Readiness:
+    """The gate for ``settings``' database (read-only: asking never writes anything)."""
+    conn = settings.open_db(readonly=True)
+    try:
+        tables = sorted(settings.load_mapping(conn).tables)
+        return evaluate_readiness(conn, tables, max_verify_age_s=max_verify_age_s)
+    finally:
+        conn.close()

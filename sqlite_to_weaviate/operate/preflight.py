@@ -1,0 +1,84 @@
+"""Read-only checks that every store is reachable and usable, before anything is written.
+
+A migration that fails half-way leaves work to undo; one that fails here leaves nothing.
+Each check turns the client libraries' exceptions into one sentence naming the store, the
+address and the likely fix. Nothing here writes: the database is opened read-only, Weaviate
+and Redis only receive read requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlite_to_weaviate.errors import S2WError
+from sqlite_to_weaviate.settings import Settings
+
+
+class PreflightError(S2WError):
+    """A store is missing, unreachable or refuses us; nothing was written."""
+
+
+@dataclass
+class PreflightReport:
+    tables: dict[str, str] = field(default_factory=dict)          # table -> collection
+    skipped: dict[str, str] = field(default_factory=dict)
+    existing_collections: list[str] = field(default_factory=list)
+
+
+def _weaviate_error(settings: Settings, exc: Exception) -> PreflightError:
+    text = str(exc)
+    where = settings.weaviate.url.split("?")[0]
+    if "401" in text or "403" in text or "nauthori" in text or "orbidden" in text:
+        return PreflightError(f"Weaviate at {where} rejected the credentials: check the API key (--api-key / "
+                              "S2W_WEAVIATE_API_KEY)")
+    return PreflightError(f"cannot reach Weaviate at {where}: {type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}")
+
+
+def preflight(settings: Settings) -> PreflightReport:
+    report = PreflightReport()
+    conn = settings.open_db(readonly=True)  # ConfigError: missing file, not a database
+    try:
+        mapping = settings.load_mapping(conn)
+    finally:
+        conn.close()
+    if not mapping.tables:
+        raise PreflightError(f"no table of {str(settings.sqlite_path)!r} can be mapped"
+                             + (f" ({'; '.join(f'{t}: {w}' for t, w in mapping.skipped.items())})" if mapping.skipped else ""))
+    report.tables = {t.table: t.collection for t in mapping.collections_in_order()}
+    report.skipped = dict(mapping.skipped)
+    client: Any = None
+    try:
+        client = settings.connect_weaviate()
+        if not client.is_ready():
+            raise PreflightError(f"Weaviate at {settings.weaviate.url.split('?')[0]} is not ready")
+        names = set(client.collections.list_all(simple=True))
+        report.existing_collections = sorted(c for c in report.tables.values() if c in names)
+    except PreflightError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every client failure becomes one clear line
+        raise _weaviate_error(settings, exc) from None
+    finally:
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001
+                pass
+    try:
+        redis_client = settings.connect_redis()
+        try:
+            redis_client.ping()
+        finally:
+            redis_client.close()
+    except Exception as exc:  # noqa: BLE001
+        raise PreflightError(f"cannot reach Redis at {_redis_where(settings.redis_url)}: {type(exc).__name__}: {exc}") from None
+    return report
+
+
+def _redis_where(url: str) -> str:
+    """The URL without a password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"

@@ -1,0 +1,184 @@
+"""``run``: the all-in-one sidecar — relay, supervised workers, backfill until done, metrics.
+
+Shutdown is graceful and loses nothing by construction: the outbox in SQLite is the source
+of truth, so on SIGTERM/SIGINT the backfill stops after its current page (its checkpoint
+commits with the page), the relay gets a short grace period to collect the
+acknowledgements of in-flight jobs (so the next start re-sends less), and workers get
+SIGTERM, which RQ treats as "finish the current job, then exit". Whatever was not
+acknowledged is re-sent by the next relay from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from sqlite_to_weaviate.backfill import BackfillOptions
+from sqlite_to_weaviate.logs import get_logger
+from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.writer.relay import Relay
+
+from .metrics import MetricsSample, MetricsServer, SidecarCollector
+from .phases import Phase, get_phase, last_verification, set_phase
+
+
+@dataclass(frozen=True)
+class SidecarOptions:
+    workers: int = 2
+    init: bool = True
+    backfill: bool = True
+    backfill_options: BackfillOptions | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = 9464       # None: no HTTP endpoint
+    shutdown_grace: float = 10.0          # relay: collect in-flight acks for up to this long
+    worker_stop_timeout: float = 30.0     # then SIGKILL (the job is re-sent, never lost)
+    watch: bool = True
+    max_lag_s: float = 60.0
+    log_dir: Path | None = None
+    worker_log_level: str = "WARNING"
+
+
+class Sidecar:
+    """Build, :meth:`run` (blocks), :meth:`stop` from a signal handler or another thread."""
+
+    def __init__(self, settings: Settings, options: SidecarOptions | None = None) -> None:
+        self.settings = settings
+        self.options = options or SidecarOptions()
+        self.log = get_logger("s2w.sidecar")
+        self._stop = threading.Event()
+        self._relay: Relay | None = None
+        self.pool = None
+        self.metrics: MetricsServer | None = None
+        self.backfill_report = None
+        self.backfill_error: str | None = None
+        self.ready = threading.Event()
+
+    def stop(self) -> None:
+        """Signal-handler safe: only sets events."""
+        self._stop.set()
+        if self._relay is not None:
+            self._relay.stop()
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> int:
+        from .ownership import initialize_recorded
+        from .workers import WorkerPool
+
+        if self.options.init:
+            initialize_recorded(self.settings)
+            self._advance(Phase.SCHEMA)
+        relay = Relay(self.settings)
+        self._relay = relay
+        if self._stop.is_set():
+            relay.stop()
+        self.pool = WorkerPool(self.settings, self.options.workers, log_dir=self.options.log_dir,
+                               log_level=self.options.worker_log_level).start()
+        threads = [threading.Thread(target=self.pool.supervise, args=(self._stop,), name="s2w-supervisor", daemon=True)]
+        backfill_stop = threading.Event()
+        if self.options.backfill:
+            threads.append(threading.Thread(target=self._backfill, args=(backfill_stop,), name="s2w-backfill",
+                                            daemon=True))
+        if self.options.metrics_port is not None:
+            self.metrics = MetricsServer(SidecarCollector(self.sample), host=self.options.metrics_host,
+                                         port=self.options.metrics_port).start()
+            self.log.info("metrics endpoint", url=f"http://{self.options.metrics_host}:{self.metrics.port}/metrics")
+        for t in threads:
+            t.start()
+        self.ready.set()
+        try:
+            relay.run(watch=self.options.watch)
+        finally:
+            self.log.info("shutting down")
+            self._stop.set()
+            backfill_stop.set()
+            for t in threads:
+                t.join(timeout=30)
+            try:
+                drained = relay.drain(self.options.shutdown_grace) if self.options.shutdown_grace > 0 else False
+                self.log.info("relay settled in-flight work" if drained else "relay handed back unfinished work",
+                              checkpoint=relay.ledger.checkpoint)
+            except Exception as exc:  # noqa: BLE001 - unacknowledged work is re-sent by the next relay
+                self.log.warning("grace period ended with an error", error=str(exc))
+            self.pool.stop(self.options.worker_stop_timeout)
+            relay.close()
+            if self.metrics is not None:
+                self.metrics.stop()
+            self.log.info("sidecar stopped")
+        return 0
+
+    def _advance(self, phase: Phase) -> None:
+        conn = self.settings.open_db()
+        try:
+            set_phase(conn, phase)
+        finally:
+            conn.close()
+
+    def _backfill(self, stop: threading.Event) -> None:
+        from sqlite_to_weaviate.backfill import backfill
+
+        options = replace(self.options.backfill_options or BackfillOptions(), wait_applied=True)
+        try:
+            conn = self.settings.open_db(readonly=True)
+            try:
+                phase = get_phase(conn)
+            finally:
+                conn.close()
+            if phase < Phase.LIVE:
+                self._advance(Phase.BACKFILL)
+            report = backfill(self.settings, options, stop=stop)
+            self.backfill_report = report
+            if report.done and report.applied and not report.stopped:
+                self._advance(Phase.LIVE)
+                self.log.info("backfill applied: dual-write live (phase 3)")
+        except Exception as exc:  # noqa: BLE001 - the relay keeps running; status/metrics show the error
+            self.backfill_error = f"{type(exc).__name__}: {exc}"
+            self.log.error("backfill failed", error=self.backfill_error)
+
+    # ------------------------------------------------------------------ metrics
+    def sample(self) -> MetricsSample:
+        from sqlite_to_weaviate.writer.status import collect_status
+
+        s = MetricsSample()
+        st = collect_status(self.settings, max_lag_s=self.options.max_lag_s)
+        s.lag_seconds = st.oldest_unapplied_age_s or 0.0
+        s.outbox_depth = st.outbox_depth
+        s.dead_letters = st.dead_letters
+        s.problems = list(st.problems)
+        for table, value in st.backfill.items():
+            if not isinstance(value, dict):
+                continue
+            rows = int(value.get("rows_enqueued") or 0)
+            total = value.get("total_estimate")
+            s.backfill_rows[table] = rows
+            s.backfill_progress[table] = 1.0 if value.get("done") else (min(1.0, rows / total) if total else 0.0)
+        stats = self._relay_stats()
+        s.applied_total = stats.get("applied_changes", 0)
+        s.retries_total = stats.get("retries", 0)
+        s.errors_total = stats.get("retries", 0) + stats.get("lost_jobs", 0) + stats.get("redis_wipes", 0)
+        s.workers = self.pool.alive if self.pool is not None else 0
+        conn = self.settings.open_db(readonly=True)
+        try:
+            s.phase = int(get_phase(conn))
+            verification = last_verification(conn)
+        finally:
+            conn.close()
+        s.verify_differences = None if verification is None else int(verification.get("differences") or 0)
+        if self.pool is not None and s.workers < self.pool.count:
+            s.problems.append(f"{self.pool.count - s.workers} worker(s) down (restarting)")
+        if self.backfill_error:
+            s.problems.append(f"backfill failed: {self.backfill_error}")
+        s.healthy = not s.problems
+        return s
+
+    def _relay_stats(self) -> dict[str, int]:
+        relay = self._relay
+        if relay is None:
+            return {}
+        for _ in range(5):
+            try:
+                return dict(relay.stats)
+            except RuntimeError:  # mutated while copying (relay thread); try again
+                time.sleep(0.001)
+        return {}
