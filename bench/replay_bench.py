@@ -14,10 +14,7 @@ run. Prints Markdown tables. Usage:
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +29,7 @@ from sqlite_to_weaviate.local.stack import LocalStack  # noqa: E402
 from sqlite_to_weaviate.logs import configure_logging  # noqa: E402
 from sqlite_to_weaviate.settings import Settings  # noqa: E402
 from sqlite_to_weaviate.writer.relay import Relay  # noqa: E402
-from tests.support.pipeline import cli_env  # noqa: E402
+from sqlite_to_weaviate.operate.workers import WorkerPool  # noqa: E402
 
 SCHEMA = """
 CREATE TABLE messages (
@@ -76,22 +73,6 @@ def write_at_rate(db: Path, rate: float, duration: float, start_id: int) -> int:
         time.sleep(0.001)
     conn.close()
     return written
-
-
-def start_workers(settings: Settings, count: int, log_dir: Path) -> list[subprocess.Popen]:
-    procs = []
-    for i in range(count):
-        log = open(log_dir / f"worker{i}.log", "ab")
-        procs.append(subprocess.Popen([sys.executable, "-m", "sqlite_to_weaviate", "worker"], env=cli_env(settings),
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-    return procs
-
-
-def stop_workers(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        proc.wait(30)
 
 
 def lag_run(settings: Settings, rate: float, duration: float, start_id: int) -> dict[str, float]:
@@ -178,7 +159,7 @@ def main() -> None:
         settings = Settings(sqlite_path=db, weaviate_url=stack.weaviate.url, redis_url=stack.redis.url,
                             namespace="bench", partitions=16, batch_size=args.batch_size, poll_interval=0.2)
         initialize(settings)
-        workers = start_workers(settings, args.workers, root)
+        workers = WorkerPool(settings, args.workers, log_dir=root / "logs").start()
         try:
             lag_rows = []
             next_id = 1
@@ -187,7 +168,7 @@ def main() -> None:
                 next_id += int(rate * args.duration) + 10
             tp = throughput_run(settings, args.changes, 10_000_000)
         finally:
-            stop_workers(workers)
+            workers.stop()
     print(f"\nReplay lag, commit -> applied in Weaviate ({args.workers} workers, {args.duration:.0f}s per rate, "
           f"single-row transactions)\n")
     print("| target writes/s | achieved writes/s | changes applied | lag p50 | lag p99 | lag max |")

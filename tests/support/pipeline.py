@@ -19,24 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlite_to_weaviate.initialize import initialize
+from sqlite_to_weaviate.operate.workers import worker_cli_env
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.relay import Relay
-
-
-def cli_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        S2W_SQLITE_URL=str(settings.sqlite_path), S2W_WEAVIATE_URL=settings.weaviate_url,
-        S2W_REDIS_URL=settings.redis_url, S2W_NAMESPACE=settings.namespace,
-        S2W_COLLECTION_PREFIX=settings.collection_prefix, S2W_LEASE_SECONDS=str(settings.lease_seconds),
-        S2W_JOB_TIMEOUT=str(settings.job_timeout), S2W_RETRY_DELAY=str(settings.retry_delay),
-        S2W_BACKOFF_MAX=str(settings.backoff_max), S2W_PARTITIONS=str(settings.partitions),
-        S2W_BATCH_SIZE=str(settings.batch_size), S2W_POLL_INTERVAL=str(settings.poll_interval),
-        S2W_LOG_LEVEL="WARNING",
-    )
-    if settings.mapping_file:
-        env["S2W_MAPPING_FILE"] = str(settings.mapping_file)
-    return env
 
 
 @dataclass
@@ -54,7 +39,7 @@ class Pipeline:
     def _spawn(self, *args: str, name: str) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")
         return subprocess.Popen(
-            [sys.executable, "-m", "sqlite_to_weaviate", *args], env=cli_env(self.settings),
+            [sys.executable, "-m", "sqlite_to_weaviate", *args], env=worker_cli_env(self.settings),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
