@@ -256,8 +256,12 @@ def dl_drop(settings: Any, table: str | None, object_id: str | None, yes: bool) 
 def _register_subpackage_commands() -> None:
     """Commands that live beside their subpackage (imported last: they import this module)."""
     from sqlite_to_weaviate.backfill.command import backfill_cmd
+    from sqlite_to_weaviate.operate.commands import (
+        backup_cmd, migrate_cmd, phase_cmd, ready_cmd, rollback_cmd, run_cmd, uninstall_cmd,
+    )
 
-    main.add_command(backfill_cmd)
+    for cmd in (backfill_cmd, migrate_cmd, run_cmd, backup_cmd, rollback_cmd, uninstall_cmd, ready_cmd, phase_cmd):
+        main.add_command(cmd)
 
 
 _register_subpackage_commands()
