@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -52,6 +53,10 @@ CHECKPOINT_KEY = "relay.checkpoint"
 LAST_ERROR_KEY = "relay.last_error"
 READ_CHUNK = 5000
 DRIFT_CHECK_INTERVAL = 5.0
+CHECKPOINT_INTERVAL = 0.5
+# Failures the relay outlives by backing off: Redis down, the database busy beyond the busy
+# timeout, the file system hiccuping. Anything else is a bug and stops the relay loudly.
+TRANSIENT_ERRORS = (redis.RedisError, sqlite3.OperationalError, OSError)
 
 
 class RelayAlreadyRunning(S2WError):
@@ -130,6 +135,10 @@ class RelayLock:
                 "run exactly one relay per database"
             ) from None
 
+    @property
+    def held(self) -> bool:
+        return self._fh is not None
+
     def release(self) -> None:
         if self._fh is not None:
             fcntl.flock(self._fh, fcntl.LOCK_UN)
@@ -162,6 +171,7 @@ class Relay:
         self._last_status_publish = 0.0
         self._last_registry_cleanup = 0.0
         self._last_drift_check = time.monotonic()
+        self._last_persist = 0.0
         self._last_error: str | None = None
         self._lock = RelayLock(settings.sqlite_path)
         self._wake = threading.Event()
@@ -201,9 +211,9 @@ class Relay:
                     busy = self.step()
                     backoff = 0.0
                     self._idle_wait(busy)
-                except (redis.RedisError, OSError) as exc:
+                except TRANSIENT_ERRORS as exc:
                     backoff = min(self.settings.backoff_max, max(self.settings.retry_delay, backoff * 2))
-                    self._note_error(f"redis unavailable: {exc}", backoff)
+                    self._note_error(f"{type(exc).__name__}: {exc}", backoff)
                     self._stop.wait(backoff)
         finally:
             if watcher is not None:
@@ -229,7 +239,7 @@ class Relay:
     def drain(self, timeout: float = 60.0) -> bool:
         """Run passes until everything captured so far is applied; True if drained in time."""
         deadline = time.monotonic() + timeout
-        with_lock = self._lock._fh is None
+        with_lock = not self._lock.held
         if with_lock:
             self._lock.acquire()
         try:
@@ -240,8 +250,8 @@ class Relay:
                         self._persist_checkpoint(force=True)
                         return True
                     self._idle_wait(busy)
-                except (redis.RedisError, OSError) as exc:
-                    self._note_error(f"redis unavailable: {exc}", self.settings.retry_delay)
+                except TRANSIENT_ERRORS as exc:
+                    self._note_error(f"{type(exc).__name__}: {exc}", self.settings.retry_delay)
                     time.sleep(self.settings.retry_delay)
             return False
         finally:
@@ -265,7 +275,7 @@ class Relay:
         resweeps = self._due_resweeps(now)
         read = self._read_outbox()
         sent = self._dispatch(now)
-        self._persist_checkpoint()
+        self._persist_checkpoint(force=self.idle)
         self._housekeeping(now)
         return bool(acks or lost or resweeps or read or sent)
 
@@ -526,9 +536,15 @@ class Relay:
         return out
 
     def _persist_checkpoint(self, *, force: bool = False) -> None:
+        """Store the checkpoint and prune below it: at most every 0.5 s (each is a write txn
+        competing with the app for the write lock), and always when idle or stopping."""
         checkpoint = self.ledger.checkpoint
         if checkpoint <= self._persisted:
             return
+        now = time.monotonic()
+        if not force and now - self._last_persist < CHECKPOINT_INTERVAL:
+            return
+        self._last_persist = now
         retention = self.settings.outbox_retention_seconds
         with immediate(self.conn):
             set_state(self.conn, CHECKPOINT_KEY, str(checkpoint))
@@ -563,12 +579,16 @@ class Relay:
         if not drift:
             return
         self.log.warning("schema drift detected; re-capturing", drift=[f"{d.table}: {d.kind}" for d in drift])
-        mapping = self.settings.load_mapping(self.conn)
-        client = self.settings.connect_weaviate()
         try:
-            actions = ensure_collections(client, mapping)
-        finally:
-            client.close()
+            mapping = self.settings.load_mapping(self.conn)
+            client = self.settings.connect_weaviate()
+            try:
+                actions = ensure_collections(client, mapping)
+            finally:
+                client.close()
+        except Exception as exc:  # noqa: BLE001 - Weaviate down or a mapping error: retried next interval
+            self._note_error(f"schema drift not followed yet: {type(exc).__name__}: {exc}", DRIFT_CHECK_INTERVAL)
+            return
         report = capture.repair_drift(self.conn)
         self.mapping = mapping
         self.stats["drift_repairs"] += 1
