@@ -3,3 +3,17 @@
 Both sides are streamed (never whole tables in memory) and merge-joined in uuid order;
 repairs are re-enqueued through the outbox so they are ordered with live traffic.
 """
+
+from .errors import OrderError, VerifyError
+from .fields import FieldDiff, compare_object
+from .merge import Difference, Kind, merge_join
+from .report import (
+    EXIT_CLEAN, EXIT_DIFFERENCES, EXIT_ERROR, EXIT_REPAIRED, CappedList, Entry, TableReport, VerifyReport,
+)
+from .run import Progress, verify, verify_or_error
+
+__all__ = [
+    "EXIT_CLEAN", "EXIT_DIFFERENCES", "EXIT_ERROR", "EXIT_REPAIRED", "CappedList", "Difference", "Entry",
+    "FieldDiff", "Kind", "OrderError", "Progress", "TableReport", "VerifyError", "VerifyReport",
+    "compare_object", "merge_join", "verify", "verify_or_error",
+]

@@ -1,0 +1,44 @@
+"""Repair: re-enqueue differing keys through the outbox; delete extras that have no row.
+
+Re-enqueueing (op "R", ctx origin "verify --repair") makes a repair an ordinary change:
+the relay reads the *current* row when it dispatches and orders it with live traffic per
+key, so a repair can never overwrite a newer live change. Missing, stale and
+field-mismatched objects are repaired this way.
+
+An extra object has no row, so it has no key to enqueue (the uuid is a one-way hash of the
+key). It is deleted directly with ``delete_many`` on its ids, in chunks of at most 1000
+(Weaviate caps one delete at 10,000 matches). That is safe because the verifier confirmed
+there is no row for that uuid, and the only way a row for it can appear is a later insert
+of that key, which is captured in the outbox and applied after it commits. The one
+remaining window (an insert committed and applied between the confirmation and the
+delete) is closed by the re-verification after repair, which looks the deleted uuids up
+among the table's keys again and re-enqueues any key it finds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid as uuid_mod
+from collections.abc import Sequence
+from typing import Any
+
+from sqlite_to_weaviate.capture import enqueue_keys
+from sqlite_to_weaviate.mapping import TableMapping
+
+from .target import delete_objects
+
+REPAIR_CTX = {"origin": "verify --repair"}
+
+
+def enqueue_repairs(conn: sqlite3.Connection, table: TableMapping, keys: Sequence[tuple]) -> int:
+    """Append one "R" outbox row per key (one transaction); returns how many."""
+    if not keys:
+        return 0
+    return enqueue_keys(conn, table.table, list(keys), op="R", ctx=dict(REPAIR_CTX))
+
+
+def delete_extras(client: Any, table: TableMapping, uuids: Sequence[bytes]) -> int:
+    """Delete objects that have no row (see module docstring for why this is safe)."""
+    if not uuids:
+        return 0
+    return delete_objects(client, table, [uuid_mod.UUID(bytes=u) for u in uuids])

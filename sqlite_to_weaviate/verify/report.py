@@ -1,0 +1,176 @@
+"""The verify report: per-table counts and capped lists, JSON for machines, a table for people.
+
+Lists are capped (``LIST_CAP`` entries each) so a badly diverged database cannot produce
+a gigabyte report; the totals are always exact. Exit codes are the cron contract:
+
+  0  clean                              1  differences found (not repaired)
+  2  differences found, all repaired    3  could not run (config, connection, schema
+                                           mismatch, or keys that never settled)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+LIST_CAP = 100
+
+EXIT_CLEAN = 0
+EXIT_DIFFERENCES = 1
+EXIT_REPAIRED = 2
+EXIT_ERROR = 3
+
+KINDS = ("missing", "extra", "stale", "conversion_errors", "sample_mismatches")
+
+
+@dataclass
+class Entry:
+    """One difference: the object uuid, the key if the row exists, and details."""
+
+    uuid: str
+    key: list[Any] | None = None
+    detail: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"uuid": self.uuid}
+        if self.key is not None:
+            data["key"] = [v if not isinstance(v, bytes) else v.hex() for v in self.key]
+        if self.detail is not None:
+            data["detail"] = self.detail
+        return data
+
+
+@dataclass
+class CappedList:
+    total: int = 0
+    items: list[Entry] = field(default_factory=list)
+
+    def add(self, entry: Entry) -> None:
+        self.total += 1
+        if len(self.items) < LIST_CAP:
+            self.items.append(entry)
+
+    def uuids(self) -> set[str]:
+        return {e.uuid for e in self.items}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "items": [e.to_json() for e in self.items]}
+
+
+@dataclass
+class TableReport:
+    table: str
+    collection: str
+    rows: int = 0                 # SELECT count(*) at the start
+    objects: int = 0              # aggregate count at the start
+    scanned_rows: int = 0
+    scanned_objects: int = 0
+    missing: CappedList = field(default_factory=CappedList)
+    extra: CappedList = field(default_factory=CappedList)
+    stale: CappedList = field(default_factory=CappedList)
+    conversion_errors: CappedList = field(default_factory=CappedList)
+    sample_mismatches: CappedList = field(default_factory=CappedList)
+    sampled: int = 0
+    rechecked: int = 0            # candidates re-checked because of live writes
+    settled_by_recheck: int = 0   # candidates that turned out to be in-flight changes
+    unsettled: CappedList = field(default_factory=CappedList)
+    repaired: int = 0
+    repair_enqueued: int = 0
+    repair_deleted: int = 0
+    repair_failed: CappedList = field(default_factory=CappedList)
+
+    @property
+    def differences(self) -> int:
+        return self.missing.total + self.extra.total + self.stale.total + self.sample_mismatches.total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table, "collection": self.collection, "rows": self.rows, "objects": self.objects,
+            "scanned_rows": self.scanned_rows, "scanned_objects": self.scanned_objects,
+            "differences": self.differences, "sampled": self.sampled, "rechecked": self.rechecked,
+            "settled_by_recheck": self.settled_by_recheck,
+            **{kind: getattr(self, kind).to_json() for kind in KINDS},
+            "unsettled": self.unsettled.to_json(),
+            "repair": {"repaired": self.repaired, "enqueued": self.repair_enqueued, "deleted": self.repair_deleted,
+                       "failed": self.repair_failed.to_json()},
+        }
+
+
+@dataclass
+class VerifyReport:
+    tables: dict[str, TableReport] = field(default_factory=dict)
+    repair: bool = False
+    sample: int = 0
+    seconds: float = 0.0
+    outbox_seq_start: int = 0
+    outbox_seq_end: int = 0
+    error: str | None = None
+
+    @property
+    def differences(self) -> int:
+        return sum(t.differences for t in self.tables.values())
+
+    @property
+    def unsettled(self) -> int:
+        return sum(t.unsettled.total for t in self.tables.values())
+
+    @property
+    def repair_failures(self) -> int:
+        return sum(t.repair_failed.total for t in self.tables.values())
+
+    @property
+    def checked(self) -> int:
+        return sum(t.scanned_rows for t in self.tables.values())
+
+    @property
+    def clean(self) -> bool:
+        return self.error is None and self.differences == 0 and self.unsettled == 0
+
+    def exit_code(self) -> int:
+        """0 clean, 1 differences left, 2 all differences repaired, 3 could not run / could not settle."""
+        if self.error is not None:
+            return EXIT_ERROR
+        if self.differences and (not self.repair or self.repair_failures):
+            return EXIT_DIFFERENCES
+        if self.unsettled:
+            return EXIT_ERROR
+        if self.differences:
+            return EXIT_REPAIRED
+        return EXIT_CLEAN
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "clean": self.clean, "differences": self.differences, "checked": self.checked,
+            "unsettled": self.unsettled, "repair": self.repair, "sample": self.sample,
+            "seconds": round(self.seconds, 3), "exit_code": self.exit_code(), "error": self.error,
+            "outbox_seq": {"start": self.outbox_seq_start, "end": self.outbox_seq_end},
+            "tables": {name: t.to_json() for name, t in self.tables.items()},
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, default=str)
+
+    def render(self) -> str:
+        """A plain-text table for a terminal (one line per table, then examples)."""
+        header = ("table", "rows", "objects", "missing", "extra", "stale", "conv.err", "sample", "unsettled", "repaired")
+        lines = [[t.table, t.rows, t.objects, t.missing.total, t.extra.total, t.stale.total,
+                  t.conversion_errors.total, f"{t.sample_mismatches.total}/{t.sampled}", t.unsettled.total,
+                  t.repaired] for t in self.tables.values()]
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+        out = ["  ".join(str(v).ljust(w) for v, w in zip(header, widths))]
+        out.append("  ".join("-" * w for w in widths))
+        out += ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)) for row in lines]
+        for t in self.tables.values():
+            for kind in ("missing", "extra", "stale", "conversion_errors", "sample_mismatches", "unsettled"):
+                capped = getattr(t, kind)
+                for entry in capped.items[:5]:
+                    detail = f" {entry.detail}" if entry.detail else ""
+                    out.append(f"  {t.table} {kind}: {entry.uuid} key={entry.key}{detail}")
+                if capped.total > 5:
+                    out.append(f"  {t.table} {kind}: ... {capped.total - 5} more")
+        if self.error:
+            out.append(f"error: {self.error}")
+        status = {0: "clean", 1: "DIFFERENCES FOUND", 2: "differences found and repaired", 3: "COULD NOT VERIFY"}
+        out.append(f"{status[self.exit_code()]} ({self.checked} rows checked in {self.seconds:.1f}s)")
+        return "\n".join(out)

@@ -1,0 +1,290 @@
+"""``verify()``: counts, streamed reconciliation, live re-checks, sample, repair, report.
+
+The order of work per table: stage the SQLite side in a scratch file, stream Weaviate's
+cursor, merge-join, write candidate differences to the scratch file (a badly diverged
+table never fills memory), then settle them in chunks (:mod:`.recheck`), classify what
+is confirmed, repair it if asked, and compare a random sample field by field. Repairs of
+all tables are re-verified at the end, once the pipeline has applied them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid as uuid_mod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlite_to_weaviate.errors import S2WError
+from sqlite_to_weaviate.mapping import ConversionError, Mapping, TableMapping, content_hash
+
+from . import live, target
+from .errors import VerifyError
+from .fields import compare_object
+from .merge import Kind, merge_join
+from .recheck import Candidate, Settled, confirm_without_recheck, settle
+from .repair import delete_extras, enqueue_repairs
+from .report import Entry, TableReport, VerifyReport
+from .sample import compare_sample
+from .source import Scratch, StagedTable, find_keys, stage_table
+
+#: progress(table, done, total): rows staged + objects streamed so far, of the counts at the start.
+Progress = Callable[[str, int, int], None]
+
+CANDIDATE_CHUNK = 1000
+
+
+@dataclass
+class _Context:
+    conn: sqlite3.Connection
+    client: Any
+    scratch: Scratch
+    live_recheck: bool
+    recheck_timeout: float
+    repair: bool
+    write_conn: sqlite3.Connection | None
+    progress: Progress | None
+    seq_start: int
+    checkpoint_start: int
+    repaired: dict[str, list[Candidate]] = field(default_factory=dict)
+    sample_repaired: dict[str, list[tuple]] = field(default_factory=dict)
+
+
+def verify(
+    settings: Any,
+    *,
+    tables: list[str] | None = None,
+    sample: int = 0,
+    repair: bool = False,
+    live_recheck: bool = True,
+    progress: Progress | None = None,
+    recheck_timeout: float = 60.0,
+    repair_timeout: float = 300.0,
+    scratch_dir: str | Path | None = None,
+    mapping: Mapping | None = None,
+) -> VerifyReport:
+    """Reconcile every mapped table (or ``tables``) of ``settings``' database with Weaviate.
+
+    Raises :class:`VerifyError` (or ``ConfigError``) when it cannot run: a missing table,
+    a collection that does not match the mapping, an unreachable server. See
+    :func:`verify_or_error` for a variant that returns a report with ``error`` set.
+    """
+    started = time.monotonic()
+    conn = settings.open_db(readonly=True)
+    client = None
+    write_conn = None
+    try:
+        mapping = mapping or settings.load_mapping(conn)
+        selected = _select(mapping, tables)
+        client = settings.connect_weaviate()
+        for table in selected:
+            target.check_schema(client, table)
+        if repair:
+            if not live.capture_installed(conn):
+                raise VerifyError("--repair needs capture installed (the outbox carries the repairs): run `sqlite-to-weaviate init`")
+            write_conn = settings.open_db()
+        with Scratch(scratch_dir) as scratch:
+            ctx = _Context(conn, client, scratch, live_recheck, recheck_timeout, repair, write_conn, progress,
+                           live.high_water(conn), live.checkpoint(conn))
+            report = VerifyReport(repair=repair, sample=sample, outbox_seq_start=ctx.seq_start)
+            for index, table in enumerate(selected):
+                report.tables[table.table] = _verify_table(ctx, table, index, sample)
+            if repair:
+                _reverify_repairs(ctx, {t.table: t for t in selected}, report, repair_timeout)
+            report.outbox_seq_end = live.high_water(conn)
+        report.seconds = time.monotonic() - started
+        return report
+    finally:
+        for c in (conn, write_conn):
+            if c is not None:
+                c.close()
+        if client is not None:
+            client.close()
+
+
+def verify_or_error(settings: Any, **kwargs: Any) -> VerifyReport:
+    """Like :func:`verify`, but a failure to run becomes a report with ``error`` (exit code 3)."""
+    started = time.monotonic()
+    try:
+        return verify(settings, **kwargs)
+    except (S2WError, sqlite3.Error, OSError) as exc:
+        return VerifyReport(error=str(exc), seconds=time.monotonic() - started)
+    except Exception as exc:  # weaviate/grpc connection errors have no common base class
+        if type(exc).__module__.split(".")[0] in ("weaviate", "grpc", "httpx"):
+            return VerifyReport(error=f"Weaviate: {exc}", seconds=time.monotonic() - started)
+        raise
+
+
+def _select(mapping: Mapping, tables: list[str] | None) -> list[TableMapping]:
+    ordered = mapping.collections_in_order()
+    if not tables:
+        return ordered
+    unknown = [t for t in tables if t not in mapping.tables]
+    if unknown:
+        raise VerifyError(f"table(s) {unknown} are not mapped; mapped tables: {sorted(mapping.tables)}")
+    return [t for t in ordered if t.table in tables]
+
+
+def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -> TableReport:
+    report = TableReport(table.table, table.collection)
+    from sqlite_to_weaviate.mapping.model import quote_identifier
+
+    report.rows = int(ctx.conn.execute(f"SELECT count(*) FROM {quote_identifier(table.table)}").fetchone()[0])
+    report.objects = target.count_objects(ctx.client, table)
+    total = report.rows + report.objects
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if ctx.progress is not None:
+            ctx.progress(table.table, done, total)
+
+    staged = stage_table(ctx.conn, table, ctx.scratch, index, progress=tick)
+    report.scanned_rows = staged.rows
+    if staged.null_keys:
+        report.conversion_errors.add(Entry("", None, f"{staged.null_keys} row(s) with a NULL primary-key value"))
+        report.conversion_errors.total += staged.null_keys - 1
+    cand = f"cand_{index}"
+    sc = ctx.scratch.conn
+    sc.execute(f"CREATE TABLE {cand} (u BLOB PRIMARY KEY, kind TEXT, sh TEXT, th TEXT)")
+
+    def objects() -> Iterator[tuple[bytes, str | None]]:
+        batch = 0
+        for item in target.iter_hashes(ctx.client, table):
+            report.scanned_objects += 1
+            batch += 1
+            if batch == 1000:
+                tick(batch)
+                batch = 0
+            yield item
+        tick(batch)
+
+    pending: list[tuple] = []
+    for diff in merge_join(staged.hashes(), objects()):
+        pending.append((diff.uuid, diff.kind.value, diff.source_hash, diff.target_hash))
+        if len(pending) >= CANDIDATE_CHUNK:
+            sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
+            pending.clear()
+    sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
+
+    quiet = _pipeline_quiet(ctx)
+    extra_keys: dict[bytes, tuple] = {}
+    if not quiet:
+        extras = {r[0] for r in sc.execute(f"SELECT u FROM {cand} WHERE kind = ?", (Kind.EXTRA.value,))}
+        extra_keys = find_keys(ctx.conn, table, extras)
+    dead = live.dead_letter_uuids(ctx.conn, table.table)
+    last = 0
+    while True:
+        rows = sc.execute(f"SELECT rowid, u, kind, sh, th FROM {cand} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                          (last, CANDIDATE_CHUNK)).fetchall()
+        if not rows:
+            break
+        last = rows[-1][0]
+        keys = staged.keys(r[1] for r in rows if r[2] != Kind.EXTRA.value)
+        candidates = [Candidate(u, keys.get(u) or extra_keys.get(u), sh, th) for _, u, _, sh, th in rows]
+        if quiet or not ctx.live_recheck:
+            settled = confirm_without_recheck(candidates)
+            _read_current_rows(ctx.conn, table, settled.confirmed)
+        else:
+            settled = settle(ctx.conn, ctx.client, table, candidates, timeout=ctx.recheck_timeout,
+                             find_keys=lambda wanted: find_keys(ctx.conn, table, wanted))
+            report.rechecked += len(candidates)
+            report.settled_by_recheck += len(settled.resolved)
+        _classify(ctx, table, settled, report, dead)
+
+    if sample > 0:
+        keys = staged.sample_keys(sample)
+        report.sampled, mismatches = compare_sample(ctx.conn, ctx.client, table, keys)
+        for m in mismatches:
+            report.sample_mismatches.add(Entry(str(m.uuid), list(m.key), [d.to_json() for d in m.diffs]))
+        if ctx.repair and mismatches:
+            keys = [m.key for m in mismatches]
+            report.repair_enqueued += enqueue_repairs(ctx.write_conn, table, keys)
+            ctx.sample_repaired.setdefault(table.table, []).extend(keys)
+    return report
+
+
+def _pipeline_quiet(ctx: _Context) -> bool:
+    """True when nothing was captured or applied during the scan: the scan is a snapshot."""
+    if not live.capture_installed(ctx.conn):
+        return True
+    return (live.high_water(ctx.conn) == ctx.seq_start and ctx.checkpoint_start >= ctx.seq_start
+            and live.checkpoint(ctx.conn) == ctx.checkpoint_start)
+
+
+def _read_current_rows(conn: sqlite3.Connection, table: TableMapping, candidates: list[Candidate]) -> None:
+    rows = live.read_rows(conn, table, [c.key for c in candidates if c.key is not None])
+    for c in candidates:
+        c.row = rows.get(c.key) if c.key is not None else None
+
+
+def _classify(ctx: _Context, table: TableMapping, settled: Settled, report: TableReport, dead: dict[str, str]) -> None:
+    stale_full = target.fetch_objects(
+        ctx.client, table,
+        [uuid_mod.UUID(bytes=c.uuid) for c in settled.confirmed if c.row is not None and c.object_hash is not None],
+    )
+    to_repair: list[Candidate] = []
+    extras: list[Candidate] = []
+    for c in settled.confirmed:
+        u = uuid_mod.UUID(bytes=c.uuid)
+        key = list(c.key) if c.key is not None else None
+        if c.row is None:
+            report.extra.add(Entry(str(u), None, {"object_hash": c.object_hash}))
+            extras.append(c)
+            continue
+        reason = dead.get(str(u))
+        try:
+            expected = table.to_object(c.row)
+        except ConversionError as exc:
+            reason = reason or str(exc)
+            expected = None
+        if reason is not None:
+            report.conversion_errors.add(Entry(str(u), key, reason))
+            continue
+        if c.object_hash is None:
+            report.missing.add(Entry(str(u), key))
+        else:
+            stored = stale_full.get(u)
+            fields = []
+            if stored is not None and expected is not None:
+                fields = [d.field for d in compare_object(table, expected, stored.properties, stored.vector, stored.references)]
+            report.stale.add(Entry(str(u), key, {"fields": fields, "row_hash": c.row_hash, "object_hash": c.object_hash}))
+        to_repair.append(c)
+    for c in settled.unsettled:
+        report.unsettled.add(Entry(str(uuid_mod.UUID(bytes=c.uuid)), list(c.key) if c.key else None,
+                                   "still changing or not applied by the pipeline when the re-check timed out"))
+    if ctx.repair:
+        report.repair_enqueued += enqueue_repairs(ctx.write_conn, table, [c.key for c in to_repair])
+        report.repair_deleted += delete_extras(ctx.client, table, [c.uuid for c in extras])
+        ctx.repaired.setdefault(table.table, []).extend(to_repair + extras)
+
+
+def _reverify_repairs(ctx: _Context, tables: dict[str, TableMapping], report: VerifyReport, timeout: float) -> None:
+    """Wait for the pipeline to apply the repairs, then check each repaired key again."""
+    if not live.wait_caught_up(ctx.conn, live.high_water(ctx.conn), timeout):
+        for name in set(ctx.repaired) | set(ctx.sample_repaired):
+            report.tables[name].repair_failed.add(Entry("", None, f"pipeline did not apply the repairs within {timeout}s; is the relay running?"))
+        return
+    for name, repaired in ctx.repaired.items():
+        table, t_report = tables[name], report.tables[name]
+        deleted = {c.uuid for c in repaired if c.key is None}
+        # an insert may have raced the delete of an extra: find and re-enqueue such keys
+        raced = find_keys(ctx.conn, table, deleted)
+        if raced:
+            enqueue_repairs(ctx.write_conn, table, list(raced.values()))
+        again = [Candidate(c.uuid, c.key if c.key is not None else raced.get(c.uuid)) for c in repaired]
+        settled = settle(ctx.conn, ctx.client, table, again, timeout=ctx.recheck_timeout,
+                         find_keys=lambda wanted: find_keys(ctx.conn, table, wanted))
+        t_report.repaired += len(settled.resolved)
+        for c in settled.confirmed + settled.unsettled:
+            t_report.repair_failed.add(Entry(str(uuid_mod.UUID(bytes=c.uuid)), list(c.key) if c.key else None,
+                                             {"row_hash": c.row_hash, "object_hash": c.object_hash}))
+    for name, keys in ctx.sample_repaired.items():
+        table, t_report = tables[name], report.tables[name]
+        _, mismatches = compare_sample(ctx.conn, ctx.client, table, keys)
+        t_report.repaired += len(keys) - len(mismatches)
+        for m in mismatches:
+            t_report.repair_failed.add(Entry(str(m.uuid), list(m.key), [d.field for d in m.diffs]))

@@ -1,0 +1,175 @@
+"""The Weaviate side: schema pre-flight, counts, the uuid-ordered hash stream, object fetches.
+
+The cursor iterator (``collection.iterator``) pages through a collection in uuid order;
+asking only for the content-hash property keeps each page small. Multi-tenant collections
+are one cursor per tenant, merged by uuid (``heapq.merge``: one object per tenant in
+memory). The merge-join itself re-checks the order, so a server that ever changed its
+cursor order would make verify fail loudly instead of reporting nonsense.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid as uuid_mod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from weaviate.classes.query import Filter, QueryReference
+
+from sqlite_to_weaviate.mapping import HASH_PROPERTY, DataType, TableMapping
+from sqlite_to_weaviate.mapping.schema import weaviate_type
+
+from .errors import VerifyError
+
+FETCH_CHUNK = 200
+ITERATOR_PAGE = 1000
+
+
+def check_schema(client: Any, table: TableMapping) -> None:
+    """Refuse (VerifyError naming the fix) when the collection does not match the mapping.
+
+    A verify against the wrong collection, or one that lacks the hash property, would
+    report every object as different — crying wolf; better to say why and stop.
+    """
+    name = table.collection
+    if not client.collections.exists(name):
+        raise VerifyError(
+            f"collection {name!r} (table {table.table!r}) does not exist in Weaviate; "
+            "run `sqlite-to-weaviate init` or check the mapping file / collection prefix"
+        )
+    config = client.collections.use(name).config.get()
+    actual = {p.name: p.data_type for p in config.properties}
+    problems = []
+    if HASH_PROPERTY not in actual:
+        problems.append(f"no {HASH_PROPERTY!r} property (was it written by sqlite-to-weaviate?)")
+    for column in table.columns:
+        if column.property not in actual:
+            problems.append(f"property {column.property!r} (column {column.column!r}) is missing")
+        elif actual[column.property] != weaviate_type(column.data_type):
+            problems.append(
+                f"property {column.property!r} is {actual[column.property].value}, "
+                f"the mapping says {column.data_type.value}"
+            )
+    refs = {r.name for r in (config.references or [])}
+    for reference in table.references:
+        if reference.property not in refs:
+            problems.append(f"reference {reference.property!r} (column {reference.column!r}) is missing")
+    multi = bool(config.multi_tenancy_config and config.multi_tenancy_config.enabled)
+    if multi != bool(table.tenant_column):
+        problems.append("multi-tenancy " + ("is on but the mapping has no tenant column" if multi
+                                            else "is off but the mapping has a tenant column"))
+    if problems:
+        raise VerifyError(
+            f"collection {name!r} does not match the mapping of table {table.table!r}: " + "; ".join(problems)
+            + ". Fix the mapping file or re-create the collection (`sqlite-to-weaviate init`)"
+        )
+
+
+def tenants(client: Any, table: TableMapping) -> list[str | None]:
+    """Tenant names to scan ([None] for a single-tenant collection)."""
+    if not table.tenant_column:
+        return [None]
+    return sorted(client.collections.use(table.collection).tenants.get())
+
+
+def _handle(client: Any, table: TableMapping, tenant: str | None) -> Any:
+    collection = client.collections.use(table.collection)
+    return collection.with_tenant(tenant) if tenant is not None else collection
+
+
+def count_objects(client: Any, table: TableMapping) -> int:
+    """Unfiltered aggregate count, summed over tenants."""
+    total = 0
+    for tenant in tenants(client, table):
+        total += int(_handle(client, table, tenant).aggregate.over_all(total_count=True).total_count or 0)
+    return total
+
+
+def _hash_stream(handle: Any) -> Iterator[tuple[bytes, str | None]]:
+    for obj in handle.iterator(return_properties=[HASH_PROPERTY], cache_size=ITERATOR_PAGE):
+        yield obj.uuid.bytes, obj.properties.get(HASH_PROPERTY) or ""  # "" = object without a hash
+
+
+def iter_hashes(client: Any, table: TableMapping) -> Iterator[tuple[bytes, str | None]]:
+    """(uuid bytes, content hash) of every object, in ascending uuid order."""
+    streams = [_hash_stream(_handle(client, table, t)) for t in tenants(client, table)]
+    if len(streams) == 1:
+        return streams[0]
+    return heapq.merge(*streams, key=lambda item: item[0])
+
+
+@dataclass
+class FetchedObject:
+    """An object as stored: properties (blobs included), vector(s), reference target uuids."""
+
+    uuid: uuid_mod.UUID
+    properties: dict[str, Any]
+    vector: Any = None
+    references: dict[str, set[str]] = field(default_factory=dict)
+    tenant: str | None = None
+
+
+def _vector_of(obj: Any) -> Any:
+    vectors = getattr(obj, "vector", None) or {}
+    if isinstance(vectors, dict):
+        if set(vectors) == {"default"}:
+            return vectors["default"]
+        return dict(vectors) or None
+    return vectors
+
+
+def fetch_objects(client: Any, table: TableMapping, uuids: Iterable[uuid_mod.UUID], *, full: bool = True) -> dict[uuid_mod.UUID, FetchedObject]:
+    """Fetch objects by id (chunks of ``FETCH_CHUNK``, every tenant); absent ids are simply not returned.
+
+    ``full`` asks for every property by name (blob properties are only returned when
+    named), the vector(s) and the references; otherwise only the content hash.
+    """
+    wanted = list(uuids)
+    found: dict[uuid_mod.UUID, FetchedObject] = {}
+    if not wanted:
+        return found
+    if full:
+        props = [c.property for c in table.columns] + [HASH_PROPERTY]
+        if table.metadata.property:
+            props.append(table.metadata.property)
+        else:
+            props += [n for n, _ in table.metadata.fields()]
+        refs = [QueryReference(link_on=r.property, return_properties=[]) for r in table.references] or None
+        include_vector: Any = bool(table.vector_column or table.named_vectors)
+        if table.named_vectors:
+            include_vector = [name for name, _ in table.named_vectors]
+    else:
+        props, refs, include_vector = [HASH_PROPERTY], None, False
+    for tenant in tenants(client, table):
+        handle = _handle(client, table, tenant)
+        for start in range(0, len(wanted), FETCH_CHUNK):
+            chunk = [u for u in wanted[start:start + FETCH_CHUNK] if u not in found]
+            if not chunk:
+                continue
+            result = handle.query.fetch_objects(
+                filters=Filter.by_id().contains_any(chunk), limit=len(chunk),
+                return_properties=props, include_vector=include_vector, return_references=refs,
+            )
+            for obj in result.objects:
+                references = {}
+                for name, ref in (obj.references or {}).items():
+                    references[name] = {str(o.uuid) for o in ref.objects}
+                found[obj.uuid] = FetchedObject(obj.uuid, dict(obj.properties), _vector_of(obj), references, tenant)
+    return found
+
+
+def delete_objects(client: Any, table: TableMapping, uuids: list[uuid_mod.UUID], chunk: int = 1000) -> int:
+    """Delete objects by id in every tenant, ``chunk`` ids per call (below the 10,000 per-call cap)."""
+    deleted = 0
+    for tenant in tenants(client, table):
+        handle = _handle(client, table, tenant)
+        for start in range(0, len(uuids), chunk):
+            ids = uuids[start:start + chunk]
+            result = handle.data.delete_many(where=Filter.by_id().contains_any(ids))
+            deleted += int(result.successful or 0)
+    return deleted
+
+
+def blob_properties(table: TableMapping) -> list[str]:
+    return [c.property for c in table.columns if c.data_type is DataType.BLOB]
