@@ -57,8 +57,15 @@ def summary_from_report(report: Any, sample: int) -> VerificationSummary:
             value = t.get("differences", 0)
             by_collection[name] = len(value) if isinstance(value, (list, dict)) else int(value or 0)
     checked = data.get("checked", data.get("rows_checked", 0))
+    examples = [f"error: {data['error']}"] if data.get("error") else []
+    for name, t in (data.get("tables") or {}).items():
+        for kind in ("missing", "extra", "stale", "sample_mismatches", "unsettled"):
+            entry = t.get(kind) if isinstance(t, dict) else None
+            items = entry.get("items", []) if isinstance(entry, dict) else []
+            examples.extend(f"{name} {kind} {item.get('uuid', item) if isinstance(item, dict) else item}"
+                            for item in items[:3])
     return VerificationSummary(bool(clean), int(differences or 0), int(checked or 0), by_collection,
-                               verifier="verify", sample=sample)
+                               examples=examples[:20], verifier="verify", sample=sample)
 
 
 def builtin_verify(settings: Settings, *, tables: list[str] | None = None, sample: int = 0) -> VerificationSummary:

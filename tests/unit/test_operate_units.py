@@ -126,7 +126,9 @@ def test_backup_is_consistent_while_a_writer_keeps_writing(tmp_path):
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
+    conn.execute("BEGIN")
     conn.executemany("INSERT INTO t(body) VALUES (?)", [("x" * 200,)] * 20000)
+    conn.execute("COMMIT")
     stop = threading.Event()
     written = [0]
 
