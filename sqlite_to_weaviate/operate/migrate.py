@@ -116,7 +116,7 @@ class SQLiteToWeaviateMigrator:
         except S2WError as exc:
             result.errors.append(str(exc))
             result.cannot_run = True
-            self.log.error("cannot run", error=str(exc))
+            self.log.debug("cannot run", error=str(exc))  # the caller prints the one line
             return result
         if self.config.dry_run:
             result.plan = self._plan(report)
