@@ -47,6 +47,67 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+def migrate_live(args: argparse.Namespace, settings: Settings, db: Path, relay: Relay):
+    """Phases 2-4 while the example app writes; returns the verify report."""
+    say(f"phase 3: dual-write live: relay + {args.workers} workers running")
+
+    stop_traffic = threading.Event()
+    traffic_result: dict = {}
+    traffic = threading.Thread(
+        target=lambda: traffic_result.update(stats=run_traffic(db, rate=args.rate, duration=3600, seed=11,
+                                                               mode="orm", stop=stop_traffic)),
+        name="app-traffic", daemon=True,
+    )
+    traffic.start()
+    say(f"the example app keeps writing through SQLAlchemy at {args.rate:.0f} writes/s")
+
+    say("phase 2: backfill of the historical rows, while the app writes")
+    started = time.perf_counter()
+    result = backfill(settings, BackfillOptions(wait_applied=True, page_size=500))
+    backfill_s = time.perf_counter() - started
+    time.sleep(2)
+    stop_traffic.set()
+    traffic.join(30)
+    deadline = time.monotonic() + 120
+    while not relay.idle and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lag = list(relay.lag_samples)
+    stats = traffic_result.get("stats")
+    say(f"backfill: {result.rows_enqueued} rows in {backfill_s:.1f}s "
+        f"({result.rows_enqueued / max(backfill_s, 1e-9):.0f} rows/s); "
+        f"app writes during the migration: {getattr(stats, 'writes', '?')}")
+
+    say("phase 4: verify — every row against every object, by content hash, plus a field-level sample")
+    verdict = verify(settings, sample=200)
+    print(verdict.render())
+
+    client = settings.connect_weaviate()
+    try:
+        print("\nrows per collection")
+        for table in relay.mapping.tables.values():
+            total = client.collections.use(table.collection).aggregate.over_all(total_count=True).total_count
+            rows = sqlite3.connect(db).execute(f'SELECT count(*) FROM "{table.table}"').fetchone()[0]
+            print(f"  {table.collection:<18} sqlite {rows:>6}   weaviate {total:>6}")
+        if lag:
+            print(f"\nreplay lag (commit -> applied): p50 {percentile(lag, .5) * 1000:.0f} ms, "
+                  f"p99 {percentile(lag, .99) * 1000:.0f} ms, mean {statistics.fmean(lag) * 1000:.0f} ms "
+                  f"over {len(lag)} changes")
+        query = "vector search recall and embeddings"
+        chunks = relay.mapping.table("document_chunks").collection
+        found = client.collections.use(chunks).query.near_vector(near_vector=embed_text(query), limit=3)
+        print(f"\nnear-vector search over {chunks} for {query!r}:")
+        for obj in found.objects:
+            print("  -", str(obj.properties.get("content", obj.uuid))[:100])
+        messages = relay.mapping.table("messages").collection
+        hits = client.collections.use(messages).query.bm25(query="database migration", limit=3)
+        print(f"\nkeyword (BM25) search over {messages} for 'database migration':")
+        for obj in hits.objects:
+            print("  -", str(obj.properties.get("content", ""))[:100])
+    finally:
+        client.close()
+    return verdict
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=400, help="size of the sample database")
@@ -77,75 +138,21 @@ def main(argv: list[str] | None = None) -> int:
         relay = Relay(settings)
         relay_thread = threading.Thread(target=relay.run, name="relay", daemon=True)
         relay_thread.start()
-        say(f"phase 3: dual-write live: relay + {args.workers} workers running")
-
-        stop_traffic = threading.Event()
-        traffic_result: dict = {}
-        traffic = threading.Thread(
-            target=lambda: traffic_result.update(stats=run_traffic(db, rate=args.rate, duration=3600, seed=11,
-                                                                   mode="orm", stop=stop_traffic)),
-            name="app-traffic", daemon=True,
-        )
-        traffic.start()
-        say(f"the example app keeps writing through SQLAlchemy at {args.rate:.0f} writes/s")
-
-        say("phase 2: backfill of the historical rows, while the app writes")
-        started = time.perf_counter()
-        result = backfill(settings, BackfillOptions(wait_applied=True, page_size=500))
-        backfill_s = time.perf_counter() - started
-        time.sleep(2)
-        stop_traffic.set()
-        traffic.join(30)
-        deadline = time.monotonic() + 120
-        while not relay.idle and time.monotonic() < deadline:
-            time.sleep(0.1)
-        lag = list(relay.lag_samples)
-        stats = traffic_result.get("stats")
-        say(f"backfill: {result.rows_enqueued} rows in {backfill_s:.1f}s "
-            f"({result.rows_enqueued / max(backfill_s, 1e-9):.0f} rows/s); "
-            f"app writes during the migration: {getattr(stats, 'writes', '?')}")
-
-        say("phase 4: verify — every row against every object, by content hash, plus a field-level sample")
-        verdict = verify(settings, sample=200)
-        print(verdict.render() if hasattr(verdict, "render") else verdict)
-
-        client = settings.connect_weaviate()
         try:
-            print("\nrows per collection")
-            for table in relay.mapping.tables.values():
-                total = client.collections.use(table.collection).aggregate.over_all(total_count=True).total_count
-                rows = sqlite3.connect(db).execute(f'SELECT count(*) FROM "{table.table}"').fetchone()[0]
-                print(f"  {table.collection:<18} sqlite {rows:>6}   weaviate {total:>6}")
-            if lag:
-                print(f"\nreplay lag (commit -> applied): p50 {percentile(lag, .5) * 1000:.0f} ms, "
-                      f"p99 {percentile(lag, .99) * 1000:.0f} ms, mean {statistics.fmean(lag) * 1000:.0f} ms "
-                      f"over {len(lag)} changes")
-            query = "vector search recall and embeddings"
-            chunks = relay.mapping.table("document_chunks").collection
-            found = client.collections.use(chunks).query.near_vector(near_vector=embed_text(query), limit=3)
-            print(f"\nnear-vector search over {chunks} for {query!r}:")
-            for obj in found.objects:
-                print("  -", str(obj.properties.get("content", obj.uuid))[:100])
-            messages = relay.mapping.table("messages").collection
-            hits = client.collections.use(messages).query.bm25(query="database migration", limit=3)
-            print(f"\nkeyword (BM25) search over {messages} for 'database migration':")
-            for obj in hits.objects:
-                print("  -", str(obj.properties.get("content", ""))[:100])
+            verdict = migrate_live(args, settings, db, relay)
+            if args.keep:
+                say("servers keep running; Ctrl-C to stop")
+                try:
+                    while True:
+                        time.sleep(1)
+                except KeyboardInterrupt:
+                    pass
         finally:
-            client.close()
-
-        if args.keep:
-            say("servers keep running; Ctrl-C to stop")
-            try:
-                while True:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                pass
-        relay.stop()
-        relay_thread.join(30)
-        relay.close()
-        pool.stop()
-    clean = getattr(verdict, "clean", None)
+            relay.stop()
+            relay_thread.join(30)
+            relay.close()
+            pool.stop()
+    clean = verdict.clean
     say("migration verified: Weaviate matches SQLite" if clean else "verification found differences (see above)")
     return 0 if clean else 1
 
