@@ -1,0 +1,158 @@
+"""``run``, the all-in-one sidecar, as a real subprocess: metrics and health served, SIGTERM
+while the app writes loses nothing (restart, drain, both stores equal), workers are stopped."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import psutil
+import pytest
+
+from examples.chat_app.seed import build_sample_database
+from sqlite_to_weaviate.local.ports import free_port
+from sqlite_to_weaviate.mapping import seed_preset_toml
+from sqlite_to_weaviate.operate.metrics import METRIC_NAMES
+from sqlite_to_weaviate.operate.verification import builtin_verify
+from sqlite_to_weaviate.operate.workers import worker_cli_env
+
+
+def start_sidecar(settings, port: int, log) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sqlite_to_weaviate", "run", "--workers", "2", "--metrics-port", str(port),
+         "--shutdown-grace", "3"],
+        env=worker_cli_env(settings, "INFO"), stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def endpoint_up(port: int) -> bool:
+    try:
+        return get(f"http://127.0.0.1:{port}/metrics")[0] == 200
+    except OSError:
+        return False
+
+
+def caught_up(db) -> bool:
+    conn = sqlite3.connect(db)
+    try:
+        max_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM _s2w_outbox").fetchone()[0]
+        row = conn.execute("SELECT value FROM _s2w_state WHERE key='relay.checkpoint'").fetchone()
+        phase = conn.execute("SELECT value FROM _s2w_state WHERE key='phase'").fetchone()
+        return phase is not None and json.loads(phase[0])["number"] >= 3 and (
+            max_seq == 0 or (row is not None and int(row[0]) >= max_seq))
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+class AppWriter(threading.Thread):
+    """The app: inserts, updates and deletes messages until stopped."""
+
+    def __init__(self, db) -> None:
+        super().__init__(daemon=True)
+        self.db = db
+        self.stop = threading.Event()
+        self.count = 0
+
+    def run(self) -> None:
+        rng = random.Random(5)
+        conn = sqlite3.connect(self.db, isolation_level=None, timeout=30)
+        conv = [r[0] for r in conn.execute("SELECT id FROM conversations")]
+        while not self.stop.is_set():
+            conn.execute("BEGIN IMMEDIATE")
+            i = self.count
+            conn.execute("INSERT INTO messages (id, conversation_id, role, content, created_at) "
+                         "VALUES (?, ?, 'user', ?, '2024-05-01 10:00:00')", (f"live-{i}", rng.choice(conv), f"m {i}"))
+            if i % 3 == 0:
+                conn.execute("UPDATE messages SET content = content || ' edited' WHERE id = ?",
+                             (f"live-{rng.randrange(i + 1)}",))
+            if i % 7 == 0:
+                conn.execute("DELETE FROM messages WHERE id = ?", (f"live-{rng.randrange(i + 1)}",))
+            conn.execute("COMMIT")
+            self.count += 1
+            time.sleep(0.005)
+        conn.close()
+
+
+@pytest.mark.timeout(300)
+def test_run_sigterm_loses_nothing_and_serves_metrics(tmp_path, make_settings, weaviate_client, redis_client):
+    db = tmp_path / "chat.db"
+    build_sample_database(db, conversations=20, seed=9)
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(seed_preset_toml())
+    settings = make_settings(db, mapping_file=mapping)
+    port = free_port()
+    writer = AppWriter(db)
+    writer.start()
+    log = open(tmp_path / "sidecar.log", "ab")
+    first = start_sidecar(settings, port, log)
+    try:
+        wait_for(lambda: endpoint_up(port), 60, "the metrics endpoint")
+        wait_for(lambda: writer.count > 50, 30, "app writes")
+        wait_for(lambda: "s2w_backfill_rows_total{" in get(f"http://127.0.0.1:{port}/metrics")[1].decode(), 30,
+                 "backfill progress in /metrics")
+        status, body = get(f"http://127.0.0.1:{port}/metrics")
+        text = body.decode()
+        for name in METRIC_NAMES:
+            assert f"\n{name}" in "\n" + text, f"{name} missing from /metrics"
+        assert "s2w_workers 2.0" in text
+        status, body = get(f"http://127.0.0.1:{port}/healthz")
+        assert status in (200, 503) and "healthy" in json.loads(body)
+        children = psutil.Process(first.pid).children(recursive=True)
+        assert len(children) >= 2
+        first.send_signal(signal.SIGTERM)  # mid-writes, mid-backfill or mid-replay
+        assert first.wait(timeout=90) == 0
+        gone, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, f"workers left running: {alive}"
+        time.sleep(0.5)  # the app keeps writing while no sidecar runs
+        second = start_sidecar(settings, port, log)
+        try:
+            wait_for(lambda: endpoint_up(port), 60, "the restarted sidecar")
+            time.sleep(1.0)
+            writer.stop.set()
+            writer.join()
+            wait_for(lambda: caught_up(db), 120, "the restarted sidecar to apply everything")
+            status, body = get(f"http://127.0.0.1:{port}/healthz")
+            assert status == 200, body
+            text = get(f"http://127.0.0.1:{port}/metrics")[1].decode()
+            assert "s2w_outbox_depth 0.0" in text and "s2w_phase 3.0" in text
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=90) == 0
+    finally:
+        writer.stop.set()
+        for proc in (first,):
+            if proc.poll() is None:
+                proc.kill()
+        log.close()
+    summary = builtin_verify(settings)
+    assert summary.clean, summary
+    conn = sqlite3.connect(db)
+    assert summary.checked == sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (
+        "conversations", "messages", "documents", "document_chunks", "agent_interactions", "multimodal_content"))
+    assert writer.count > 100
