@@ -259,8 +259,10 @@ def _register_subpackage_commands() -> None:
     from sqlite_to_weaviate.operate.commands import (
         backup_cmd, migrate_cmd, phase_cmd, ready_cmd, rollback_cmd, run_cmd, uninstall_cmd,
     )
+    from sqlite_to_weaviate.verify.command import verify_cmd
 
-    for cmd in (backfill_cmd, migrate_cmd, run_cmd, backup_cmd, rollback_cmd, uninstall_cmd, ready_cmd, phase_cmd):
+    for cmd in (backfill_cmd, verify_cmd, migrate_cmd, run_cmd, backup_cmd, rollback_cmd, uninstall_cmd, ready_cmd,
+                phase_cmd):
         main.add_command(cmd)
 
 
