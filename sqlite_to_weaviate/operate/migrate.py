@@ -43,6 +43,7 @@ class MigrationResult:
     success: bool = False
     migrated_records: int = 0
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     collections: dict[str, int] = field(default_factory=dict)     # collection -> objects in Weaviate
     timings: dict[str, float] = field(default_factory=dict)       # phase -> seconds
     verification: dict[str, Any] | None = None
@@ -77,6 +78,7 @@ class MigrationResult:
             lines.append(f"verification ({v.get('verifier')}): "
                          + ("clean" if v.get("clean") else f"{v.get('differences')} difference(s)"))
         lines.append("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
+        lines += [f"warning: {w}" for w in self.warnings]
         lines += [f"error: {e}" for e in self.errors]
         if self.rolled_back:
             lines.append("ROLLED BACK: the migration's collections, Redis keys and capture objects were removed "
@@ -199,7 +201,7 @@ class SQLiteToWeaviateMigrator:
             result.migrated_records = sum(result.collections.values())
             if self.hooks.before_verify:
                 self.hooks.before_verify(self.settings)
-            summary = self._timed(result, "verify", self._verify)
+            summary = self._timed(result, "verify", lambda: self._verify(result))
             result.verification = summary.to_json()
             if summary.clean:
                 self._set_phase(result, Phase.VERIFIED)
@@ -263,10 +265,21 @@ class SQLiteToWeaviateMigrator:
         finally:
             client.close()
 
-    def _verify(self):  # -> VerificationSummary
+    def _verify(self, result: MigrationResult):  # -> VerificationSummary
+        """Verify; if the field-level sample cannot run, fall back to content hashes (which cover every field)."""
         from .verification import run_verification
 
-        summary = run_verification(self.settings, sample=self.config.validation_sample_size)
+        sample = self.config.validation_sample_size
+        try:
+            summary = run_verification(self.settings, sample=sample)
+        except Exception as exc:  # noqa: BLE001 - retried without the sample, reported as a warning
+            if sample == 0:
+                raise
+            message = f"field-level sample comparison could not run ({type(exc).__name__}: {str(exc)[:200]}); " \
+                      "verified by content hash only"
+            self.log.warning("verify sample failed; content hashes only", error=str(exc)[:200])
+            result.warnings.append(message)
+            summary = run_verification(self.settings, sample=0)
         conn = self.settings.open_db()
         try:
             record_verification(conn, summary.to_json())

@@ -43,7 +43,7 @@ def config_kwargs(chat_db, weaviate_url, redis_url, redis_namespace, collection_
     (tmp_path / "backups").mkdir()
     return dict(sqlite_url=str(db), weaviate_url=weaviate_url, redis_url=redis_url, namespace=redis_namespace,
                 collection_prefix=collection_prefix, mapping_file=str(mapping), backup_path=str(tmp_path / "backups"),
-                settings_overrides=TUNING, timeout_s=180.0, validation_sample_size=0)  # TODO: >0 once verify samples object properties
+                settings_overrides=TUNING, timeout_s=180.0, validation_sample_size=50)
 
 
 def cli_args(kw: dict) -> list[str]:
