@@ -11,8 +11,11 @@ mark, with this sandwich::
 
 If the object's hash equals the row's hash in A or in B, the object was right at that
 instant and the candidate is settled as a change in flight, even for a hot key that is
-never quiet. Otherwise an observation is *stable* when the key is pending in neither A
-nor B (every committed change to it is applied) and the row hash is the same in A and B;
+never quiet. So is a key still pending whose object changed between two observations:
+the pipeline is applying that key's changes as they come (and will rewrite it from the
+current row once more, since it is pending). Otherwise an observation is *stable* when
+the key is pending in neither A nor B (every committed change to it is applied) and the
+row hash is the same in A and B;
 a stable observation that still differs is one vote for a real difference. A difference
 is only *confirmed* after two stable observations agree, separated by a catch-up wait;
 this also covers the one race the sandwich cannot see (a change committed and applied
@@ -77,6 +80,7 @@ def observe(conn: sqlite3.Connection, client: Any, table: TableMapping, candidat
     objects = fetch_objects(client, table, [uuid_mod.UUID(bytes=c.uuid) for c in candidates], full=False)
     rows_b, pending_b = _snapshot(conn, table, keys)
     stable = []
+    previous = {c.uuid: c.object_hash for c in candidates}  # from the scan or the last round
     for c in candidates:
         obj = objects.get(uuid_mod.UUID(bytes=c.uuid))
         c.object_hash = None if obj is None else (obj.properties.get("s2wContentHash") or "")
@@ -94,7 +98,13 @@ def observe(conn: sqlite3.Connection, client: Any, table: TableMapping, candidat
             c.row_hash = c.object_hash
             stable.append(True)
             continue
-        stable.append(c.key not in pending_a and c.key not in pending_b and hash_a == hash_b)
+        pending = c.key in pending_a or c.key in pending_b
+        if pending and c.object_hash != previous[c.uuid]:
+            # a hot key: the pipeline applied newer states of it while we watched
+            c.row_hash = c.object_hash
+            stable.append(True)
+            continue
+        stable.append(not pending and hash_a == hash_b)
     return stable
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlite_to_weaviate.errors import S2WError
-from sqlite_to_weaviate.mapping import ConversionError, Mapping, TableMapping, content_hash
+from sqlite_to_weaviate.mapping import ConversionError, Mapping, TableMapping
 
 from . import live, target
 from .errors import VerifyError
@@ -28,7 +28,7 @@ from .recheck import Candidate, Settled, confirm_without_recheck, settle
 from .repair import delete_extras, enqueue_repairs
 from .report import Entry, TableReport, VerifyReport
 from .sample import compare_sample
-from .source import Scratch, StagedTable, find_keys, stage_table
+from .source import Scratch, find_keys, stage_table
 
 #: progress(table, done, total): rows staged + objects streamed so far, of the counts at the start.
 Progress = Callable[[str, int, int], None]
@@ -171,10 +171,6 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
     sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
 
     quiet = _pipeline_quiet(ctx)
-    extra_keys: dict[bytes, tuple] = {}
-    if not quiet:
-        extras = {r[0] for r in sc.execute(f"SELECT u FROM {cand} WHERE kind = ?", (Kind.EXTRA.value,))}
-        extra_keys = find_keys(ctx.conn, table, extras)
     dead = live.dead_letter_uuids(ctx.conn, table.table)
     last = 0
     while True:
@@ -184,7 +180,7 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
             break
         last = rows[-1][0]
         keys = staged.keys(r[1] for r in rows if r[2] != Kind.EXTRA.value)
-        candidates = [Candidate(u, keys.get(u) or extra_keys.get(u), sh, th) for _, u, _, sh, th in rows]
+        candidates = [Candidate(u, keys.get(u), sh, th) for _, u, _, sh, th in rows]
         if quiet or not ctx.live_recheck:
             settled = confirm_without_recheck(candidates)
             _read_current_rows(ctx.conn, table, settled.confirmed)
@@ -264,8 +260,10 @@ def _classify(ctx: _Context, table: TableMapping, settled: Settled, report: Tabl
 
 def _reverify_repairs(ctx: _Context, tables: dict[str, TableMapping], report: VerifyReport, timeout: float) -> None:
     """Wait for the pipeline to apply the repairs, then check each repaired key again."""
+    if not any(ctx.repaired.values()) and not any(ctx.sample_repaired.values()):
+        return
     if not live.wait_caught_up(ctx.conn, live.high_water(ctx.conn), timeout):
-        for name in set(ctx.repaired) | set(ctx.sample_repaired):
+        for name in {n for n, v in (ctx.repaired | ctx.sample_repaired).items() if v}:
             report.tables[name].repair_failed.add(Entry("", None, f"pipeline did not apply the repairs within {timeout}s; is the relay running?"))
         return
     for name, repaired in ctx.repaired.items():

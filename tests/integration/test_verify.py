@@ -227,22 +227,22 @@ def test_command_exit_codes_and_report_file(synced, weaviate_client, tmp_path):
 
     from click.testing import CliRunner
 
-    from sqlite_to_weaviate.verify.command import verify_cmd
+    from sqlite_to_weaviate.cli import main
 
     conn, settings, _, mapping = synced
-    args = ["--sqlite-url", str(settings.sqlite_path), "--weaviate-url", settings.weaviate_url,
+    args = ["verify", "--sqlite-url", str(settings.sqlite_path), "--weaviate-url", settings.weaviate_url,
             "--redis-url", settings.redis_url, "--namespace", settings.namespace,
             "--mapping", str(settings.mapping_file), "--collection-prefix", settings.collection_prefix]
     out = tmp_path / "verify.json"
-    result = CliRunner().invoke(verify_cmd, args + ["--json", "--report", str(out), "--sample", "5"])
+    result = CliRunner().invoke(main, args + ["--json", "--report", str(out), "--sample", "5"])
     assert result.exit_code == EXIT_CLEAN, result.output
     assert json.loads(out.read_text())["clean"] is True
     gone = mapping.table("owners").uuid_for_key((2,))
     weaviate_client.collections.use(mapping.table("owners").collection).data.delete_by_id(gone)
-    result = CliRunner().invoke(verify_cmd, args + ["--report", str(out), "--progress"])
+    result = CliRunner().invoke(main, args + ["--report", str(out), "--progress"])
     assert result.exit_code == EXIT_DIFFERENCES, result.output
     assert "DIFFERENCES FOUND" in result.output
     assert json.loads(out.read_text())["tables"]["owners"]["missing"]["items"][0]["uuid"] == str(gone)
-    result = CliRunner().invoke(verify_cmd, args[:-1] + ["Missing", "--report", str(out)])
+    result = CliRunner().invoke(main, args[:-1] + ["Missing", "--report", str(out)])
     assert result.exit_code == EXIT_ERROR and "does not exist" in result.output
     assert json.loads(out.read_text())["error"]
