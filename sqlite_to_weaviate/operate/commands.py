@@ -75,7 +75,7 @@ migrate_cmd = _build("migrate", migrate_func, [
 # ---------------------------------------------------------------------------- run
 def run_func(settings: Any, workers: int, no_backfill: bool, no_init: bool, metrics_port: int | None,
              metrics_host: str, no_metrics: bool, shutdown_grace: float, no_watch: bool, rows_per_second: float | None,
-             log_dir: str | None) -> None:
+             log_dir: str | None, verify_every: float, validation_sample: int) -> None:
     """All-in-one sidecar: relay + supervised workers + backfill until done + /metrics and /healthz."""
     from sqlite_to_weaviate.backfill import BackfillOptions
 
@@ -86,6 +86,7 @@ def run_func(settings: Any, workers: int, no_backfill: bool, no_init: bool, metr
         backfill_options=BackfillOptions(rows_per_second=rows_per_second),
         metrics_host=metrics_host, metrics_port=None if no_metrics else metrics_port,
         shutdown_grace=shutdown_grace, watch=not no_watch, log_dir=Path(log_dir) if log_dir else None,
+        verify_every=verify_every, verify_sample=validation_sample,
     )
     sidecar = Sidecar(settings, options)
     _on_signals(sidecar.stop)
@@ -105,6 +106,10 @@ run_cmd = _build("run", run_func, [
     click.option("--no-watch", is_flag=True, help="Poll only (no file-system events)."),
     click.option("--rows-per-second", type=click.FloatRange(min=0, min_open=True), help="Backfill throughput cap."),
     click.option("--log-dir", type=click.Path(file_okay=False), help="Directory for worker logs."),
+    click.option("--verify-every", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                 help="Once live, verify every N seconds; clean + gate open = phase 4 (0: never)."),
+    click.option("--validation-sample", type=click.IntRange(min=0), default=100, show_default=True,
+                 help="Rows compared field by field by each periodic verify."),
 ])
 
 

@@ -266,20 +266,12 @@ class SQLiteToWeaviateMigrator:
             client.close()
 
     def _verify(self, result: MigrationResult):  # -> VerificationSummary
-        """Verify; if the field-level sample cannot run, fall back to content hashes (which cover every field)."""
-        from .verification import run_verification
+        """Verify (falling back to content hashes alone if the field-level sample cannot run)."""
+        from .verification import verify_with_fallback
 
-        sample = self.config.validation_sample_size
-        try:
-            summary = run_verification(self.settings, sample=sample)
-        except Exception as exc:  # noqa: BLE001 - retried without the sample, reported as a warning
-            if sample == 0:
-                raise
-            message = f"field-level sample comparison could not run ({type(exc).__name__}: {str(exc)[:200]}); " \
-                      "verified by content hash only"
-            self.log.warning("verify sample failed; content hashes only", error=str(exc)[:200])
-            result.warnings.append(message)
-            summary = run_verification(self.settings, sample=0)
+        summary, warning = verify_with_fallback(self.settings, sample=self.config.validation_sample_size)
+        if warning:
+            result.warnings.append(warning)
         conn = self.settings.open_db()
         try:
             record_verification(conn, summary.to_json())

@@ -38,6 +38,8 @@ class SidecarOptions:
     max_lag_s: float = 60.0
     log_dir: Path | None = None
     worker_log_level: str = "WARNING"
+    verify_every: float = 0.0             # seconds between verifies once live (0: never)
+    verify_sample: int = 100
 
 
 class Sidecar:
@@ -80,6 +82,8 @@ class Sidecar:
         if self.options.backfill:
             threads.append(threading.Thread(target=self._backfill, args=(backfill_stop,), name="s2w-backfill",
                                             daemon=True))
+        if self.options.verify_every > 0:
+            threads.append(threading.Thread(target=self._verify_loop, name="s2w-verify", daemon=True))
         if self.options.metrics_port is not None:
             self.metrics = MetricsServer(SidecarCollector(self.sample), host=self.options.metrics_host,
                                          port=self.options.metrics_port).start()
@@ -135,6 +139,34 @@ class Sidecar:
         except Exception as exc:  # noqa: BLE001 - the relay keeps running; status/metrics show the error
             self.backfill_error = f"{type(exc).__name__}: {exc}"
             self.log.error("backfill failed", error=self.backfill_error)
+
+    def _verify_loop(self) -> None:
+        """Once the backfill is applied, verify periodically; a clean verify with the gate open is phase 4."""
+        from .phases import evaluate_readiness, record_verification
+        from .verification import verify_with_fallback
+
+        while not self._stop.wait(self.options.verify_every):
+            try:
+                conn = self.settings.open_db(readonly=True)
+                try:
+                    phase = get_phase(conn)
+                finally:
+                    conn.close()
+                if phase < Phase.LIVE:
+                    continue
+                summary, warning = verify_with_fallback(self.settings, sample=self.options.verify_sample)
+                conn = self.settings.open_db()
+                try:
+                    record_verification(conn, summary.to_json() | ({"warning": warning} if warning else {}))
+                    gate = evaluate_readiness(conn, sorted(self.settings.load_mapping(conn).tables))
+                    if gate.ready:
+                        set_phase(conn, Phase.VERIFIED)
+                finally:
+                    conn.close()
+                self.log.info("verified", clean=summary.clean, differences=summary.differences, ready=gate.ready,
+                              reasons=gate.reasons)
+            except Exception as exc:  # noqa: BLE001 - the next round tries again; metrics show the last result
+                self.log.warning("periodic verify failed", error=str(exc)[:300])
 
     # ------------------------------------------------------------------ metrics
     def sample(self) -> MetricsSample:

@@ -19,15 +19,16 @@ import pytest
 from examples.chat_app.seed import build_sample_database
 from sqlite_to_weaviate.local.ports import free_port
 from sqlite_to_weaviate.mapping import seed_preset_toml
+from sqlite_to_weaviate.operate import readiness
 from sqlite_to_weaviate.operate.metrics import METRIC_NAMES
 from sqlite_to_weaviate.operate.verification import builtin_verify
 from sqlite_to_weaviate.operate.workers import worker_cli_env
 
 
-def start_sidecar(settings, port: int, log) -> subprocess.Popen:
+def start_sidecar(settings, port: int, log, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "sqlite_to_weaviate", "run", "--workers", "2", "--metrics-port", str(port),
-         "--shutdown-grace", "3"],
+         "--shutdown-grace", "3", *extra],
         env=worker_cli_env(settings, "INFO"), stdout=log, stderr=subprocess.STDOUT,
     )
 
@@ -54,6 +55,13 @@ def endpoint_up(port: int) -> bool:
         return get(f"http://127.0.0.1:{port}/metrics")[0] == 200
     except OSError:
         return False
+
+
+def applied(port: int) -> float:
+    for line in get(f"http://127.0.0.1:{port}/metrics")[1].decode().splitlines():
+        if line.startswith("s2w_applied_total "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def caught_up(db) -> bool:
@@ -116,6 +124,7 @@ def test_run_sigterm_loses_nothing_and_serves_metrics(tmp_path, make_settings, w
         wait_for(lambda: writer.count > 50, 30, "app writes")
         wait_for(lambda: "s2w_backfill_rows_total{" in get(f"http://127.0.0.1:{port}/metrics")[1].decode(), 30,
                  "backfill progress in /metrics")
+        wait_for(lambda: applied(port) > 0, 60, "the first changes applied")
         status, body = get(f"http://127.0.0.1:{port}/metrics")
         text = body.decode()
         for name in METRIC_NAMES:
@@ -130,7 +139,7 @@ def test_run_sigterm_loses_nothing_and_serves_metrics(tmp_path, make_settings, w
         gone, alive = psutil.wait_procs(children, timeout=10)
         assert not alive, f"workers left running: {alive}"
         time.sleep(0.5)  # the app keeps writing while no sidecar runs
-        second = start_sidecar(settings, port, log)
+        second = start_sidecar(settings, port, log, "--verify-every", "1", "--validation-sample", "20")
         try:
             wait_for(lambda: endpoint_up(port), 60, "the restarted sidecar")
             time.sleep(1.0)
@@ -139,8 +148,11 @@ def test_run_sigterm_loses_nothing_and_serves_metrics(tmp_path, make_settings, w
             wait_for(lambda: caught_up(db), 120, "the restarted sidecar to apply everything")
             status, body = get(f"http://127.0.0.1:{port}/healthz")
             assert status == 200, body
+            # the periodic verify finds both stores equal with the gate open: phase 4
+            wait_for(lambda: "s2w_phase 4.0" in get(f"http://127.0.0.1:{port}/metrics")[1].decode(), 60, "phase 4")
             text = get(f"http://127.0.0.1:{port}/metrics")[1].decode()
-            assert "s2w_outbox_depth 0.0" in text and "s2w_phase 3.0" in text
+            assert "s2w_outbox_depth 0.0" in text and "s2w_verify_differences 0.0" in text
+            assert readiness(settings).ready
         finally:
             second.send_signal(signal.SIGTERM)
             assert second.wait(timeout=90) == 0
