@@ -215,3 +215,28 @@ def test_namespace_keys_never_match_another_namespace():
     found = {k.decode() for k in namespace_keys(_FakeScan(keys), "ns")}
     assert found == {"ns:sentinel", "ns:fence:1", "rq:queue:ns.apply", "rq:wip:ns.apply", "rq:job:ns-p3-abc-1",
                      "rq:results:ns-p0-x-2"}
+
+
+# ----------------------------------------------------------------------------- backup command
+def test_backup_command_reports_the_path_and_fails_with_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    import sqlite_to_weaviate.cli  # noqa: F401 - loads the operate commands in the right order
+    from sqlite_to_weaviate.operate.commands import backup_cmd
+
+    db = tmp_path / "a.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    before = db.read_bytes()
+    runner = CliRunner()
+    dry = runner.invoke(backup_cmd, ["--sqlite-url", str(db), "--to", str(tmp_path), "--dry-run"])
+    assert dry.exit_code == 0 and "nothing was written" in dry.output
+    assert [p.name for p in tmp_path.iterdir()] == ["a.db"]
+    ok = runner.invoke(backup_cmd, ["--sqlite-url", str(db), "--to", str(tmp_path / "copy.db")])
+    assert ok.exit_code == 0, ok.output
+    assert f"backup written: {tmp_path / 'copy.db'}" in ok.output and "integrity ok" in ok.output
+    bad = runner.invoke(backup_cmd, ["--sqlite-url", str(db), "--to", "/proc/copy.db"])
+    assert bad.exit_code == 3
+    assert bad.stderr.strip().count("\n") == 0 and bad.stderr.startswith("error: cannot write a backup into '/proc'")
+    assert db.read_bytes() == before
