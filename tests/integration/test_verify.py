@@ -246,3 +246,19 @@ def test_command_exit_codes_and_report_file(synced, weaviate_client, tmp_path):
     result = CliRunner().invoke(main, args[:-1] + ["Missing", "--report", str(out)])
     assert result.exit_code == EXIT_ERROR and "does not exist" in result.output
     assert json.loads(out.read_text())["error"]
+
+
+def test_pipeline_behind_is_unsettled_not_a_difference(synced):
+    """Captured but not yet applied changes (relay stopped) are never reported as differences."""
+    conn, settings, pipeline, mapping = synced
+    conn.execute("UPDATE items SET name = 'captured, not applied' WHERE id = 30")
+    conn.execute("DELETE FROM items WHERE id = 31")
+    started = time.monotonic()
+    report = verify(settings, recheck_timeout=3)
+    assert time.monotonic() - started < 60
+    assert report.differences == 0, report.render()
+    items_m = mapping.table("items")
+    assert uuids(report.tables["items"].unsettled) == {str(items_m.uuid_for_key((30,))), str(items_m.uuid_for_key((31,)))}
+    assert report.exit_code() == EXIT_ERROR
+    pipeline.drain()
+    assert verify(settings).exit_code() == EXIT_CLEAN
