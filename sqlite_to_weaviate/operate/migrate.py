@@ -120,6 +120,13 @@ class SQLiteToWeaviateMigrator:
             result.cannot_run = True
             self.log.debug("cannot run", error=str(exc))  # the caller prints the one line
             return result
+        if not self.config.dry_run:
+            try:
+                self._check_no_relay()
+            except S2WError as exc:
+                result.errors.append(str(exc))
+                result.cannot_run = True
+                return result
         if self.config.dry_run:
             result.plan = self._plan(report)
             result.success = True
@@ -145,6 +152,23 @@ class SQLiteToWeaviateMigrator:
             return func()
         finally:
             result.timings[name] = round(time.monotonic() - t0, 3)
+
+    def _check_no_relay(self) -> None:
+        """A relay (``run``/``relay``) already serving this database would race ours: refuse up front."""
+        from sqlite_to_weaviate.writer.relay import RelayAlreadyRunning, RelayLock
+
+        lock = RelayLock(self.settings.sqlite_path)
+        existed = lock.path.exists()
+        try:
+            lock.acquire()
+        except RelayAlreadyRunning as exc:
+            raise RelayAlreadyRunning(f"{exc}; stop `run`/`relay` before a one-shot migrate") from None
+        lock.release()
+        if not existed:
+            try:
+                lock.path.unlink()
+            except OSError:
+                pass
 
     def _plan(self, report: Any) -> dict[str, Any]:
         from sqlite_to_weaviate.backfill import BackfillOptions, backfill

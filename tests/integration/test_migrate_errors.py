@@ -93,3 +93,20 @@ def test_unreachable_servers(app_db, weaviate_url, redis_url, redis_namespace, c
     result = run(base(app_db, weaviate_url, f"redis://127.0.0.1:{redis_port}/0", redis_namespace, collection_prefix))
     assert_one_clear_error(result, "cannot reach Redis", f"127.0.0.1:{redis_port}")
     assert_nothing_written(app_db, before, weaviate_client, collection_prefix, redis_client, redis_namespace)
+
+
+def test_refuses_while_a_relay_serves_the_database(app_db, weaviate_url, redis_url, redis_namespace,
+                                                   collection_prefix, weaviate_client, redis_client):
+    from sqlite_to_weaviate.writer.relay import RelayLock
+
+    before = app_db.read_bytes()
+    lock = RelayLock(app_db)
+    lock.acquire()  # as a running `run` or `relay` would
+    try:
+        result = run(base(app_db, weaviate_url, redis_url, redis_namespace, collection_prefix))
+    finally:
+        lock.release()
+    assert_one_clear_error(result, "another relay is already running", "stop `run`/`relay`")
+    assert app_db.read_bytes() == before
+    assert [n for n in weaviate_client.collections.list_all(simple=True) if n.startswith(collection_prefix)] == []
+    assert namespace_keys(redis_client, redis_namespace) == []
