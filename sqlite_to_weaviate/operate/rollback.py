@@ -107,10 +107,14 @@ def rollback(settings: Settings, *, dry_run: bool = False) -> RollbackReport:
     """Remove what the migration created; ``dry_run`` reports it and changes nothing."""
     log = get_logger("s2w.rollback")
     report = RollbackReport(dry_run=dry_run)
-    conn = settings.open_db(readonly=dry_run)
     lock = RelayLock(settings.sqlite_path)
     if not dry_run:
-        lock.acquire()  # RelayAlreadyRunning: stop the relay / sidecar first
+        lock.acquire()  # RelayAlreadyRunning: stop the relay / sidecar first (checked before any write)
+    try:
+        conn = settings.open_db(readonly=dry_run)
+    except BaseException:
+        lock.release()
+        raise
     try:
         mapping = settings.load_mapping(conn)
         ownership = load_ownership(conn)

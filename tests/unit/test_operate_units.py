@@ -240,3 +240,28 @@ def test_backup_command_reports_the_path_and_fails_with_one_line(tmp_path):
     assert bad.exit_code == 3
     assert bad.stderr.strip().count("\n") == 0 and bad.stderr.startswith("error: cannot write a backup into '/proc'")
     assert db.read_bytes() == before
+
+
+def test_rollback_and_uninstall_refuse_while_a_relay_runs(tmp_path):
+    from click.testing import CliRunner
+
+    import sqlite_to_weaviate.cli  # noqa: F401 - loads the operate commands in the right order
+    from sqlite_to_weaviate.operate.commands import rollback_cmd, uninstall_cmd
+    from sqlite_to_weaviate.writer.relay import RelayLock
+
+    db = tmp_path / "a.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    before = db.read_bytes()
+    lock = RelayLock(db)
+    lock.acquire()
+    try:
+        for cmd in (rollback_cmd, uninstall_cmd):
+            result = CliRunner().invoke(cmd, ["--sqlite-url", str(db), "--yes", "--force"] if cmd is uninstall_cmd
+                                        else ["--sqlite-url", str(db), "--yes"])
+            assert result.exit_code == 3, result.output
+            assert "another relay is already running" in result.stderr
+    finally:
+        lock.release()
+    assert db.read_bytes() == before
