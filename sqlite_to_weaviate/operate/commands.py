@@ -75,9 +75,13 @@ migrate_cmd = _build("migrate", migrate_func, [
 # ---------------------------------------------------------------------------- run
 def run_func(settings: Any, workers: int, no_backfill: bool, no_init: bool, metrics_port: int | None,
              metrics_host: str, no_metrics: bool, shutdown_grace: float, no_watch: bool, rows_per_second: float | None,
-             log_dir: str | None, verify_every: float, validation_sample: int) -> None:
+             log_dir: str | None, verify_every: float, validation_sample: int, dry_run: bool) -> None:
     """All-in-one sidecar: relay + supervised workers + backfill until done + /metrics and /healthz."""
     from sqlite_to_weaviate.backfill import BackfillOptions
+
+    if dry_run:
+        _print_plan(settings, workers)
+        return
 
     from .sidecar import Sidecar, SidecarOptions
 
@@ -110,7 +114,24 @@ run_cmd = _build("run", run_func, [
                  help="Once live, verify every N seconds; clean + gate open = phase 4 (0: never)."),
     click.option("--validation-sample", type=click.IntRange(min=0), default=100, show_default=True,
                  help="Rows compared field by field by each periodic verify."),
+    click.option("--dry-run", is_flag=True, help="Check the stores and print the plan; start nothing, write nothing."),
 ])
+
+
+def _print_plan(settings: Any, workers: int) -> None:
+    """What ``run`` would do: the same read-only preflight and plan as ``migrate --dry-run``."""
+    from .config import MigrationConfig
+    from .migrate import SQLiteToWeaviateMigrator
+
+    config = MigrationConfig.from_settings(settings, dry_run=True, backup_before_migration=False,
+                                           enable_parallel_processing=workers > 1, worker_count=workers)
+    result = SQLiteToWeaviateMigrator(config, configure_logs=False).migrate()
+    if result.cannot_run:
+        for error in result.errors:
+            click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_CANNOT_RUN)
+    for line in result.summary():
+        click.echo(line)
 
 
 # ---------------------------------------------------------------------------- backup

@@ -122,6 +122,14 @@ def test_dry_run_writes_nothing_anywhere(config_kwargs, weaviate_client, redis_c
     assert our_collections(weaviate_client, config_kwargs["collection_prefix"]) == []
     assert namespace_keys(redis_client, config_kwargs["namespace"]) == []
     assert tool_objects(db) == []
+    from sqlite_to_weaviate.operate.commands import run_cmd
+
+    planned = CliRunner().invoke(run_cmd, cli_args(config_kwargs) + ["--dry-run", "--workers", "3"])
+    assert planned.exit_code == 0, planned.output
+    assert "with 3 worker(s)" in planned.output and "nothing was written" in planned.output
+    assert db.read_bytes() == before and tool_objects(db) == []
+    assert our_collections(weaviate_client, config_kwargs["collection_prefix"]) == []
+    assert namespace_keys(redis_client, config_kwargs["namespace"]) == []
 
 
 def test_migrate_command_backs_up_while_the_app_writes(config_kwargs, weaviate_client, chat_db, tmp_path):
