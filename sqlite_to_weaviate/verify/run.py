@@ -1,18 +1,21 @@
 """``verify()``: counts, streamed reconciliation, live re-checks, sample, repair, report.
 
-The order of work per table: stage the SQLite side in a scratch file, stream Weaviate's
-cursor, merge-join, write candidate differences to the scratch file (a badly diverged
-table never fills memory), then settle them in chunks (:mod:`.recheck`), classify what
-is confirmed, repair it if asked, and compare a random sample field by field. Repairs of
-all tables are re-verified at the end, once the pipeline has applied them.
+The order of work per table: stage both sides at the same time into the verifier's
+scratch files (SQLite rows in keyset pages in this thread, Weaviate's cursor in another,
+so a verify costs about the slower of the two reads), merge-join them in uuid order,
+write candidate differences to the scratch file (a badly diverged table never fills
+memory), then settle them in chunks (:mod:`.recheck`), classify what is confirmed,
+repair it if asked, and compare a random sample field by field. Repairs of all tables
+are re-verified at the end, once the pipeline has applied them.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid as uuid_mod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,34 +139,45 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
     total = report.rows + report.objects
     done = 0
 
+    lock = threading.Lock()
+
     def tick(n: int) -> None:
         nonlocal done
-        done += n
-        if ctx.progress is not None:
-            ctx.progress(table.table, done, total)
+        with lock:
+            done += n
+            if ctx.progress is not None:
+                ctx.progress(table.table, done, total)
 
-    staged = stage_table(ctx.conn, table, ctx.scratch, index, progress=tick)
+    # both sides are read at the same time: Weaviate's cursor into a scratch file in a thread
+    side_name = f"objects_{index}"
+    side_conn = ctx.scratch.open_side(side_name)
+    side_result: dict[str, Any] = {}
+
+    def stage_objects() -> None:
+        try:
+            side_result["count"] = target.stage_hashes(ctx.client, table, side_conn, side_name, tick)
+        except BaseException as exc:  # re-raised in the calling thread
+            side_result["error"] = exc
+
+    thread = threading.Thread(target=stage_objects, name=f"verify-{table.table}-objects", daemon=True)
+    thread.start()
+    try:
+        staged = stage_table(ctx.conn, table, ctx.scratch, index, progress=tick)
+    finally:
+        thread.join()
+    if "error" in side_result:
+        raise side_result["error"]
     report.scanned_rows = staged.rows
+    report.scanned_objects = side_result["count"]
     if staged.null_keys:
         report.conversion_errors.add(Entry("", None, f"{staged.null_keys} row(s) with a NULL primary-key value"))
         report.conversion_errors.total += staged.null_keys - 1
     cand = f"cand_{index}"
     sc = ctx.scratch.conn
     sc.execute(f"CREATE TABLE {cand} (u BLOB PRIMARY KEY, kind TEXT, sh TEXT, th TEXT)")
-
-    def objects() -> Iterator[tuple[bytes, str | None]]:
-        batch = 0
-        for item in target.iter_hashes(ctx.client, table):
-            report.scanned_objects += 1
-            batch += 1
-            if batch == 1000:
-                tick(batch)
-                batch = 0
-            yield item
-        tick(batch)
-
+    objects = sc.execute(f"SELECT u, h FROM {side_name}.{side_name} ORDER BY u")
     pending: list[tuple] = []
-    for diff in merge_join(staged.hashes(), objects()):
+    for diff in merge_join(staged.hashes(), objects):
         pending.append((diff.uuid, diff.kind.value, diff.source_hash, diff.target_hash))
         if len(pending) >= CANDIDATE_CHUNK:
             sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
