@@ -69,10 +69,12 @@ class Gate:
         """Halve the page (after a GC) while RSS is above the limit; else keep it."""
         if self.memory_limit_mb is None or rss_mb() <= self.memory_limit_mb:
             return current
-        gc.collect()
-        if rss_mb() <= self.memory_limit_mb:
-            return current
-        with self._lock:
-            self.waited["memory"] = self.waited.get("memory", 0.0)
+        if current > self.min_page:  # a full collection is costly: only while pages can still shrink
+            gc.collect()
+            if rss_mb() <= self.memory_limit_mb:
+                return current
+        started = time.monotonic()
         self.stop.wait(self.poll_interval)
+        with self._lock:
+            self.waited["memory"] = self.waited.get("memory", 0.0) + time.monotonic() - started
         return max(self.min_page, current // 2)
