@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.mapping import ConversionError, Mapping, TableMapping
+from sqlite_to_weaviate.mapping.model import quote_identifier
 
 from . import live, target
 from .errors import VerifyError
@@ -132,8 +133,6 @@ def _select(mapping: Mapping, tables: list[str] | None) -> list[TableMapping]:
 
 def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -> TableReport:
     report = TableReport(table.table, table.collection)
-    from sqlite_to_weaviate.mapping.model import quote_identifier
-
     report.rows = int(ctx.conn.execute(f"SELECT count(*) FROM {quote_identifier(table.table)}").fetchone()[0])
     report.objects = target.count_objects(ctx.client, table)
     total = report.rows + report.objects
