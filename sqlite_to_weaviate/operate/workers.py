@@ -10,7 +10,6 @@ the API key does not show up in ``ps``.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -48,12 +47,20 @@ def worker_cli_env(settings: Settings, log_level: str = "WARNING") -> dict[str, 
     return env
 
 
-def _die_with_parent() -> None:
-    """Linux: the worker gets SIGTERM if the supervisor is SIGKILLed (no orphans)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
+# Runs in the child after exec (a preexec_fn is unsafe in a threaded parent): on Linux the worker
+# gets SIGTERM — a warm shutdown — if the supervisor dies, even by SIGKILL, so no orphan keeps
+# running; then it is the ordinary ``sqlite-to-weaviate worker`` command.
+_WORKER_BOOT = f"""
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL("libc.so.6").prctl({_PR_SET_PDEATHSIG}, signal.SIGTERM)
+    if os.getppid() != int(sys.argv[1]):
+        sys.exit(0)  # the supervisor is already gone
+except (OSError, AttributeError):
+    pass
+from sqlite_to_weaviate.cli import main
+main(["worker"], prog_name="sqlite-to-weaviate")
+"""
 
 
 class WorkerPool:
@@ -80,8 +87,8 @@ class WorkerPool:
             self._files.append(fh)
             out = fh
         return subprocess.Popen(
-            [sys.executable, "-m", "sqlite_to_weaviate", "worker"], env=worker_cli_env(self.settings, self.log_level),
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            [sys.executable, "-c", _WORKER_BOOT, str(os.getpid())], env=worker_cli_env(self.settings, self.log_level),
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
 
     def start(self) -> "WorkerPool":

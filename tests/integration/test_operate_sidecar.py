@@ -168,3 +168,34 @@ def test_run_sigterm_loses_nothing_and_serves_metrics(tmp_path, make_settings, w
     assert summary.checked == sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (
         "conversations", "messages", "documents", "document_chunks", "agent_interactions", "multimodal_content"))
     assert writer.count > 100
+
+
+def test_workers_die_with_a_killed_supervisor(tmp_path, make_settings, redis_client):
+    """A SIGKILLed sidecar leaves no orphan worker applying jobs behind the next sidecar's back."""
+    settings = make_settings(tmp_path / "app.db")
+    code = (
+        "import sys, time\n"
+        "from sqlite_to_weaviate.config_sources import build_settings\n"
+        "from sqlite_to_weaviate.operate.workers import WorkerPool\n"
+        f"s = build_settings({{'sqlite_path': {str(settings.sqlite_path)!r}, 'redis_url': {settings.redis_url!r},"
+        f" 'weaviate_url': {settings.weaviate_url!r}, 'namespace': {settings.namespace!r}}})\n"
+        "pool = WorkerPool(s, 2).start()\n"
+        "print(*[p.pid for p in pool.procs], flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    supervisor = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        line = supervisor.stdout.readline()
+        while not line.replace(" ", "").strip().isdigit():  # skip log lines
+            line = supervisor.stdout.readline()
+        pids = [int(p) for p in line.split()]
+        workers = [psutil.Process(pid) for pid in pids]
+        time.sleep(3)
+        assert all(w.is_running() for w in workers)
+        supervisor.kill()
+        supervisor.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=30)
+        assert not alive, f"orphan workers: {alive}"
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
