@@ -198,3 +198,28 @@ def _update_properties(client: Any, table: str, config: dict[str, Any]) -> list[
                 "`property` name in the mapping config, or delete the collection and backfill again"
             )
     return actions
+
+
+def return_properties(table_mapping: "TableMapping") -> list[Any]:
+    """Every stored property of the collection, for a query that must read them all.
+
+    Weaviate returns blob properties only when named, and object properties only through
+    ``QueryNested`` with their nested names (a plain name makes the server fail with
+    "creating primitive value ... invalid type"), so both are spelled out here.
+    """
+    from weaviate.classes.query import QueryNested
+
+    def spec(name: str, data_type: DataType, nested: tuple[tuple[str, DataType], ...]) -> Any:
+        if data_type is DataType.OBJECT:
+            return QueryNested(name=name, properties=[n for n, _ in nested])
+        return name
+
+    result: list[Any] = [spec(c.property, c.data_type, c.nested) for c in table_mapping.columns]
+    metadata = table_mapping.metadata
+    if not metadata.is_empty():
+        if metadata.property:
+            result.append(QueryNested(name=metadata.property, properties=[n for n, _ in metadata.fields()]))
+        else:
+            result.extend(name for name, _ in metadata.fields())
+    result.append(HASH_PROPERTY)
+    return result

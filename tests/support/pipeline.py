@@ -114,17 +114,14 @@ class Pipeline:
 
 def weaviate_state(client: Any, mapping) -> dict[str, dict[str, dict[str, Any]]]:
     """Every object of every mapped collection: collection -> uuid -> properties (direct read)."""
-    from sqlite_to_weaviate.mapping import DataType
+    from sqlite_to_weaviate.mapping.schema import return_properties
 
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for table in mapping.tables.values():
-        blobs = [c.property for c in table.columns if c.data_type is DataType.BLOB]
         collection = client.collections.use(table.collection)
         objects = {}
-        kwargs: dict[str, Any] = {"include_vector": bool(table.vector_column or table.named_vectors)}
-        if blobs:
-            names = [p.name for p in collection.config.get().properties]
-            kwargs["return_properties"] = names
+        kwargs: dict[str, Any] = {"include_vector": bool(table.vector_column or table.named_vectors),
+                                  "return_properties": return_properties(table)}
         for obj in collection.iterator(**kwargs):
             objects[str(obj.uuid)] = dict(obj.properties)
         out[table.collection] = objects
