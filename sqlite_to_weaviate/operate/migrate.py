@@ -155,20 +155,9 @@ class SQLiteToWeaviateMigrator:
 
     def _check_no_relay(self) -> None:
         """A relay (``run``/``relay``) already serving this database would race ours: refuse up front."""
-        from sqlite_to_weaviate.writer.relay import RelayAlreadyRunning, RelayLock
+        from .preflight import ensure_no_relay
 
-        lock = RelayLock(self.settings.sqlite_path)
-        existed = lock.path.exists()
-        try:
-            lock.acquire()
-        except RelayAlreadyRunning as exc:
-            raise RelayAlreadyRunning(f"{exc}; stop `run`/`relay` before a one-shot migrate") from None
-        lock.release()
-        if not existed:
-            try:
-                lock.path.unlink()
-            except OSError:
-                pass
+        ensure_no_relay(self.settings, hint="stop `run`/`relay` before a one-shot migrate")
 
     def _plan(self, report: Any) -> dict[str, Any]:
         from sqlite_to_weaviate.backfill import BackfillOptions, backfill

@@ -82,3 +82,24 @@ def _redis_where(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+def ensure_no_relay(settings: Settings, *, hint: str) -> None:
+    """Fail fast (RelayAlreadyRunning) when a relay already serves this database.
+
+    Takes and releases the relay's own lock; a lock file it had to create is removed again.
+    """
+    from sqlite_to_weaviate.writer.relay import RelayAlreadyRunning, RelayLock
+
+    lock = RelayLock(settings.sqlite_path)
+    existed = lock.path.exists()
+    try:
+        lock.acquire()
+    except RelayAlreadyRunning as exc:
+        raise RelayAlreadyRunning(f"{exc}; {hint}") from None
+    lock.release()
+    if not existed:
+        try:
+            lock.path.unlink()
+        except OSError:
+            pass

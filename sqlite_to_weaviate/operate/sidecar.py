@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlite_to_weaviate.backfill import BackfillOptions
+from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.relay import Relay
@@ -68,9 +69,19 @@ class Sidecar:
         from .ownership import initialize_recorded
         from .workers import WorkerPool
 
+        from .preflight import ensure_no_relay
+
+        ensure_no_relay(self.settings, hint="run exactly one sidecar (or relay) per database")
         if self.options.init:
             initialize_recorded(self.settings)
             self._advance(Phase.SCHEMA)
+        if self.options.metrics_port is not None:  # bind first: a busy port fails before anything starts
+            try:
+                self.metrics = MetricsServer(SidecarCollector(self.sample), host=self.options.metrics_host,
+                                             port=self.options.metrics_port)
+            except OSError as exc:
+                raise S2WError(f"cannot serve metrics on {self.options.metrics_host}:{self.options.metrics_port} "
+                               f"({exc.strerror or exc}); pass another --metrics-port or --no-metrics") from None
         relay = Relay(self.settings)
         self._relay = relay
         if self._stop.is_set():
@@ -84,9 +95,8 @@ class Sidecar:
                                             daemon=True))
         if self.options.verify_every > 0:
             threads.append(threading.Thread(target=self._verify_loop, name="s2w-verify", daemon=True))
-        if self.options.metrics_port is not None:
-            self.metrics = MetricsServer(SidecarCollector(self.sample), host=self.options.metrics_host,
-                                         port=self.options.metrics_port).start()
+        if self.metrics is not None:
+            self.metrics.start()
             self.log.info("metrics endpoint", url=f"http://{self.options.metrics_host}:{self.metrics.port}/metrics")
         for t in threads:
             t.start()

@@ -246,7 +246,7 @@ def test_rollback_and_uninstall_refuse_while_a_relay_runs(tmp_path):
     from click.testing import CliRunner
 
     import sqlite_to_weaviate.cli  # noqa: F401 - loads the operate commands in the right order
-    from sqlite_to_weaviate.operate.commands import rollback_cmd, uninstall_cmd
+    from sqlite_to_weaviate.operate.commands import rollback_cmd, run_cmd, uninstall_cmd
     from sqlite_to_weaviate.writer.relay import RelayLock
 
     db = tmp_path / "a.db"
@@ -257,9 +257,9 @@ def test_rollback_and_uninstall_refuse_while_a_relay_runs(tmp_path):
     lock = RelayLock(db)
     lock.acquire()
     try:
-        for cmd in (rollback_cmd, uninstall_cmd):
-            result = CliRunner().invoke(cmd, ["--sqlite-url", str(db), "--yes", "--force"] if cmd is uninstall_cmd
-                                        else ["--sqlite-url", str(db), "--yes"])
+        for cmd in (rollback_cmd, uninstall_cmd, run_cmd):
+            extra = {rollback_cmd: ["--yes"], uninstall_cmd: ["--yes", "--force"], run_cmd: ["--no-metrics"]}[cmd]
+            result = CliRunner().invoke(cmd, ["--sqlite-url", str(db), *extra])
             assert result.exit_code == 3, result.output
             assert "another relay is already running" in result.stderr
     finally:
