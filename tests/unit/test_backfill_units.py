@@ -114,3 +114,20 @@ def test_page_size_for_rate_and_eta():
 def test_options_validate(kwargs):
     with pytest.raises(ConfigError):
         BackfillOptions(**kwargs)
+
+
+def test_progress_display_bar_and_callback():
+    import io
+
+    from sqlite_to_weaviate.backfill import ProgressDisplay, ProgressEvent
+
+    seen = []
+    out = io.StringIO()
+    display = ProgressDisplay(stream=out, tty=True, callback=seen.append)
+    display.update(ProgressEvent("records", 500, 1000, 250.0, 2.0))
+    display.update(ProgressEvent("records", 500, 1000, None, None, paused="outbox backlog 30000 > 20000"))
+    display.update(ProgressEvent("records", 1000, 1000, 250.0, 0.0, done=True))
+    display.close()
+    text = out.getvalue()
+    assert "records" in text and "1.00k/1.00k" in text and "paused: outbox backlog" in text
+    assert [e.rows_done for e in seen] == [500, 500, 1000]
