@@ -15,6 +15,7 @@ RSS flat in table size.
     PYTHONPATH=. python bench/verify_bench.py                   # 100k rows
     PYTHONPATH=. python bench/verify_bench.py --rows 100000 1000000
     PYTHONPATH=. python bench/verify_bench.py --weaviate-url http://127.0.0.1:8080?grpc_port=50051
+    PYTHONPATH=. python bench/verify_bench.py --reuse-db /tmp/x/bench1000000.db --weaviate-url ...  # measure again
 """
 
 from __future__ import annotations
@@ -126,7 +127,13 @@ def run_phase(target, settings) -> dict:
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(settings, queue))
     proc.start()
-    result = queue.get()
+    while True:  # a phase that crashes must fail the bench, not hang it
+        try:
+            result = queue.get(timeout=1)
+            break
+        except Exception:  # queue.Empty
+            if not proc.is_alive():
+                raise SystemExit(f"{target.__name__} failed (exit code {proc.exitcode}); see its traceback above")
     proc.join()
     return result
 
@@ -136,6 +143,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
     parser.add_argument("--weaviate-url", help="use this Weaviate instead of starting a local one")
     parser.add_argument("--runs", type=int, default=1, help="repeat each measurement, keep the fastest")
+    parser.add_argument("--reuse-db", help="measure only: a database already built and loaded by this bench "
+                        "(with --weaviate-url of the server holding its objects)")
     args = parser.parse_args()
 
     from sqlite_to_weaviate.settings import Settings
@@ -150,7 +159,18 @@ def main() -> None:
             url = stack.weaviate.url
         try:
             results = []
-            for rows in args.rows:
+            if args.reuse_db:
+                if args.weaviate_url is None:
+                    raise SystemExit("--reuse-db needs --weaviate-url")
+                conn = sqlite3.connect(args.reuse_db)
+                rows = conn.execute("SELECT count(*) FROM docs").fetchone()[0]
+                conn.close()
+                settings = Settings(sqlite_path=args.reuse_db, weaviate_url=url, collection_prefix=f"VerifyBench{rows}")
+                raw = min((run_phase(phase_raw, settings) for _ in range(args.runs)), key=lambda r: r["seconds"])
+                ver = min((run_phase(phase_verify, settings) for _ in range(args.runs)), key=lambda r: r["seconds"])
+                assert raw["rows"] == raw["objects"] == rows and ver["clean"] and ver["rows"] == rows, (raw, ver)
+                results.append((rows, float("nan"), raw, ver))
+            for rows in ([] if args.reuse_db else args.rows):
                 db = Path(tmp) / f"bench{rows}.db"
                 build_db(db, rows)
                 settings = Settings(sqlite_path=db, weaviate_url=url, collection_prefix=f"VerifyBench{rows}")
