@@ -115,8 +115,27 @@ def apply_upserts(
 
 def _insert(collection: Any, data: list[Any], objects: list[dict[str, Any]], policy: RetryPolicy,
             guard: Callable[[], None]) -> dict[str, str]:
-    """insert_many with per-object error triage: permanent ones reported, transient ones retried."""
-    result = policy.run(lambda: collection.data.insert_many(data), guard=guard)
+    """insert_many with per-object error triage: permanent ones reported, transient ones retried.
+
+    When every object of a request fails, the client raises instead of returning per-object
+    errors; for a permanent reason the request is split in halves until the bad objects are
+    isolated, so one bad row never holds back its batch.
+    """
+    from weaviate.exceptions import WeaviateInsertManyAllFailedError
+
+    try:
+        result = policy.run(lambda: collection.data.insert_many(data), guard=guard)
+    except WeaviateInsertManyAllFailedError as exc:
+        message = str(exc)
+        if is_transient(message):
+            raise TransientError(message) from exc
+        if len(data) == 1:
+            return {str(objects[0]["uuid"]): message.removeprefix(
+                "Every object failed during insertion. Here is the set of all errors: ")}
+        half = len(data) // 2
+        rejected = _insert(collection, data[:half], objects[:half], policy, guard)
+        rejected.update(_insert(collection, data[half:], objects[half:], policy, guard))
+        return rejected
     errors = {index: error.message for index, error in (result.errors or {}).items()}
     if errors and all(is_transient(m) for m in errors.values()):
         raise TransientError(f"{len(errors)} objects failed transiently, e.g. {next(iter(errors.values()))}")

@@ -144,3 +144,35 @@ def test_added_column_flows_to_weaviate(tmp_path, make_settings, pipeline_factor
     assert_stores_equal(weaviate_client, db, mapping)
     colours = [o.properties.get("colour") for o in weaviate_client.collections.use(mapping.table("items").collection).iterator()]
     assert colours.count("red") == 10
+
+
+def test_vector_of_wrong_length_is_isolated_from_its_batch(tmp_path, make_settings, pipeline_factory,
+                                                          weaviate_client):
+    """Weaviate refuses a whole request when every object fails: bad rows are isolated, the rest lands."""
+    import struct
+
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    conn.execute("CREATE TABLE chunks (id INTEGER PRIMARY KEY, body TEXT, embedding BLOB)")
+    mapping_file = tmp_path / "mapping.toml"
+    mapping_file.write_text('[tables.chunks]\nvector_column = "embedding"\n')
+    settings = make_settings(db, mapping_file=mapping_file, batch_size=50, partitions=1)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    good = struct.pack("<4f", 0.1, 0.2, 0.3, 0.4)
+    conn.execute("INSERT INTO chunks VALUES (1, 'first', ?)", (good,))
+    pipeline.start_workers(1)
+    pipeline.drain()
+    bad = struct.pack("<3f", 1.0, 2.0, 3.0)
+    conn.executemany("INSERT INTO chunks VALUES (?, ?, ?)",
+                     [(i, f"chunk {i}", bad if i in (5, 17) else good) for i in range(2, 30)])
+    pipeline.drain()
+    letters = {d.key: d for d in dead_letters.list_letters(conn)}
+    assert set(letters) == {(5,), (17,)}
+    assert "length" in letters[(5,)].reason
+    collection = weaviate_client.collections.use(settings.load_mapping(conn).table("chunks").collection)
+    assert collection.aggregate.over_all(total_count=True).total_count == 27
+    conn.execute("UPDATE chunks SET embedding = ? WHERE id IN (5, 17)", (good,))
+    pipeline.drain()
+    assert dead_letters.count(conn) == 0
+    assert collection.aggregate.over_all(total_count=True).total_count == 29
