@@ -94,6 +94,7 @@ def test_python_api_migrates_the_chat_database(config_kwargs, weaviate_client, c
     assert result.migrated_records == rows > 100
     assert set(result.collections) == set(our_collections(weaviate_client, config.collection_prefix))
     assert result.verification["clean"] and result.phase == Phase.VERIFIED
+    assert not result.warnings, result.warnings  # the field-level sample ran
     assert {"preflight", "backup", "schema", "backfill", "drain", "verify"} <= set(result.timings)
     backup = Path(result.backup_path)
     assert backup.parent == Path(config_kwargs["backup_path"])
