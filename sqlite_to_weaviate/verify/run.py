@@ -38,6 +38,7 @@ from .source import Scratch, find_keys, stage_table
 Progress = Callable[[str, int, int], None]
 
 CANDIDATE_CHUNK = 1000
+SAMPLE_RECHECKS = 3
 
 
 @dataclass
@@ -207,6 +208,13 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
     if sample > 0:
         keys = staged.sample_keys(sample)
         report.sampled, mismatches = compare_sample(ctx.conn, ctx.client, table, keys)
+        if mismatches and ctx.live_recheck and not _pipeline_quiet(ctx):
+            # the writer lands an object before its references: re-compare after catch-up
+            for _ in range(SAMPLE_RECHECKS):
+                live.wait_caught_up(ctx.conn, live.high_water(ctx.conn), ctx.recheck_timeout)
+                _, mismatches = compare_sample(ctx.conn, ctx.client, table, [m.key for m in mismatches])
+                if not mismatches:
+                    break
         for m in mismatches:
             report.sample_mismatches.add(Entry(str(m.uuid), list(m.key), [d.to_json() for d in m.diffs]))
         if ctx.repair and mismatches:

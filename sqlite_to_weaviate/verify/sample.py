@@ -5,8 +5,10 @@ object altered behind the pipeline's back (a property edited in Weaviate, a repl
 vector) because the stored hash still matches. The sample catches those: each sampled row
 is converted with the mapping and every field is compared with the stored object under
 the mapping's type rules (:mod:`.fields`). A sampled key whose row and object hashes
-differ is left to the hash reconciliation (it may be a change in flight); a mismatch with
-*equal* hashes cannot be a change in flight, so it is reported at once.
+differ is left to the hash reconciliation (it may be a change in flight). A mismatch with
+*equal* hashes can still be in flight for a moment, because the writer lands an object
+before its cross-references; under live writes the caller re-compares mismatches after
+the pipeline has caught up and reports only those that persist every time.
 """
 
 from __future__ import annotations

@@ -31,13 +31,13 @@ class Scratch:
         self.path = Path(self._dir.name) / "stage.db"
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._sides: list[sqlite3.Connection] = []
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-16000", "temp_store=FILE"):
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-8000", "temp_store=FILE"):
             self.conn.execute(f"PRAGMA {pragma}")
 
     def open_side(self, name: str) -> sqlite3.Connection:
         """Another scratch file for a second writer thread (SQLite allows one writer per file)."""
         conn = sqlite3.connect(Path(self._dir.name) / f"{name}.db", isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-16000", "temp_store=FILE"):
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-8000", "temp_store=FILE"):
             conn.execute(f"PRAGMA {pragma}")
         self.conn.execute(f"ATTACH DATABASE ? AS {name}", (str(Path(self._dir.name) / f"{name}.db"),))
         self._sides.append(conn)
