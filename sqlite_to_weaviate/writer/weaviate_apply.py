@@ -26,6 +26,8 @@ _TRANSIENT_MARKERS = (
     "timeout", "timed out", "deadline", "unavailable", "connection", "connect", "too many requests",
     "context canceled", "resource exhausted", "eof", "broken pipe", "shutting down", "not ready",
     "leader", "raft",
+    # a node that is still starting up answers per object with these (seen in the soak)
+    "could not find index for class", "deleted in the meantime", "resolve node name", "no such host",
 )
 
 

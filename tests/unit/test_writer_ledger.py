@@ -76,6 +76,8 @@ def test_payload_and_ack_round_trip_through_json():
         ("context deadline exceeded", True),
         ("connection refused", True),
         ("rpc error: code = Unavailable", True),
+        ("could not find index for class Message. It might have been deleted in the meantime", True),
+        ('resolve node name "s2w-c2cf9c1b" to host', True),
         ("invalid integer property 'qty': requires an integer", False),
         ("new node has a vector with length 3. Existing nodes have vectors with length 4", False),
     ],

@@ -1,0 +1,351 @@
+"""The end-to-end fault-injection soak: the whole system under live writes and random faults.
+
+Two processes of the example app write at a steady rate (one through the SQLAlchemy ORM
+with capture hooks, one through raw sqlite3), a relay, several workers and a backfill run
+as separate processes, and a seeded fault injector, at random moments:
+
+* SIGKILLs the relay, a worker, the backfill (each is restarted, as a supervisor would);
+* restarts Redis with empty memory;
+* stops Weaviate and starts it again;
+* freezes a worker (SIGSTOP) past its lease, then lets it run on (a zombie);
+* writes a row Weaviate rejects (a vector of the wrong length), waits for it to reach the
+  dead-letter table, fixes the row, and retries the dead letters.
+
+At the end the writers stop, the pipeline drains, and both the verifier and an
+independent comparison (direct SQLite reads vs direct Weaviate reads) must report zero
+differences. Every fault is logged with its time; the caller asserts each kind fired.
+Servers are private to the soak (their own ports and dirs), never the test session's.
+
+``python -m tests.soak --duration 1800 --seed 1`` runs the long version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlite_to_weaviate.local.redis_server import RedisServer
+from sqlite_to_weaviate.local.weaviate_server import WeaviateServer
+from sqlite_to_weaviate.mapping import encode_vector, seed_preset_toml
+from sqlite_to_weaviate.operate.workers import worker_cli_env
+from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.writer import dead_letters
+
+FAULT_KINDS = ("kill_relay", "kill_worker", "kill_backfill", "redis_wipe", "weaviate_restart", "zombie_worker",
+               "rejected_row")
+
+
+@dataclass
+class SoakResult:
+    duration_s: float
+    faults: list[tuple[float, str, str]] = field(default_factory=list)
+    writes: int = 0
+    rows_compared: int = 0
+    verify_summary: dict[str, Any] = field(default_factory=dict)
+    lag_timeline: list[tuple[float, float]] = field(default_factory=list)  # (t, outbox age of oldest change)
+
+    def kinds(self) -> set[str]:
+        return {kind for _, kind, _ in self.faults}
+
+
+class Soak:
+    def __init__(self, root: Path, *, duration: float, seed: int, rate: float = 25.0, workers: int = 3,
+                 conversations: int = 150, fault_every: float = 6.0) -> None:
+        self.root = root
+        self.duration = duration
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.rate = rate
+        self.worker_count = workers
+        self.conversations = conversations
+        self.fault_every = fault_every
+        self.db = root / "chat.db"
+        self.weaviate = WeaviateServer(root / "weaviate")
+        self.redis = RedisServer(root / "redis")
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.workers: list[subprocess.Popen] = []
+        self.result = SoakResult(duration_s=duration)
+        self.t0 = 0.0
+        self._stop = threading.Event()
+        self.settings: Settings | None = None
+
+    # --------------------------------------------------------------- processes
+    def _env(self) -> dict[str, str]:
+        assert self.settings is not None
+        return worker_cli_env(self.settings)
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
+        return subprocess.Popen([sys.executable, "-m", *args], env=self._env(), stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).parents[2])
+
+    def _start_relay(self) -> None:
+        self.procs["relay"] = self._spawn("relay", "sqlite_to_weaviate", "relay")
+
+    def _start_worker(self) -> None:
+        self.workers.append(self._spawn(f"worker{len(self.workers)}", "sqlite_to_weaviate", "worker"))
+
+    def _start_backfill(self) -> None:
+        self.procs["backfill"] = self._spawn("backfill", "sqlite_to_weaviate", "backfill", "--page-size", "200",
+                                             "--rows-per-second", "400")
+
+    def _start_traffic(self) -> None:
+        for mode in ("orm", "raw"):
+            self.procs[f"traffic-{mode}"] = self._spawn(
+                f"traffic-{mode}", "examples.chat_app.traffic", "--db", str(self.db), "--rate", str(self.rate / 2),
+                "--duration", str(self.duration), "--mode", mode, "--seed", str(self.seed + (mode == "raw")),
+            )
+
+    def _alive_workers(self) -> list[subprocess.Popen]:
+        return [w for w in self.workers if w.poll() is None]
+
+    def _note(self, kind: str, detail: str = "") -> None:
+        at = round(time.monotonic() - self.t0, 2)
+        self.result.faults.append((at, kind, detail))
+        print(f"[soak {at:7.2f}s] fault {kind} {detail}", flush=True)
+
+    # --------------------------------------------------------------- faults
+    def _kill(self, name: str) -> None:
+        proc = self.procs.get(name)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        self._note(f"kill_{name}", f"pid {proc.pid} exit {proc.returncode}")
+        {"relay": self._start_relay, "backfill": self._start_backfill}[name]()
+
+    def fault_kill_relay(self) -> None:
+        self._kill("relay")
+
+    def fault_kill_backfill(self) -> None:
+        proc = self.procs.get("backfill")
+        if proc is not None and proc.poll() is None:
+            self._kill("backfill")
+        else:
+            self._start_backfill()  # it had finished: a restart re-checks and exits quickly
+            time.sleep(self.rng.uniform(0.2, 1.0))
+            self._kill("backfill")
+
+    def fault_kill_worker(self) -> None:
+        alive = self._alive_workers()
+        if not alive:
+            return
+        victim = self.rng.choice(alive)
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        self._note("kill_worker", f"pid {victim.pid}")
+        self._start_worker()
+
+    def fault_redis_wipe(self) -> None:
+        self.redis.restart(keep_data=False)
+        self._note("redis_wipe", f"port {self.redis.port}")
+        time.sleep(0.5)
+        self._replace_dead_workers()
+
+    def fault_weaviate_restart(self) -> None:
+        self.weaviate.stop()
+        self._note("weaviate_restart", "stopped")
+        time.sleep(self.rng.uniform(2.0, 5.0))
+        self.weaviate.start()
+
+    def fault_zombie_worker(self) -> None:
+        alive = self._alive_workers()
+        if not alive:
+            return
+        victim = self.rng.choice(alive)
+        os.killpg(victim.pid, signal.SIGSTOP)
+        assert self.settings is not None
+        self._note("zombie_worker", f"pid {victim.pid} stopped for {self.settings.lease_seconds * 2:.0f}s")
+        self._start_worker()  # keep capacity while it sleeps
+        time.sleep(self.settings.lease_seconds * 2)
+        os.killpg(victim.pid, signal.SIGCONT)
+
+    def fault_rejected_row(self) -> None:
+        conn = sqlite3.connect(self.db, isolation_level=None, timeout=30)
+        try:
+            doc = conn.execute("SELECT id FROM documents ORDER BY random() LIMIT 1").fetchone()
+            if doc is None:
+                return
+            chunk_id = f"soak-bad-{self.rng.randrange(10**9)}"
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO document_chunks(id, document_id, chunk_index, content, embedding) VALUES (?, ?, ?, ?, ?)",
+                (chunk_id, doc[0], 10_000 + self.rng.randrange(10**6), "a chunk with a wrong-sized vector",
+                 encode_vector([0.5, 0.25, 0.125])),
+            )
+            conn.execute("COMMIT")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if any(d.key == (chunk_id,) for d in dead_letters.list_letters(conn)):
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError(f"rejected row {chunk_id} never reached the dead-letter table")
+            reason = next(d.reason for d in dead_letters.list_letters(conn) if d.key == (chunk_id,))
+            self._note("rejected_row", f"{chunk_id}: {reason[:80]}")
+            good = conn.execute("SELECT embedding FROM document_chunks WHERE embedding IS NOT NULL "
+                                "AND length(embedding) > 12 LIMIT 1").fetchone()[0]
+            conn.execute("UPDATE document_chunks SET embedding = ? WHERE id = ?", (good, chunk_id))
+            dead_letters.retry(conn, table="document_chunks")
+        finally:
+            conn.close()
+
+    def _replace_dead_workers(self) -> None:
+        for worker in list(self.workers):
+            if worker.poll() is not None:
+                self.workers.remove(worker)
+                self._start_worker()
+
+    def _inject_faults(self) -> None:
+        kinds = list(FAULT_KINDS)
+        order: list[str] = []
+        while not self._stop.wait(self.rng.uniform(self.fault_every * 0.5, self.fault_every * 1.5)):
+            if not order:  # every kind once per round, in a seeded random order
+                order = kinds[:]
+                self.rng.shuffle(order)
+            kind = order.pop()
+            try:
+                getattr(self, f"fault_{kind}")()
+            except Exception as exc:  # noqa: BLE001 - a failed injection is recorded, the soak goes on
+                self._note("injector_error", f"{kind}: {type(exc).__name__}: {exc}")
+            self._replace_dead_workers()
+            if self.procs["relay"].poll() is not None:
+                self._start_relay()
+
+    def _sample_lag(self) -> None:
+        conn = sqlite3.connect(self.db, timeout=30)
+        try:
+            while not self._stop.wait(1.0):
+                row = conn.execute("SELECT value FROM _s2w_state WHERE key = 'relay.checkpoint'").fetchone()
+                checkpoint = int(row[0]) if row else 0
+                oldest = conn.execute("SELECT min(ts) FROM _s2w_outbox WHERE seq > ?", (checkpoint,)).fetchone()[0]
+                self.result.lag_timeline.append(
+                    (round(time.monotonic() - self.t0, 1), round(time.time() - oldest, 3) if oldest else 0.0)
+                )
+        finally:
+            conn.close()
+
+    # --------------------------------------------------------------- run
+    def run(self) -> SoakResult:
+        from examples.chat_app.seed import build_sample_database
+        from sqlite_to_weaviate.initialize import initialize
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.redis.start()
+        self.weaviate.start()
+        try:
+            build_sample_database(self.db, conversations=self.conversations, seed=self.seed)
+            mapping_file = self.root / "mapping.toml"
+            mapping_file.write_text(seed_preset_toml())
+            self.settings = Settings(
+                sqlite_path=self.db, weaviate_url=self.weaviate.url, redis_url=self.redis.url, namespace="soak",
+                mapping_file=mapping_file, lease_seconds=4.0, job_timeout=30, retry_delay=0.3, backoff_max=3.0,
+                max_retries=2, poll_interval=0.3, partitions=8, batch_size=100,
+            )
+            initialize(self.settings)
+            self.t0 = time.monotonic()
+            self._start_relay()
+            for _ in range(self.worker_count):
+                self._start_worker()
+            self._start_traffic()
+            self._start_backfill()
+            injector = threading.Thread(target=self._inject_faults, name="faults", daemon=True)
+            sampler = threading.Thread(target=self._sample_lag, name="lag", daemon=True)
+            injector.start()
+            sampler.start()
+            for mode in ("orm", "raw"):
+                self.procs[f"traffic-{mode}"].wait(self.duration + 120)
+            self._stop.set()
+            injector.join(120)
+            sampler.join(10)
+            self._finish()
+            return self.result
+        finally:
+            self._stop.set()
+            self._shutdown()
+
+    def _finish(self) -> None:
+        """Let the backfill complete, drain, then compare both stores two independent ways."""
+        from sqlite_to_weaviate.backfill import BackfillOptions, backfill
+        from sqlite_to_weaviate.verify import verify
+        from tests.support.pipeline import assert_stores_equal
+
+        assert self.settings is not None
+        backfill_proc = self.procs.get("backfill")
+        if backfill_proc is not None:
+            backfill_proc.wait(300)
+        backfill(self.settings, BackfillOptions())  # completes a backfill the last kill interrupted
+        self._replace_dead_workers()
+        if self.procs["relay"].poll() is not None:
+            self._start_relay()
+        self._wait_drained(300)
+        conn = sqlite3.connect(self.db)
+        try:
+            assert dead_letters.count(conn) == 0, dead_letters.list_letters(conn)
+            self.result.writes = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+            mapping = self.settings.load_mapping(conn)
+        finally:
+            conn.close()
+        report = verify(self.settings, sample=100)
+        self.result.verify_summary = report.to_json() if hasattr(report, "to_json") else {"report": str(report)}
+        assert report.clean, f"verifier found differences: {json.dumps(self.result.verify_summary)[:2000]}"
+        client = self.settings.connect_weaviate()
+        try:
+            self.result.rows_compared = assert_stores_equal(client, self.db, mapping)
+        finally:
+            client.close()
+
+    def _wait_drained(self, timeout: float) -> None:
+        """Drained: checkpoint at the newest outbox row and the relay holds no work (its snapshot)."""
+        import redis
+
+        assert self.settings is not None
+        conn = sqlite3.connect(self.db, timeout=30)
+        client = redis.Redis.from_url(self.redis.url)
+        try:
+            deadline = time.monotonic() + timeout
+            caught_up_since: float | None = None
+            while time.monotonic() < deadline:
+                now = time.time()
+                row = conn.execute("SELECT value FROM _s2w_state WHERE key = 'relay.checkpoint'").fetchone()
+                checkpoint = int(row[0]) if row else 0
+                newest = conn.execute("SELECT coalesce(max(seq), 0) FROM _s2w_outbox").fetchone()[0]
+                caught_up_since = (caught_up_since or now) if newest <= checkpoint else None
+                raw = client.get("soak:relay-status")
+                snap = json.loads(raw) if raw else None
+                if (caught_up_since is not None and snap is not None and snap["at"] > caught_up_since
+                        and not snap["pending"] and not snap["inflight"] and not snap["resweeps"]
+                        and not snap["unacked"]):
+                    return
+                time.sleep(0.5)
+            raise AssertionError(f"pipeline did not drain in {timeout}s (checkpoint {checkpoint}, newest {newest}, "
+                                 f"relay {snap})")
+        finally:
+            conn.close()
+            client.close()
+
+    def _shutdown(self) -> None:
+        for proc in list(self.procs.values()) + self.workers:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGCONT)
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in list(self.procs.values()) + self.workers:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.weaviate.stop()
+        self.redis.stop()
