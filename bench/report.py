@@ -92,7 +92,7 @@ def soak_section(duration: float, seed: int) -> str:
         ax.legend(loc="upper right")
         fig.tight_layout()
         fig.savefig(chart, dpi=110)
-        section += f"\n![lag during the soak](soak-lag.png)\n"
+        section += "\n![lag during the soak](soak-lag.png)\n"
     except ImportError:
         section += "\n(install matplotlib — `pip install -e .[bench]` — for the lag chart)\n"
     counts: dict[str, int] = {}

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli import EXIT_OK, EXIT_PROBLEMS, connection_options, friendly_errors
+from sqlite_to_weaviate.cli_support import EXIT_OK, EXIT_PROBLEMS, connection_options, friendly_errors
 
 from .checkpoint import set_paused
 from .options import BackfillOptions, BackfillReport

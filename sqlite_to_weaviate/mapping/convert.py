@@ -151,12 +151,16 @@ def to_boolean(value: Any) -> bool:
     raise ValueConversionError(f"{describe(value)} is not a boolean (expected 0, 1, 'true' or 'false')")
 
 
-def to_blob(value: Any) -> str:
-    """BLOB property: standard base64 of the bytes; text is encoded as UTF-8 first."""
+def to_blob(value: Any) -> str | None:
+    """BLOB property: standard base64 of the bytes; text is encoded as UTF-8 first.
+
+    An empty value becomes an absent property: Weaviate refuses "" as a blob, and there is
+    no other way to store zero bytes (documented in docs/mapping.md).
+    """
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return base64.b64encode(bytes(value)).decode("ascii") or None
     if isinstance(value, str):
-        return base64.b64encode(value.encode("utf-8")).decode("ascii")
+        return base64.b64encode(value.encode("utf-8")).decode("ascii") or None
     raise ValueConversionError(f"{describe(value)} cannot be a blob")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, connection_options, friendly_errors
+from sqlite_to_weaviate.cli_support import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, connection_options, friendly_errors
 
 
 def _on_signals(stop: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli import connection_options, friendly_errors
+from sqlite_to_weaviate.cli_support import connection_options, friendly_errors
 
 from .report import VerifyReport
 from .run import Progress, verify_or_error

@@ -11,7 +11,6 @@ import time
 import pytest
 from click.testing import CliRunner
 
-import sqlite_to_weaviate.cli  # noqa: F401 - first: cli registers backfill_cmd and imports it back
 from sqlite_to_weaviate import capture
 from sqlite_to_weaviate.backfill import CaptureNotInstalled
 from sqlite_to_weaviate.backfill.command import backfill_cmd

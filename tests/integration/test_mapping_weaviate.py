@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import re
 import sqlite3
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any

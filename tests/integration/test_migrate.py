@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import sqlite_to_weaviate.cli  # noqa: F401 - load the CLI first: it registers (imports) the operate commands
 from examples.chat_app.seed import build_sample_database
 from sqlite_to_weaviate.mapping import seed_preset_toml
 from sqlite_to_weaviate.operate import MigrationHooks, Phase, create_migration_config, readiness, run_migration

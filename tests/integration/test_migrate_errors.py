@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-import sqlite_to_weaviate.cli  # noqa: F401 - load the CLI first: it registers (imports) the operate commands
 from examples.chat_app.seed import build_sample_database
 from sqlite_to_weaviate.local.ports import free_ports
 from sqlite_to_weaviate.operate.commands import migrate_cmd
