@@ -11,3 +11,15 @@ The package's top-level subpackages are the architecture:
 """
 
 __version__ = "0.1.0"
+
+_PUBLIC_API = {
+    "MigrationConfig", "MigrationResult", "SQLiteToWeaviateMigrator", "create_migration_config", "run_migration",
+}
+
+
+def __getattr__(name: str):  # lazy: `import sqlite_to_weaviate` stays cheap for the app's capture hooks
+    if name in _PUBLIC_API:
+        from sqlite_to_weaviate import operate
+
+        return getattr(operate, name)
+    raise AttributeError(f"module 'sqlite_to_weaviate' has no attribute {name!r}")

@@ -38,9 +38,15 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def init_cmd(settings: Any, as_json: bool) -> None:
     """Phase 1: install capture triggers and create the Weaviate collections (idempotent)."""
-    from sqlite_to_weaviate.initialize import initialize
+    from sqlite_to_weaviate.operate.ownership import initialize_recorded
+    from sqlite_to_weaviate.operate.phases import Phase, set_phase
 
-    report = initialize(settings)
+    report = initialize_recorded(settings)  # remembers which collections existed before (for rollback)
+    conn = settings.open_db()
+    try:
+        set_phase(conn, Phase.SCHEMA)
+    finally:
+        conn.close()
     if as_json:
         click.echo(json.dumps(report.__dict__, indent=2))
         return
@@ -98,6 +104,8 @@ def status_cmd(settings: Any, as_json: bool, max_lag: float, max_dead_letters: i
         click.echo(json.dumps(st.to_json(), indent=2, default=str))
     else:
         lag = "-" if st.oldest_unapplied_age_s is None else f"{st.oldest_unapplied_age_s:.2f}s"
+        if st.phase:
+            click.echo(f"phase             {st.phase}")
         click.echo(f"checkpoint        {st.checkpoint}")
         click.echo(f"outbox depth      {st.outbox_depth}")
         click.echo(f"lag (oldest)      {lag}")

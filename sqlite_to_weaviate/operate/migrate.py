@@ -279,12 +279,10 @@ class SQLiteToWeaviateMigrator:
             client.close()
 
     def _verify(self, result: MigrationResult):  # -> VerificationSummary
-        """Verify (falling back to content hashes alone if the field-level sample cannot run)."""
-        from .verification import verify_with_fallback
+        """Verify every row by content hash, and ``validation_sample_size`` rows field by field."""
+        from .verification import run_verification
 
-        summary, warning = verify_with_fallback(self.settings, sample=self.config.validation_sample_size)
-        if warning:
-            result.warnings.append(warning)
+        summary = run_verification(self.settings, sample=self.config.validation_sample_size)
         conn = self.settings.open_db()
         try:
             record_verification(conn, summary.to_json())

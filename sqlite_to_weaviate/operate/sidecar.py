@@ -152,8 +152,9 @@ class Sidecar:
 
     def _verify_loop(self) -> None:
         """Once the backfill is applied, verify periodically; a clean verify with the gate open is phase 4."""
-        from .phases import evaluate_readiness, record_verification
-        from .verification import verify_with_fallback
+        from sqlite_to_weaviate.verify import verify
+
+        from .verification import record_report
 
         while not self._stop.wait(self.options.verify_every):
             try:
@@ -164,17 +165,9 @@ class Sidecar:
                     conn.close()
                 if phase < Phase.LIVE:
                     continue
-                summary, warning = verify_with_fallback(self.settings, sample=self.options.verify_sample)
-                conn = self.settings.open_db()
-                try:
-                    record_verification(conn, summary.to_json() | ({"warning": warning} if warning else {}))
-                    gate = evaluate_readiness(conn, sorted(self.settings.load_mapping(conn).tables))
-                    if gate.ready:
-                        set_phase(conn, Phase.VERIFIED)
-                finally:
-                    conn.close()
-                self.log.info("verified", clean=summary.clean, differences=summary.differences, ready=gate.ready,
-                              reasons=gate.reasons)
+                report = verify(self.settings, sample=self.options.verify_sample)
+                ready = record_report(self.settings, report, self.options.verify_sample)
+                self.log.info("verified", clean=report.clean, differences=report.differences, ready=ready)
             except Exception as exc:  # noqa: BLE001 - the next round tries again; metrics show the last result
                 self.log.warning("periodic verify failed", error=str(exc)[:300])
 

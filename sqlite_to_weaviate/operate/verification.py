@@ -1,20 +1,15 @@
-"""One place where operations call the verifier, whatever shape its report has.
+"""One place where operations call the verifier and keep a summary of its report.
 
-``sqlite_to_weaviate.verify.verify`` (content-hash merge-join, streamed) is the verifier.
-Until it is importable, a simple built-in check stands in: per collection it compares the
-set of (uuid, content hash) pairs of both sides — exact, but it holds one table's pairs in
-memory, so it is only a fallback. Either way the caller gets a :class:`VerificationSummary`
-that the readiness gate, the metrics and ``migrate`` understand.
+``sqlite_to_weaviate.verify.verify`` (content-hash merge-join, streamed) does the work; the
+readiness gate, the metrics and ``migrate`` read the :class:`VerificationSummary` stored
+from its report.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlite_to_weaviate.logs import get_logger
-from sqlite_to_weaviate.mapping.naming import HASH_PROPERTY
 from sqlite_to_weaviate.settings import Settings
 
 
@@ -33,27 +28,11 @@ class VerificationSummary:
 
 
 def run_verification(settings: Settings, *, sample: int = 1000, tables: list[str] | None = None) -> VerificationSummary:
-    """Compare both stores (no repair); ``sample`` rows get a full field-level comparison."""
-    try:
-        from sqlite_to_weaviate.verify import verify  # type: ignore[attr-defined]
-    except ImportError:
-        return builtin_verify(settings, tables=tables, sample=sample)
+    """Compare both stores with the verifier (no repair); ``sample`` rows are compared field by field."""
+    from sqlite_to_weaviate.verify import verify
+
     report = verify(settings, tables=tables, sample=sample, repair=False)
     return summary_from_report(report, sample)
-
-
-def verify_with_fallback(settings: Settings, *, sample: int) -> tuple[VerificationSummary, str | None]:
-    """Verify; if the field-level sample cannot run, verify by content hash alone (the hash
-    covers every mapped column of the source row) and return a warning saying so."""
-    try:
-        return run_verification(settings, sample=sample), None
-    except Exception as exc:  # noqa: BLE001 - retried without the sample, reported as a warning
-        if sample == 0:
-            raise
-        get_logger("s2w.verify").warning("verify sample failed; content hashes only", error=str(exc)[:200])
-        warning = (f"field-level sample comparison could not run ({type(exc).__name__}: {str(exc)[:200]}); "
-                   "verified by content hash only")
-        return run_verification(settings, sample=0), warning
 
 
 def summary_from_report(report: Any, sample: int) -> VerificationSummary:
@@ -82,41 +61,20 @@ def summary_from_report(report: Any, sample: int) -> VerificationSummary:
                                examples=examples[:20], verifier="verify", sample=sample)
 
 
-def builtin_verify(settings: Settings, *, tables: list[str] | None = None, sample: int = 0) -> VerificationSummary:
-    log = get_logger("s2w.verify")
-    conn = settings.open_db(readonly=True)
-    conn.row_factory = sqlite3.Row
-    summary = VerificationSummary(clean=True, differences=0, verifier="builtin", sample=sample)
-    client = settings.connect_weaviate()
+def record_report(settings: Settings, report: Any, sample: int) -> bool:
+    """Store a verify run for the readiness gate; a clean run with the gate open is phase 4.
+
+    Returns whether the gate is open. Called by ``verify`` (cron) and the ``run`` sidecar,
+    so the gate always reflects the latest verification, whoever ran it.
+    """
+    from .phases import Phase, evaluate_readiness, record_verification, set_phase
+
+    conn = settings.open_db()
     try:
-        mapping = settings.load_mapping(conn)
-        for table in mapping.collections_in_order():
-            if tables and table.table not in tables:
-                continue
-            expected: dict[str, str] = {}
-            for row in conn.execute(table.select_sql()):
-                try:
-                    obj = table.to_object(dict(row))
-                except Exception:  # noqa: BLE001 - unconvertible rows are dead letters, counted there
-                    continue
-                expected[str(obj.uuid)] = obj.content_hash
-            actual: dict[str, str | None] = {}
-            if client.collections.exists(table.collection):
-                collection = client.collections.use(table.collection)
-                views = [collection]
-                if collection.config.get().multi_tenancy_config.enabled:
-                    views = [collection.with_tenant(n) for n in collection.tenants.get()]
-                for view in views:
-                    for obj in view.iterator(return_properties=[HASH_PROPERTY]):
-                        actual[str(obj.uuid)] = obj.properties.get(HASH_PROPERTY)
-            diffs = [u for u in expected if actual.get(u) != expected[u]] + [u for u in actual if u not in expected]
-            summary.checked += len(expected)
-            summary.by_collection[table.collection] = len(diffs)
-            summary.differences += len(diffs)
-            summary.examples.extend(f"{table.collection} {u}" for u in diffs[:5])
+        record_verification(conn, summary_from_report(report, sample).to_json())
+        gate = evaluate_readiness(conn, sorted(settings.load_mapping(conn).tables))
+        if gate.ready:
+            set_phase(conn, Phase.VERIFIED)
+        return gate.ready
     finally:
-        client.close()
         conn.close()
-    summary.clean = summary.differences == 0
-    log.info("verified", clean=summary.clean, differences=summary.differences, checked=summary.checked)
-    return summary

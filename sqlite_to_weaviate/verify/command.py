@@ -62,6 +62,10 @@ def verify_func(settings: Any, table: tuple[str, ...], sample: int, repair: bool
     finally:
         if state and state["bar"] is not None:
             state["bar"].close()
+    if not report.error:
+        from sqlite_to_weaviate.operate.verification import record_report
+
+        record_report(settings, report, sample)
     if report_file:
         write_report(report, report_file)
     if as_json:

@@ -21,6 +21,7 @@ from sqlite_to_weaviate.writer.relay import CHECKPOINT_KEY, LAST_ERROR_KEY
 
 @dataclass
 class PipelineStatus:
+    phase: str | None = None
     checkpoint: int = 0
     outbox_depth: int = 0
     oldest_unapplied_age_s: float | None = None
@@ -51,6 +52,11 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
             st.problems.append("capture is not installed (run `sqlite-to-weaviate init`)")
             return st
         st.checkpoint = int(get_state(conn, CHECKPOINT_KEY, "0") or 0) if has_state else 0
+        if has_state:
+            from sqlite_to_weaviate.operate.phases import get_phase
+
+            phase = get_phase(conn)
+            st.phase = f"{int(phase)}: {phase.label}"
         depth, oldest = conn.execute(
             "SELECT count(*), min(ts) FROM _s2w_outbox WHERE seq > ?", (st.checkpoint,)
         ).fetchone()

@@ -21,7 +21,7 @@ from sqlite_to_weaviate.local.ports import free_port
 from sqlite_to_weaviate.mapping import seed_preset_toml
 from sqlite_to_weaviate.operate import readiness
 from sqlite_to_weaviate.operate.metrics import METRIC_NAMES
-from sqlite_to_weaviate.operate.verification import builtin_verify
+from sqlite_to_weaviate.operate.verification import run_verification
 from sqlite_to_weaviate.operate.workers import worker_cli_env
 
 
@@ -162,7 +162,7 @@ def test_run_sigterm_loses_nothing_and_serves_metrics(tmp_path, make_settings, w
             if proc.poll() is None:
                 proc.kill()
         log.close()
-    summary = builtin_verify(settings)
+    summary = run_verification(settings, sample=50)
     assert summary.clean, summary
     conn = sqlite3.connect(db)
     assert summary.checked == sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (
