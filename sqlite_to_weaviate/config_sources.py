@@ -22,14 +22,19 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _ALIASES = {"sqlite_url": "sqlite_path", "api_key": "weaviate_api_key"}
 
 
-def read_settings_file(path: Path) -> dict[str, Any]:
+def load_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's contents, or a ConfigError naming the file and what is wrong with it."""
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"settings file {str(path)!r} does not exist") from None
+        raise ConfigError(f"{what} {str(path)!r} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"settings file {str(path)!r} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{what} {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    data = load_toml(path, "settings file")
     section = data.get("sqlite_to_weaviate", data)
     out: dict[str, Any] = {}
     for key, value in section.items():

@@ -13,12 +13,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlite_to_weaviate.config_sources import load_toml
 from sqlite_to_weaviate.errors import ConfigError
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.weaviate_adapter import Secret
@@ -140,13 +140,7 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    data = load_toml(path, "config file")
     section = data.get("migration", data.get("sqlite_to_weaviate", data))
     for key in section:
         if key not in _FIELDS:
