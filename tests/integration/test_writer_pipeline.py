@@ -7,6 +7,8 @@ import sqlite3
 import threading
 import time
 
+import pytest
+
 from sqlite_to_weaviate.writer import dead_letters
 from tests.support.pipeline import assert_stores_equal
 
@@ -73,7 +75,8 @@ def test_live_changes_replay_exactly(tmp_path, make_settings, pipeline_factory, 
     assert conn.execute("SELECT count(*) FROM _s2w_outbox").fetchone()[0] == 0
 
 
-def test_concurrent_writers_same_keys(tmp_path, make_settings, pipeline_factory, weaviate_client):
+@pytest.mark.parametrize("seed", [1, 7])
+def test_concurrent_writers_same_keys(seed, tmp_path, make_settings, pipeline_factory, weaviate_client):
     """Two writer threads hammer one small key space while 3 workers apply: per-key order holds."""
     db = tmp_path / "app.db"
     make_db(db).close()
@@ -88,7 +91,7 @@ def test_concurrent_writers_same_keys(tmp_path, make_settings, pipeline_factory,
         random_writes(c, random.Random(seed), 800, id_space=30)
         c.close()
 
-    threads = [threading.Thread(target=writer, args=(s,)) for s in (1, 2)]
+    threads = [threading.Thread(target=writer, args=(seed + s,)) for s in (0, 100)]
     for t in threads:
         t.start()
     for t in threads:
