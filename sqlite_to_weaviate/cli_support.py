@@ -13,6 +13,7 @@ Exit codes, for cron jobs and alerting:
 from __future__ import annotations
 
 import functools
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +92,9 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, weaviate.exceptions.WeaviateConnectionError,
                                 weaviate.exceptions.WeaviateStartUpError)):
                 click.echo(f"error: cannot reach a service: {type(exc).__name__}: {exc}", err=True)
+                sys.exit(EXIT_CANNOT_RUN)
+            if isinstance(exc, sqlite3.OperationalError):  # locked, read-only, disk full: nothing was committed
+                click.echo(f"error: SQLite refused the operation: {exc} (nothing was changed)", err=True)
                 sys.exit(EXIT_CANNOT_RUN)
             raise
 
