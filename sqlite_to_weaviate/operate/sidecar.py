@@ -129,17 +129,19 @@ class Sidecar:
         finally:
             conn.close()
 
+    def _phase(self) -> Phase:
+        conn = self.settings.open_db(readonly=True)
+        try:
+            return get_phase(conn)
+        finally:
+            conn.close()
+
     def _backfill(self, stop: threading.Event) -> None:
         from sqlite_to_weaviate.backfill import backfill
 
         options = replace(self.options.backfill_options or BackfillOptions(), wait_applied=True)
         try:
-            conn = self.settings.open_db(readonly=True)
-            try:
-                phase = get_phase(conn)
-            finally:
-                conn.close()
-            if phase < Phase.LIVE:
+            if self._phase() < Phase.LIVE:
                 self._advance(Phase.BACKFILL)
             report = backfill(self.settings, options, stop=stop)
             self.backfill_report = report
@@ -158,12 +160,7 @@ class Sidecar:
 
         while not self._stop.wait(self.options.verify_every):
             try:
-                conn = self.settings.open_db(readonly=True)
-                try:
-                    phase = get_phase(conn)
-                finally:
-                    conn.close()
-                if phase < Phase.LIVE:
+                if self._phase() < Phase.LIVE:
                     continue
                 report = verify(self.settings, sample=self.options.verify_sample)
                 ready = record_report(self.settings, report, self.options.verify_sample)
