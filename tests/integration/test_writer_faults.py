@@ -17,7 +17,7 @@ import time
 import redis
 
 from tests.integration.test_writer_pipeline import make_db, random_writes
-from tests.support.pipeline import assert_stores_equal
+from tests.support.pipeline import assert_stores_equal, wait_for
 
 
 def _writer_thread(db, seed: int, n: int, id_space: int = 150, pause: float = 0.0) -> threading.Thread:
@@ -129,10 +129,9 @@ def test_weaviate_down_for_a_while(tmp_path, make_settings, pipeline_factory, we
     random_writes(conn, random.Random(1), 200)
     server.stop()
     random_writes(conn, random.Random(2), 300)  # the app keeps committing while Weaviate is down
-    deadline = time.monotonic() + 90
-    while relay.stats["retries"] < 1:  # workers hand jobs back while Weaviate is down
-        assert time.monotonic() < deadline, "no job was ever handed back while Weaviate was down"
-        time.sleep(0.2)
+    # workers hand jobs back while Weaviate is down
+    wait_for(lambda: relay.stats["retries"] >= 1, timeout=90, interval=0.2,
+             message="no job was ever handed back while Weaviate was down")
     server.start()
     random_writes(conn, random.Random(3), 200)
     pipeline.wait_caught_up(180)
@@ -156,25 +155,17 @@ def test_frozen_worker_cannot_overwrite_newer_data(tmp_path, make_settings, pipe
     client = redis.Redis.from_url(redis_url)
     payload = "old " + "y" * 100_000
     conn.executemany("INSERT INTO items(id, name, qty) VALUES (?, ?, 1)", [(i, payload) for i in range(60)])
-    deadline = time.monotonic() + 10
-    while not client.exists(relay.keys.lease(0)):
-        assert time.monotonic() < deadline, "the worker never started the job"
-        time.sleep(0.0005)
+    wait_for(lambda: client.exists(relay.keys.lease(0)), timeout=10, message="the worker never started the job", interval=0.0005)
     os.killpg(zombie.pid, signal.SIGSTOP)
     try:
         conn.execute("UPDATE items SET name = 'new', qty = 2")  # newer state while the zombie sleeps
         pipeline.start_workers(1)
-        deadline = time.monotonic() + 30
-        while relay.stats["lost_jobs"] < 1:
-            assert time.monotonic() < deadline, "the frozen job was never declared lost"
-            time.sleep(0.1)
+        wait_for(lambda: relay.stats["lost_jobs"] >= 1, timeout=30, message="the frozen job was never declared lost")
         pipeline.wait_caught_up(60)
     finally:
         os.killpg(zombie.pid, signal.SIGCONT)
-    deadline = time.monotonic() + 30
-    while relay.stats["stale_acks"] < 1:  # the zombie woke up and reported back, fenced off
-        assert time.monotonic() < deadline, "the zombie never reported back"
-        time.sleep(0.1)
+    # the zombie woke up and reported back, fenced off
+    wait_for(lambda: relay.stats["stale_acks"] >= 1, timeout=30, message="the zombie never reported back")
     pipeline.wait_caught_up(60)
     mapping = settings.load_mapping(conn)
     assert_stores_equal(weaviate_client, db, mapping)

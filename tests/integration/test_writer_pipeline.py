@@ -5,12 +5,11 @@ from __future__ import annotations
 import random
 import sqlite3
 import threading
-import time
 
 import pytest
 
 from sqlite_to_weaviate.writer import dead_letters
-from tests.support.pipeline import assert_stores_equal
+from tests.support.pipeline import assert_stores_equal, wait_for
 
 SCHEMA = """
 CREATE TABLE items (
@@ -138,10 +137,7 @@ def test_added_column_flows_to_weaviate(tmp_path, make_settings, pipeline_factor
     pipeline.wait_caught_up(60)
     conn.execute("ALTER TABLE items ADD COLUMN colour TEXT")
     conn.execute("UPDATE items SET colour = 'red' WHERE id < 10")  # the old triggers do not see this column
-    deadline = time.monotonic() + 30
-    while relay.stats["drift_repairs"] < 1:
-        assert time.monotonic() < deadline, "drift never repaired"
-        time.sleep(0.1)
+    wait_for(lambda: relay.stats["drift_repairs"] >= 1, timeout=30, message="drift never repaired")
     pipeline.wait_caught_up(60)
     mapping = settings.load_mapping(conn)
     assert_stores_equal(weaviate_client, db, mapping)

@@ -112,6 +112,14 @@ class Pipeline:
                 proc.wait()
 
 
+def wait_for(predicate, *, timeout: float, message: str, interval: float = 0.1) -> None:
+    """Poll ``predicate`` until true; fail the test with ``message`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, message
+        time.sleep(interval)
+
+
 def weaviate_state(client: Any, mapping) -> dict[str, dict[str, dict[str, Any]]]:
     """Every object of every mapped collection: collection -> uuid -> properties (direct read)."""
     from sqlite_to_weaviate.mapping.schema import return_properties
