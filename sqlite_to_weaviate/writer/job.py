@@ -31,7 +31,7 @@ from typing import Any
 import rq
 
 from sqlite_to_weaviate.logs import get_logger
-from sqlite_to_weaviate.writer.payload import Ack, JobPayload
+from sqlite_to_weaviate.writer.payload import Ack, JobPayload, JobTicket, PayloadError
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.weaviate_apply import Fenced, RetryPolicy, TransientError, apply_deletes, apply_upserts
 
@@ -87,18 +87,18 @@ def _policy_from_env() -> RetryPolicy:
 class Lease:
     """Fence check + lease renewal before every request to Weaviate."""
 
-    def __init__(self, redis_conn: Any, keys: RedisKeys, payload: JobPayload) -> None:
+    def __init__(self, redis_conn: Any, keys: RedisKeys, ticket: JobTicket) -> None:
         self._redis = redis_conn
         self._keys = keys
-        self._payload = payload
+        self._ticket = ticket
         # Stop starting requests one request-timeout before the lease ends: a request begun
         # before that either completes or hits its deadline before the relay can re-dispatch.
-        self._margin = request_timeout_for(payload.lease_seconds)
+        self._margin = request_timeout_for(ticket.lease_seconds)
         self._deadline = 0.0
 
     def guard(self) -> None:
         """Raise Fenced unless this job still owns its partition; renew the lease."""
-        p = self._payload
+        p = self._ticket
         now = time.monotonic()
         if self._deadline and now >= self._deadline:
             raise Fenced(f"lease of partition {p.partition} expired locally")
@@ -111,7 +111,7 @@ class Lease:
         self._deadline = now + p.lease_seconds - self._margin
 
     def release(self) -> None:
-        p = self._payload
+        p = self._ticket
         key = self._keys.lease(p.partition)
         # delete only our own lease (compare-and-delete in one round trip)
         self._redis.eval(
@@ -120,23 +120,25 @@ class Lease:
         )
 
 
-def apply_batch(raw_payload: dict[str, Any]) -> dict[str, Any]:
+def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     """RQ entry point. Returns the Ack as a dict (also pushed to the relay's ack list)."""
     started = time.monotonic()
-    payload = JobPayload.from_json(raw_payload)
-    keys = RedisKeys(payload.namespace)
+    ticket = JobTicket.from_json(raw_ticket)
+    keys = RedisKeys(ticket.namespace)
     job = rq.get_current_job()
     redis_conn = job.connection if job is not None else None
     if redis_conn is None:
         raise RuntimeError("apply_batch must run inside an RQ job")
-    log = get_logger("s2w.worker", batch_id=payload.batch_id, partition=payload.partition)
-    lease = Lease(redis_conn, keys, payload)
+    log = get_logger("s2w.worker", batch_id=ticket.batch_id, partition=ticket.partition)
+    lease = Lease(redis_conn, keys, ticket)
     rejected: dict[str, str] = {}
     outcome, error = "applied", None
+    payload = JobPayload()
     try:
         client = _process_client.get()
         policy = _policy_from_env()
         lease.guard()
+        payload = _load_payload(redis_conn, keys, ticket)
         if payload.upserts:
             rejected = apply_upserts(client, payload.upserts, policy, lease.guard)
         if payload.deletes:
@@ -145,21 +147,34 @@ def apply_batch(raw_payload: dict[str, Any]) -> dict[str, Any]:
     except Fenced as exc:
         outcome, error = "fenced", str(exc)
         log.warning("job fenced off", reason=str(exc))
-    except TransientError as exc:
+    except (TransientError, PayloadError) as exc:
         outcome, error = "transient", str(exc)
-        _process_client.reset()
+        if isinstance(exc, TransientError):
+            _process_client.reset()
         lease.release()
-        log.warning("weaviate unavailable, job handed back", error=str(exc))
+        log.warning("job handed back", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - any other failure is reported, then RQ records it
         outcome, error = "transient", f"{type(exc).__name__}: {exc}"
         _process_client.reset()
         log.error("job failed", error=error)
     ack = Ack(
-        batch_id=payload.batch_id, partition=payload.partition, token=payload.token, outcome=outcome,
+        batch_id=ticket.batch_id, partition=ticket.partition, token=ticket.token, outcome=outcome,
         rejected=rejected, error=error, worker=f"{socket.gethostname()}:{os.getpid()}",
         seconds=round(time.monotonic() - started, 4),
     )
-    redis_conn.rpush(keys.acks, ack.dumps())
+    pipe = redis_conn.pipeline(transaction=False)
+    pipe.delete(keys.payload(ticket.token))  # whatever the outcome, a re-send gets a new token and payload
+    pipe.rpush(keys.acks, ack.dumps())
+    pipe.execute()
     log.info("job done", outcome=outcome, upserts=len(payload.upserts), deletes=len(payload.deletes),
              rejected=len(rejected), seconds=ack.seconds)
     return ack.__dict__
+
+
+def _load_payload(redis_conn: Any, keys: RedisKeys, ticket: JobTicket) -> JobPayload:
+    raw = redis_conn.get(keys.payload(ticket.token))
+    if raw is None:
+        # The fence still names this job, so Redis lost the key (evicted, or expired while
+        # the job waited for a worker longer than the payload TTL): hand the job back.
+        raise PayloadError(f"the payload of job {ticket.token} is gone from Redis")
+    return JobPayload.loads(raw)

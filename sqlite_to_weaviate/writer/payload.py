@@ -1,9 +1,16 @@
-"""The JSON document one RQ job carries from the relay to a worker, and the ack coming back.
+"""What travels from the relay to a worker, and the ack coming back.
 
-A job holds complete object images (read from SQLite at dispatch) and deletes, at most
-one operation per object id, so a worker can apply them in any order and concurrently
-without reordering two changes to one object. Primary keys never travel: the relay keeps
-them and maps a worker's per-uuid failures back to rows.
+A job is split in two. The RQ job carries only a small :class:`JobTicket` (which
+partition, which fence token); the rows themselves, a :class:`JobPayload`, sit in their
+own Redis key beside it. RQ compresses, re-serializes and ``repr``s a job's arguments
+several times on its way through a worker (enqueue, start, success); with 200 full
+object images per job that was over half of the relay's and the workers' CPU. The
+payload is encoded once with orjson and read once by the worker.
+
+A payload holds complete object images (read from SQLite at dispatch) and deletes, at
+most one operation per object id, so a worker can apply them in any order and
+concurrently without reordering two changes to one object. Primary keys never travel:
+the relay keeps them and maps a worker's per-uuid failures back to rows.
 """
 
 from __future__ import annotations
@@ -12,7 +19,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-PAYLOAD_VERSION = 1
+import orjson
+
+TICKET_VERSION = 2
+# A payload key outlives any job that can still legitimately read it: it is deleted when
+# its job finishes or is declared lost; the TTL only reaps keys of a relay that died.
+PAYLOAD_TTL_SECONDS = 24 * 3600
+
+
+class PayloadError(ValueError):
+    """A ticket or payload this worker cannot read (version skew or corruption)."""
 
 
 @dataclass(frozen=True)
@@ -23,32 +39,47 @@ class Delete:
 
 
 @dataclass(frozen=True)
-class JobPayload:
+class JobTicket:
+    """The RQ job's one argument: enough to find the payload and to check the fence."""
+
     batch_id: str
     namespace: str
     partition: int
     token: str
     lease_seconds: float
-    upserts: list[dict[str, Any]] = field(default_factory=list)  # WeaviateObject.to_json()
-    deletes: list[Delete] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "v": PAYLOAD_VERSION, "batch_id": self.batch_id, "namespace": self.namespace,
+            "v": TICKET_VERSION, "batch_id": self.batch_id, "namespace": self.namespace,
             "partition": self.partition, "token": self.token, "lease_seconds": self.lease_seconds,
-            "upserts": self.upserts,
-            "deletes": [[d.collection, d.uuid, d.tenant] for d in self.deletes],
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "JobPayload":
-        if data.get("v") != PAYLOAD_VERSION:
-            raise ValueError(f"job payload version {data.get('v')!r} is not {PAYLOAD_VERSION}: upgrade the worker")
-        return cls(
-            batch_id=data["batch_id"], namespace=data["namespace"], partition=int(data["partition"]),
-            token=data["token"], lease_seconds=float(data["lease_seconds"]), upserts=list(data["upserts"]),
-            deletes=[Delete(c, u, t) for c, u, t in data["deletes"]],
-        )
+    def from_json(cls, data: dict[str, Any]) -> "JobTicket":
+        if not isinstance(data, dict) or data.get("v") != TICKET_VERSION:
+            version = data.get("v") if isinstance(data, dict) else type(data).__name__
+            raise PayloadError(f"job ticket version {version!r} is not {TICKET_VERSION}: "
+                               "run the same sqlite-to-weaviate version in the relay and the workers")
+        return cls(batch_id=data["batch_id"], namespace=data["namespace"], partition=int(data["partition"]),
+                   token=data["token"], lease_seconds=float(data["lease_seconds"]))
+
+
+@dataclass(frozen=True)
+class JobPayload:
+    upserts: list[dict[str, Any]] = field(default_factory=list)  # WeaviateObject.to_json()
+    deletes: list[Delete] = field(default_factory=list)
+
+    def dumps(self) -> bytes:
+        return orjson.dumps({"upserts": self.upserts,
+                             "deletes": [[d.collection, d.uuid, d.tenant] for d in self.deletes]})
+
+    @classmethod
+    def loads(cls, raw: bytes) -> "JobPayload":
+        try:
+            data = orjson.loads(raw)
+            return cls(upserts=list(data["upserts"]), deletes=[Delete(c, u, t) for c, u, t in data["deletes"]])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise PayloadError(f"job payload is not readable: {exc}") from exc
 
 
 @dataclass(frozen=True)

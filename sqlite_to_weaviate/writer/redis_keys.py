@@ -38,6 +38,10 @@ class RedisKeys:
         """Token of the one job currently allowed to write for ``partition``."""
         return f"{self.namespace}:fence:{partition}"
 
+    def payload(self, token: str) -> str:
+        """The rows of the job with fence token ``token`` (see writer.payload)."""
+        return f"{self.namespace}:payload:{token}"
+
     def lease(self, partition: int) -> str:
         """Held (with a TTL) by the worker applying ``partition``'s job; renewed while it works."""
         return f"{self.namespace}:lease:{partition}"

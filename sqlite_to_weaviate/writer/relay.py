@@ -42,7 +42,7 @@ from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters
 from sqlite_to_weaviate.writer.job import JOB_FUNCTION
 from sqlite_to_weaviate.writer.partitioning import partition_of
-from sqlite_to_weaviate.writer.payload import Ack, Delete, JobPayload
+from sqlite_to_weaviate.writer.payload import PAYLOAD_TTL_SECONDS, Ack, Delete, JobPayload, JobTicket
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.ledger import Ledger
 from sqlite_to_weaviate.writer.row_reader import read_rows
@@ -404,6 +404,7 @@ class Relay:
                          partition=p.number, reason=why)
         self.stats["lost_jobs"] += 1
         p.inflight = None
+        self.redis.delete(self.keys.payload(job.token))  # a late start of that job finds nothing to write
         p.requeue_front(job.entries)
         self._schedule_resweep(job.entries)
 
@@ -464,8 +465,11 @@ class Relay:
             raise
 
     def _send(self, ready: list[Partition], batches: dict[int, list[Entry]], now: float) -> int:
+        """Enqueue one job per ready partition, all in one Redis round trip."""
         payloads = self._build_payloads(batches)
-        sent = 0
+        pipe = self.redis.pipeline()
+        pipe.multi()  # explicitly, before any command: RQ's enqueue calls multi() itself otherwise, and fails
+        jobs: list[tuple[Partition, InFlight, int, int]] = []
         for p in ready:
             entries = batches[p.number]
             upserts, deletes, rejected = payloads[p.number]
@@ -477,23 +481,29 @@ class Relay:
             self._token_counter += 1
             token = f"{self.run_id}-{self._token_counter}"
             batch_id = new_correlation_id()
-            payload = JobPayload(batch_id=batch_id, namespace=self.settings.namespace, partition=p.number,
-                                 token=token, lease_seconds=self.settings.lease_seconds,
-                                 upserts=upserts, deletes=deletes)
+            ticket = JobTicket(batch_id=batch_id, namespace=self.settings.namespace, partition=p.number,
+                               token=token, lease_seconds=self.settings.lease_seconds)
             job_id = f"{self.settings.namespace}-p{p.number}-{token}"
-            self.redis.set(self.keys.fence(p.number), token)
+            pipe.set(self.keys.payload(token), JobPayload(upserts, deletes).dumps(), ex=PAYLOAD_TTL_SECONDS)
+            pipe.set(self.keys.fence(p.number), token)
             self.queue.enqueue_call(
-                JOB_FUNCTION, args=(payload.to_json(),), job_id=job_id, timeout=self.settings.job_timeout,
+                JOB_FUNCTION, args=(ticket.to_json(),), job_id=job_id, timeout=self.settings.job_timeout,
                 result_ttl=60, failure_ttl=self.settings.failure_ttl, ttl=None,
-                meta={"batch_id": batch_id, "partition": p.number},
+                description=f"apply batch {batch_id} to partition {p.number}",
+                meta={"batch_id": batch_id, "partition": p.number}, pipeline=pipe,
             )
-            p.inflight = InFlight(job_id=job_id, token=token, batch_id=batch_id, entries=entries,
-                                  dispatched_at=now, next_check=now + 1.0)
+            job = InFlight(job_id=job_id, token=token, batch_id=batch_id, entries=entries,
+                           dispatched_at=now, next_check=now + 1.0)
+            jobs.append((p, job, len(upserts), len(deletes)))
+        if not jobs:
+            return 0
+        pipe.execute()
+        for p, job, upserts_count, deletes_count in jobs:
+            p.inflight = job
             self.stats["dispatched"] += 1
-            sent += 1
-            self.log.debug("dispatched", batch_id=batch_id, partition=p.number, upserts=len(upserts),
-                           deletes=len(deletes))
-        return sent
+            self.log.debug("dispatched", batch_id=job.batch_id, partition=p.number, upserts=upserts_count,
+                           deletes=deletes_count)
+        return len(jobs)
 
     def _take(self, p: Partition) -> list[Entry]:
         taken = []

@@ -9,7 +9,7 @@ import pytest
 
 from sqlite_to_weaviate.writer.ledger import Ledger
 from sqlite_to_weaviate.writer.partitioning import partition_of
-from sqlite_to_weaviate.writer.payload import Ack, Delete, JobPayload
+from sqlite_to_weaviate.writer.payload import Ack, Delete, JobPayload, JobTicket, PayloadError
 from sqlite_to_weaviate.writer.weaviate_apply import is_transient
 
 
@@ -59,13 +59,18 @@ def test_partition_is_stable_and_spread():
     assert min(counts) > 150  # roughly uniform
 
 
-def test_payload_and_ack_round_trip_through_json():
-    payload = JobPayload(batch_id="b", namespace="ns", partition=3, token="t-1", lease_seconds=30.0,
-                         upserts=[{"uuid": "u", "collection": "C", "properties": {"a": 1}}],
+def test_ticket_payload_and_ack_round_trip():
+    ticket = JobTicket(batch_id="b", namespace="ns", partition=3, token="t-1", lease_seconds=30.0)
+    assert JobTicket.from_json(ticket.to_json()) == ticket
+    with pytest.raises(PayloadError, match="version 99 is not 2"):
+        JobTicket.from_json(dict(ticket.to_json(), v=99))
+    with pytest.raises(PayloadError, match="version 'str'"):
+        JobTicket.from_json("not a ticket")  # type: ignore[arg-type]
+    payload = JobPayload(upserts=[{"uuid": "u", "collection": "C", "properties": {"a": 1, "t": "é"}, "vector": [0.5]}],
                          deletes=[Delete("C", "x", None), Delete("D", "y", "*")])
-    assert JobPayload.from_json(payload.to_json()) == payload
-    with pytest.raises(ValueError, match="version"):
-        JobPayload.from_json(dict(payload.to_json(), v=99))
+    assert JobPayload.loads(payload.dumps()) == payload
+    with pytest.raises(PayloadError, match="not readable"):
+        JobPayload.loads(b'{"upserts": []')
     ack = Ack(batch_id="b", partition=3, token="t-1", outcome="applied", rejected={"u": "bad"})
     assert Ack.loads(ack.dumps()) == ack
 
