@@ -15,12 +15,11 @@ float -> {"f": repr}, bytes -> {"b": base64}) and NULL -> JSON null.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping as RowMapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import MappingError
-from .identity import encode_key_value
+from .identity import compact_json, encode_key_value
 
 if TYPE_CHECKING:
     from .model import TableMapping
@@ -37,7 +36,7 @@ def hash_values(table: str, columns: tuple[str, ...], row: RowMapping[str, Any])
         except KeyError:
             raise MappingError(f"row of table {table!r} lacks column {column!r} needed for the content hash") from None
         items.append([column, None if value is None else encode_key_value(value)])
-    payload = json.dumps([HASH_VERSION, table, items], separators=(",", ":"), ensure_ascii=False)
+    payload = compact_json([HASH_VERSION, table, items])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -118,3 +118,19 @@ def test_key_text() -> None:
     assert key_text((1.5,)) == "1.5"
     assert key_text((b"\x01",)) == "AQ=="
     assert key_text((1, "a")) == '[1,"a"]'
+
+
+def test_compact_json_is_byte_identical_to_the_standard_library_for_every_code_point() -> None:
+    """The id formula and content hash are defined by json.dumps; compact_json must not drift."""
+    from sqlite_to_weaviate.mapping.identity import compact_json
+
+    def reference(value: object) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    chars = [chr(cp) for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF]
+    for start in range(0, len(chars), 4096):
+        text = "".join(chars[start:start + 4096])
+        value = ["t", text, {"f": text}, [text, None, 0]]
+        assert compact_json(value) == reference(value), f"differs in code points from {ord(chars[start]):#x}"
+    for number in (0, -1, 2**63 - 1, -(2**63), 2**64 - 1, 2**64, -(2**80)):  # past 64 bits: stdlib fallback
+        assert compact_json(["t", number]) == reference(["t", number])
