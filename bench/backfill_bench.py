@@ -18,7 +18,7 @@ rows/s and of the per-round ratio (goal >= 0.8x), the peak RSS of the backfill a
 processes (psutil, sampled every 50 ms; goal: 1M within 1.2x of 100k), and the CPU seconds
 each process used, which shows where a 2-core machine's time goes. Usage:
 
-    python bench/backfill_bench.py [--rows 100000,1000000] [--rounds 3] [--workers 4]
+    python bench/backfill_bench.py [--rows 100000,1000000] [--rounds 3] [--workers 2]
         [--partitions 16] [--batch-size 200]
 """
 
@@ -287,7 +287,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", default="100000", help="comma-separated table sizes, e.g. 100000,1000000")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (the sidecar's default)")
     parser.add_argument("--partitions", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=200)
     args = parser.parse_args()

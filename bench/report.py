@@ -127,7 +127,8 @@ def main() -> None:
                    ["bench/replay_bench.py", "--rates", "100,500,1000", "--duration", "15" if quick else "60",
                     "--workers", "4", "--changes", "10000" if quick else "20000"]),
         "backfill": ("Backfill throughput and memory",
-                     ["bench/backfill_bench.py", "--rows", "100000" if quick else "1000000"]),
+                     ["bench/backfill_bench.py", "--rows", "100000" if quick else "100000,1000000",
+                      "--rounds", "1" if quick else "3"]),
         "verify": ("Verify throughput and memory",
                    ["bench/verify_bench.py", "--rows", "100000"] + ([] if quick else ["1000000"])),
     }

@@ -241,16 +241,19 @@ class TableMapping:
 
         return collection_config(self, name_prefix=name_prefix)
 
-    def to_object(self, row: RowMapping[str, Any], *, now: datetime | None = None) -> WeaviateObject:
+    def to_object(self, row: RowMapping[str, Any], *, now: datetime | None = None,
+                  object_id: uuid.UUID | None = None) -> WeaviateObject:
         """Convert one row (column -> sqlite3 value) to its object.
 
         Raises ConversionError naming table, key, column and reason for a value that
         cannot be represented exactly; MappingError if the row lacks a needed column.
         ``now`` fixes the migration timestamp (defaults to the current UTC time).
+        ``object_id`` is ``uuid_for_key`` of the row's key when the caller already has
+        it (the relay computed it to choose the partition); it is not computed again.
         """
         pk = self.key_of(row)
         try:
-            object_id = self.uuid_for_key(pk)
+            object_id = object_id if object_id is not None else self.uuid_for_key(pk)
         except MappingError as exc:
             # SQLite lets NULL into non-INTEGER primary keys of rowid tables unless the
             # column is NOT NULL: a per-row problem for the dead-letter table, not a crash.

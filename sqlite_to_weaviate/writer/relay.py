@@ -539,7 +539,7 @@ class Relay:
                     deletes.append(Delete(table.collection, str(entry.object_id), tenant))
                     continue
                 try:
-                    upserts.append(table.to_object(row).to_json())
+                    upserts.append(table.to_object(row, object_id=entry.object_id).to_json())
                 except (ConversionError, MappingError) as exc:
                     rejected[str(entry.object_id)] = str(exc)
             out[number] = (upserts, deletes, rejected)
