@@ -18,7 +18,7 @@ rows/s and of the per-round ratio (goal >= 0.8x), the peak RSS of the backfill a
 processes (psutil, sampled every 50 ms; goal: 1M within 1.2x of 100k), and the CPU seconds
 each process used, which shows where a 2-core machine's time goes. Usage:
 
-    python bench/backfill_bench.py [--rows 100000,1000000] [--rounds 3] [--workers 2]
+    python bench/backfill_bench.py [--rows 100000,1000000] [--rounds 3,1] [--workers 2]
         [--partitions 16] [--batch-size 200]
 """
 
@@ -213,7 +213,7 @@ def drop_collections(settings: Settings) -> None:
         client.close()
 
 
-def one_size(stack: LocalStack, root: Path, rows: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+def one_size(stack: LocalStack, root: Path, rows: int, rounds: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     template = root / f"template-{rows}.db"
     t0 = time.perf_counter()
     build_db(template, rows)
@@ -222,7 +222,7 @@ def one_size(stack: LocalStack, root: Path, rows: int, args: argparse.Namespace)
     services = {"weaviate": stack.weaviate.pid, "redis": stack.redis.pid}
     assert all(services.values()), "local servers not running"
     results = []
-    for number in range(args.rounds):
+    for number in range(rounds):
         db = root / f"app-{rows}-{number}.db"
         shutil.copyfile(template, db)
         settings = Settings(sqlite_path=db, weaviate_url=stack.weaviate.url, redis_url=stack.redis.url,
@@ -242,7 +242,8 @@ def one_size(stack: LocalStack, root: Path, rows: int, args: argparse.Namespace)
             Path(str(db) + suffix).unlink(missing_ok=True)
         result["ratio"] = result["plain_s"] / result["seconds"]
         print(f"{rows} rows, round {number + 1} ({' first, '.join(sides)} second): plain {result['plain_s']:.1f}s, "
-              f"ours {result['seconds']:.1f}s, {result['ratio']:.2f}x", file=sys.stderr)
+              f"ours {result['seconds']:.1f}s, {result['ratio']:.2f}x, peak RSS backfill "
+              f"{result['backfill_rss_mb']:.0f} MB, relay {result['relay_rss_mb']:.0f} MB", file=sys.stderr)
         results.append(result)
     template.unlink()
     return results
@@ -251,17 +252,17 @@ def one_size(stack: LocalStack, root: Path, rows: int, args: argparse.Namespace)
 def print_tables(sizes: dict[int, list[dict[str, Any]]], args: argparse.Namespace) -> None:
     print(f"\nBackfill vs plain import ({DIM}-d vectors, ~700 B text/row); {args.workers} workers, "
           f"{args.partitions} partitions, batch {args.batch_size}; same server, same run; "
-          f"median of {args.rounds} rounds, alternating which import goes first.\n")
-    print("| rows | plain rows/s | plain incl. read + `to_object` | backfill rows/s | backfill vs plain "
+          "medians over the rounds, which alternate which import goes first.\n")
+    print("| rows | rounds | plain rows/s | plain incl. read + `to_object` | backfill rows/s | backfill vs plain "
           "| (range) | peak RSS backfill | peak RSS relay |")
-    print("|---:|---:|---:|---:|---:|---|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for rows, results in sizes.items():
         plain = median(r["plain_s"] for r in results)
         ours = median(r["seconds"] for r in results)
         ratios = [r["ratio"] for r in results]
         converts = [r["convert_s"] for r in results if r["convert_s"] is not None]
         with_convert = f"{rows / (plain + median(converts)):.0f}" if converts else "(streamed)"
-        print(f"| {rows:,} | {rows / plain:.0f} | {with_convert} | {rows / ours:.0f} | **{median(ratios):.2f}x** | "
+        print(f"| {rows:,} | {len(results)} | {rows / plain:.0f} | {with_convert} | {rows / ours:.0f} | **{median(ratios):.2f}x** | "
               f"{min(ratios):.2f}-{max(ratios):.2f} | {max(r['backfill_rss_mb'] for r in results):.0f} MB | "
               f"{max(r['relay_rss_mb'] for r in results):.0f} MB |")
     if len(sizes) > 1:
@@ -286,19 +287,27 @@ def print_tables(sizes: dict[int, list[dict[str, Any]]], args: argparse.Namespac
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", default="100000", help="comma-separated table sizes, e.g. 100000,1000000")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", default="3",
+                        help="rounds per size: one number for all, or one per --rows entry (e.g. 3,1)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (the sidecar's default)")
     parser.add_argument("--partitions", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=200)
     args = parser.parse_args()
     configure_logging("WARNING")
+    # SIGTERM unwinds like Ctrl-C, so the local servers are stopped (an orphaned Weaviate
+    # still indexing would load the machine for the next run)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes: dict[int, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="s2w-backfill-bench-") as tmp:
         root = Path(tmp)
         (root / "mapping.toml").write_text(MAPPING)
         with LocalStack(root / "stack") as stack:
-            for rows in (int(r) for r in args.rows.split(",")):
-                sizes[rows] = one_size(stack, root, rows, args)
+            row_counts = [int(r) for r in args.rows.split(",")]
+            rounds = [int(r) for r in args.rounds.split(",")]
+            if len(rounds) not in (1, len(row_counts)):
+                parser.error("--rounds takes one number or one per --rows entry")
+            for rows, count in zip(row_counts, rounds * len(row_counts) if len(rounds) == 1 else rounds):
+                sizes[rows] = one_size(stack, root, rows, count, args)
     print_tables(sizes, args)
 
 

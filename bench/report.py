@@ -128,7 +128,7 @@ def main() -> None:
                     "--workers", "4", "--changes", "10000" if quick else "20000"]),
         "backfill": ("Backfill throughput and memory",
                      ["bench/backfill_bench.py", "--rows", "100000" if quick else "100000,1000000",
-                      "--rounds", "1" if quick else "3"]),
+                      "--rounds", "1" if quick else "3,1"]),
         "verify": ("Verify throughput and memory",
                    ["bench/verify_bench.py", "--rows", "100000"] + ([] if quick else ["1000000"])),
     }

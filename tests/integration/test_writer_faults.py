@@ -190,3 +190,24 @@ def test_two_updates_in_different_batches_never_end_older(tmp_path, make_setting
     mapping = settings.load_mapping(conn)
     collection = weaviate_client.collections.use(mapping.table("items").collection)
     assert sorted(o.properties["qty"] for o in collection.iterator()) == [300, 300]
+
+
+def test_job_whose_payload_vanished_is_handed_back_and_resent(tmp_path, make_settings, pipeline_factory,
+                                                              weaviate_client, redis_url):
+    """Redis losing a job's rows (eviction, an operator's DEL) but not its ticket costs a re-send, never data."""
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, partitions=4, batch_size=25)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    random_writes(conn, random.Random(7), 400)
+    relay = pipeline.start_relay_thread()  # no worker yet: every partition's first job waits in the queue
+    client = redis.Redis.from_url(redis_url)
+    payload_keys = wait_for(lambda: client.keys(f"{settings.namespace}:payload:*") or None, timeout=30,
+                            message="relay dispatched no job")
+    assert client.delete(*payload_keys) == len(payload_keys)
+    pipeline.start_workers(1)
+    pipeline.wait_caught_up(60)
+    assert relay.stats["retries"] >= len(payload_keys)  # each came back "transient: payload gone"
+    assert client.keys(f"{settings.namespace}:payload:*") == []  # workers delete the rows they acked
+    assert_stores_equal(weaviate_client, db, settings.load_mapping(conn))

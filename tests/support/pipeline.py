@@ -112,12 +112,14 @@ class Pipeline:
                 proc.wait()
 
 
-def wait_for(predicate, *, timeout: float, message: str, interval: float = 0.1) -> None:
-    """Poll ``predicate`` until true; fail the test with ``message`` after ``timeout`` seconds."""
+def wait_for(predicate, *, timeout: float, message: str, interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something true, and return that; fail the test
+    with ``message`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not (value := predicate()):
         assert time.monotonic() < deadline, message
         time.sleep(interval)
+    return value
 
 
 def weaviate_state(client: Any, mapping) -> dict[str, dict[str, dict[str, Any]]]:
