@@ -404,9 +404,11 @@ class Relay:
                          partition=p.number, reason=why)
         self.stats["lost_jobs"] += 1
         p.inflight = None
-        self.redis.delete(self.keys.payload(job.token))  # a late start of that job finds nothing to write
         p.requeue_front(job.entries)
         self._schedule_resweep(job.entries)
+        # Last, once the keys are safely back in the partition: if Redis is down this raises
+        # into the relay's backoff, and the key's TTL (or the wipe that took Redis down) reaps it.
+        self.redis.delete(self.keys.payload(job.token))  # a late start of that job finds nothing to write
 
     def _schedule_resweep(self, entries: list[Entry]) -> None:
         """Re-send these keys once more after any zombie write could have landed.
