@@ -40,6 +40,7 @@ from sqlite_to_weaviate.mapping import encode_vector, seed_preset_toml
 from sqlite_to_weaviate.operate.workers import worker_cli_env
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters
+from tests.support.pipeline import stop_process_groups
 
 FAULT_KINDS = ("kill_relay", "kill_worker", "kill_backfill", "redis_wipe", "weaviate_restart", "zombie_worker",
                "rejected_row")
@@ -335,17 +336,6 @@ class Soak:
             client.close()
 
     def _shutdown(self) -> None:
-        for proc in list(self.procs.values()) + self.workers:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGCONT)
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for proc in list(self.procs.values()) + self.workers:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_groups(list(self.procs.values()) + self.workers, timeout=20)
         self.weaviate.stop()
         self.redis.stop()

@@ -97,19 +97,24 @@ class Pipeline:
 
     def stop(self) -> None:
         self.stop_relay_thread()
-        for proc in self.workers + ([self.relay_proc] if self.relay_proc else []):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGCONT)
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for proc in self.workers + ([self.relay_proc] if self.relay_proc else []):
+        stop_process_groups(self.workers + ([self.relay_proc] if self.relay_proc else []), timeout=15)
+
+
+def stop_process_groups(procs: list[subprocess.Popen], *, timeout: float) -> None:
+    """SIGTERM each process group (waking frozen ones first); SIGKILL what outlives ``timeout``."""
+    for proc in procs:
+        if proc.poll() is None:
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                os.killpg(proc.pid, signal.SIGCONT)
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def wait_for(predicate, *, timeout: float, message: str, interval: float = 0.1) -> Any:
