@@ -17,17 +17,31 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=float, default=25.0)
     parser.add_argument("--fault-every", type=float, default=20.0)
+    parser.add_argument("--conversations", type=int, default=1800,
+                        help="size of the seeded chat database (1800 is about 15,000 rows to backfill)")
+    parser.add_argument("--backfill-rate", type=int, default=400, help="backfill rows per second")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--faults", default=",".join(FAULT_KINDS),
+                        help="comma-separated fault kinds to inject (default: all)")
+    parser.add_argument("--root", type=Path, help="keep the soak's files here (default: a new temp dir)")
     parser.add_argument("--json", type=Path, help="write faults, lag timeline and verify summary here")
     args = parser.parse_args()
     configure_logging("WARNING")
-    root = Path(tempfile.mkdtemp(prefix="s2w-soak-"))
-    result = Soak(root, duration=args.duration, seed=args.seed, rate=args.rate, fault_every=args.fault_every).run()
-    kinds = result.kinds()
+    kinds = tuple(k.strip() for k in args.faults.split(",") if k.strip())
+    unknown = set(kinds) - set(FAULT_KINDS)
+    if unknown:
+        raise SystemExit(f"unknown fault kind(s) {sorted(unknown)}; known: {', '.join(FAULT_KINDS)}")
+    root = args.root or Path(tempfile.mkdtemp(prefix="s2w-soak-"))
+    print(f"soak files in {root}", flush=True)
+    result = Soak(root, duration=args.duration, seed=args.seed, rate=args.rate, fault_every=args.fault_every,
+                  conversations=args.conversations, workers=args.workers, kinds=kinds,
+                  backfill_rate=args.backfill_rate).run()
+    fired = result.kinds()
     print(f"\nsoak {args.duration:.0f}s seed {args.seed}: {len(result.faults)} faults, {result.rows_compared} rows "
           f"equal in both stores, verify clean")
-    for kind in FAULT_KINDS:
+    for kind in kinds:
         print(f"  {kind:<18} {sum(1 for _, k, _ in result.faults if k == kind)}")
-    missing = set(FAULT_KINDS) - kinds
+    missing = set(kinds) - fired
     if args.json:
         args.json.write_text(json.dumps(result.__dict__, indent=2, default=str))
     if missing:

@@ -6,10 +6,13 @@ as separate processes, and a seeded fault injector, at random moments:
 
 * SIGKILLs the relay, a worker, the backfill (each is restarted, as a supervisor would);
 * restarts Redis with empty memory;
-* stops Weaviate and starts it again;
+* stops Weaviate and starts it again, or SIGKILLs it and starts it again on the same data;
 * freezes a worker (SIGSTOP) past its lease, then lets it run on (a zombie);
 * writes a row Weaviate rejects (a vector of the wrong length), waits for it to reach the
-  dead-letter table, fixes the row, and retries the dead letters.
+  dead-letter table, fixes the row, and retries the dead letters;
+* compound: a first fault that leaves work to re-send (a killed or frozen worker, a killed
+  Weaviate, a Redis wipe), then, while that re-send is still pending, a second fault of any
+  kind (the relay killed, Redis wiped, Weaviate killed, a worker or the backfill killed).
 
 At the end the writers stop, the pipeline drains, and both the verifier and an
 independent comparison (direct SQLite reads vs direct Weaviate reads) must report zero
@@ -42,8 +45,12 @@ from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters
 from tests.support.pipeline import stop_process_groups
 
-FAULT_KINDS = ("kill_relay", "kill_worker", "kill_backfill", "redis_wipe", "weaviate_restart", "zombie_worker",
-               "rejected_row")
+FAULT_KINDS = ("kill_relay", "kill_worker", "kill_backfill", "redis_wipe", "weaviate_restart", "weaviate_kill",
+               "zombie_worker", "rejected_row", "compound")
+# First faults of a compound: each leaves in-flight work the relay must re-send later.
+COMPOUND_FIRST = ("kill_worker", "zombie_worker", "weaviate_kill", "redis_wipe")
+# Second faults of a compound, injected while the first one's re-send is pending.
+COMPOUND_SECOND = ("kill_relay", "redis_wipe", "weaviate_kill", "kill_worker", "kill_backfill")
 
 
 @dataclass
@@ -61,7 +68,8 @@ class SoakResult:
 
 class Soak:
     def __init__(self, root: Path, *, duration: float, seed: int, rate: float = 25.0, workers: int = 3,
-                 conversations: int = 150, fault_every: float = 6.0) -> None:
+                 conversations: int = 150, fault_every: float = 6.0, kinds: tuple[str, ...] | None = None,
+                 backfill_rate: int = 400) -> None:
         self.root = root
         self.duration = duration
         self.rng = random.Random(seed)
@@ -78,6 +86,9 @@ class Soak:
         self.result = SoakResult(duration_s=duration)
         self.t0 = 0.0
         self._stop = threading.Event()
+        self._weaviate_lock = threading.Lock()  # one Weaviate fault at a time, even in a compound
+        self.kinds = tuple(kinds) if kinds else FAULT_KINDS
+        self.backfill_rate = backfill_rate
         self.settings: Settings | None = None
 
     # --------------------------------------------------------------- processes
@@ -98,7 +109,7 @@ class Soak:
 
     def _start_backfill(self) -> None:
         self.procs["backfill"] = self._spawn("backfill", "sqlite_to_weaviate", "backfill", "--page-size", "200",
-                                             "--rows-per-second", "400")
+                                             "--rows-per-second", str(self.backfill_rate))
 
     def _start_traffic(self) -> None:
         for mode in ("orm", "raw"):
@@ -154,10 +165,50 @@ class Soak:
         self._replace_dead_workers()
 
     def fault_weaviate_restart(self) -> None:
-        self.weaviate.stop()
-        self._note("weaviate_restart", "stopped")
-        time.sleep(self.rng.uniform(2.0, 5.0))
-        self.weaviate.start()
+        with self._weaviate_lock:
+            self.weaviate.stop()
+            self._note("weaviate_restart", "stopped")
+            time.sleep(self.rng.uniform(2.0, 5.0))
+            self.weaviate.start()
+
+    def fault_weaviate_kill(self) -> None:
+        """SIGKILL (a crash, not a stop): requests in flight die with it; restart on the same data."""
+        down_for = self.rng.uniform(3.0, 8.0)
+        with self._weaviate_lock:
+            self.weaviate.kill()
+            self._note("weaviate_kill", f"down for {down_for:.1f}s")
+            time.sleep(down_for)
+            self.weaviate.start()
+
+    def fault_compound(self) -> None:
+        """A second fault while the relay still owes a re-send for the first one."""
+        first = self.rng.choice(COMPOUND_FIRST)
+        second = self.rng.choice([k for k in COMPOUND_SECOND if k != first or k == "kill_worker"])
+        runner = threading.Thread(target=getattr(self, f"fault_{first}"), name=f"compound-{first}", daemon=True)
+        runner.start()
+        pending = self._wait_resend_pending(timeout=self.settings.lease_seconds * 4 if self.settings else 16)
+        getattr(self, f"fault_{second}")()
+        self._note("compound", f"{first} then {second} (re-send pending: {pending})")
+        runner.join(120)
+
+    def _wait_resend_pending(self, timeout: float) -> bool:
+        """True once the relay reports keys waiting to be re-sent (its published snapshot)."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis.url)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    raw = client.get("soak:relay-status")
+                except redis.RedisError:
+                    raw = None
+                if raw and json.loads(raw).get("resweeps"):
+                    return True
+                time.sleep(0.1)
+            return False
+        finally:
+            client.close()
 
     def fault_zombie_worker(self) -> None:
         alive = self._alive_workers()
@@ -208,7 +259,7 @@ class Soak:
                 self._start_worker()
 
     def _inject_faults(self) -> None:
-        kinds = list(FAULT_KINDS)
+        kinds = list(self.kinds)
         order: list[str] = []
         while not self._stop.wait(self.rng.uniform(self.fault_every * 0.5, self.fault_every * 1.5)):
             if not order:  # every kind once per round, in a seeded random order
