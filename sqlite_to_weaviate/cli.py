@@ -110,6 +110,9 @@ def status_cmd(settings: Any, as_json: bool, max_lag: float, max_dead_letters: i
         click.echo(f"outbox depth      {st.outbox_depth}")
         click.echo(f"lag (oldest)      {lag}")
         click.echo(f"dead letters      {st.dead_letters}")
+        if st.resends_pending:
+            click.echo(f"re-sends owed     {st.resends_pending} (next due in {st.resends_next_due_s or 0:.0f}s)")
+        click.echo(f"caught up         {'yes' if st.caught_up else 'no'}")
         relay = st.relay
         click.echo(f"relay             {'running pid ' + str(relay['pid']) + ' on ' + relay['host'] if relay else 'not running'}")
         if relay:

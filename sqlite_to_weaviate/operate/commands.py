@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from sqlite_to_weaviate.cli_support import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, connection_options, friendly_errors
+from sqlite_to_weaviate.operate.sidecar import DEFAULT_VERIFY_EVERY
 
 
 def _on_signals(stop: Any) -> None:
@@ -75,8 +76,10 @@ migrate_cmd = _build("migrate", migrate_func, [
 # ---------------------------------------------------------------------------- run
 def run_func(settings: Any, workers: int, no_backfill: bool, no_init: bool, metrics_port: int | None,
              metrics_host: str, no_metrics: bool, shutdown_grace: float, no_watch: bool, rows_per_second: float | None,
-             log_dir: str | None, verify_every: float, validation_sample: int, dry_run: bool) -> None:
-    """All-in-one sidecar: relay + supervised workers + backfill until done + /metrics and /healthz."""
+             log_dir: str | None, verify_every: float, validation_sample: int, verify_repair: bool,
+             dry_run: bool) -> None:
+    """All-in-one sidecar: relay + supervised workers + backfill until done + its own verifier +
+    /metrics and /healthz."""
     from sqlite_to_weaviate.backfill import BackfillOptions
 
     if dry_run:
@@ -90,7 +93,7 @@ def run_func(settings: Any, workers: int, no_backfill: bool, no_init: bool, metr
         backfill_options=BackfillOptions(rows_per_second=rows_per_second),
         metrics_host=metrics_host, metrics_port=None if no_metrics else metrics_port,
         shutdown_grace=shutdown_grace, watch=not no_watch, log_dir=Path(log_dir) if log_dir else None,
-        verify_every=verify_every, verify_sample=validation_sample,
+        verify_every=verify_every, verify_sample=validation_sample, verify_repair=verify_repair,
     )
     sidecar = Sidecar(settings, options)
     _on_signals(sidecar.stop)
@@ -110,10 +113,13 @@ run_cmd = _build("run", run_func, [
     click.option("--no-watch", is_flag=True, help="Poll only (no file-system events)."),
     click.option("--rows-per-second", type=click.FloatRange(min=0, min_open=True), help="Backfill throughput cap."),
     click.option("--log-dir", type=click.Path(file_okay=False), help="Directory for worker logs."),
-    click.option("--verify-every", type=click.FloatRange(min=0), default=0.0, show_default=True,
-                 help="Once live, verify every N seconds; clean + gate open = phase 4 (0: never)."),
+    click.option("--verify-every", type=click.FloatRange(min=0), default=DEFAULT_VERIFY_EVERY, show_default=True,
+                 help="Verify once the backfill is applied, then every N seconds; clean + gate open = phase 4 "
+                      "(0: never)."),
     click.option("--validation-sample", type=click.IntRange(min=0), default=100, show_default=True,
                  help="Rows compared field by field by each periodic verify."),
+    click.option("--verify-repair/--verify-report-only", default=True, show_default=True,
+                 help="Repair what the periodic verify finds (through the outbox), or only report it."),
     click.option("--dry-run", is_flag=True, help="Check the stores and print the plan; start nothing, write nothing."),
 ])
 

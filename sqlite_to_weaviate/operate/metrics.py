@@ -23,7 +23,8 @@ from prometheus_client.registry import Collector
 METRIC_NAMES = (
     "s2w_lag_seconds", "s2w_outbox_depth", "s2w_applied_total", "s2w_errors_total", "s2w_retries_total",
     "s2w_dead_letters", "s2w_backfill_rows_total", "s2w_backfill_progress_ratio", "s2w_verify_differences",
-    "s2w_workers", "s2w_phase",
+    "s2w_workers", "s2w_phase", "s2w_verify_runs_total", "s2w_verify_differences_found_total",
+    "s2w_verify_repaired_total",
 )
 
 
@@ -40,6 +41,9 @@ class MetricsSample:
     backfill_rows: dict[str, int] = field(default_factory=dict)
     backfill_progress: dict[str, float] = field(default_factory=dict)
     verify_differences: int | None = None
+    verify_runs_total: int = 0
+    verify_differences_found_total: int = 0
+    verify_repaired_total: int = 0
     workers: int = 0
     phase: int = 0
     healthy: bool = True
@@ -80,6 +84,11 @@ class SidecarCollector(Collector):
         yield ratio
         yield GaugeMetricFamily("s2w_verify_differences", "Differences found by the last verify (-1: none run)",
                                 value=-1 if s.verify_differences is None else s.verify_differences)
+        yield CounterMetricFamily("s2w_verify_runs", "Verifies the sidecar ran on its own", value=s.verify_runs_total)
+        yield CounterMetricFamily("s2w_verify_differences_found", "Differences its verifies found",
+                                  value=s.verify_differences_found_total)
+        yield CounterMetricFamily("s2w_verify_repaired", "Differences its verifies repaired",
+                                  value=s.verify_repaired_total)
         yield GaugeMetricFamily("s2w_workers", "Worker processes alive", value=s.workers)
         yield GaugeMetricFamily("s2w_phase", "Migration phase (1 schema .. 5 cleanup)", value=s.phase)
 

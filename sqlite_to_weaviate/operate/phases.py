@@ -151,6 +151,13 @@ def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, ma
     checks["outbox_drained"] = depth == 0
     if depth:
         reasons.append(f"{depth} captured change(s) not yet applied (lag {facts['lag_s']:.1f}s)")
+    from sqlite_to_weaviate.writer import resends
+
+    owed, _ = resends.pending(conn)
+    facts["resends_pending"] = owed
+    checks["no_resends_pending"] = owed == 0
+    if owed:
+        reasons.append(f"{owed} key(s) still owed a re-send after a fault (the relay sends them when due)")
     states = backfill_states(conn)
     not_done = [t for t in mapped_tables if not states.get(t, {}).get("done")]
     checks["backfill_done"] = not not_done

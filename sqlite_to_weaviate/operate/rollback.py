@@ -72,8 +72,9 @@ def _sqlite_tool_objects(conn: Any) -> list[str]:
 
 
 def _delete_our_objects(collection: Any, dry_run: bool) -> int:
-    """Objects carrying our content-hash property, in chunks (delete_many caps at 10,000)."""
-    from weaviate.classes.query import Filter
+    """Objects carrying our content-hash property, in chunks (delete_many caps at 10,000);
+    deleted by id where the index misses them (``sqlite_to_weaviate.weaviate_deletes``)."""
+    from sqlite_to_weaviate.weaviate_deletes import delete_objects
 
     total = 0
     chunk: list[Any] = []
@@ -83,7 +84,7 @@ def _delete_our_objects(collection: Any, dry_run: bool) -> int:
         if not chunk:
             return
         if not dry_run:
-            collection.data.delete_many(where=Filter.by_id().contains_any(list(chunk)))
+            delete_objects(collection, [str(u) for u in chunk])
         total += len(chunk)
         chunk.clear()
 

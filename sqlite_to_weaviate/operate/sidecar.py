@@ -1,4 +1,11 @@
-"""``run``: the all-in-one sidecar — relay, supervised workers, backfill until done, metrics.
+"""``run``: the all-in-one sidecar — relay, supervised workers, backfill until done, metrics,
+and its own verifier.
+
+The sidecar checks itself: once the backfill is applied it runs a full verify, then one
+every ``verify_every`` seconds, and by default repairs what differs through the outbox
+(ordered with live traffic like any change). Whatever it finds is logged as a warning
+naming the keys and counted in ``/metrics``, so a divergence that slipped past every other
+defence is fixed without a human, and still seen by one.
 
 Shutdown is graceful and loses nothing by construction: the outbox in SQLite is the source
 of truth, so on SIGTERM/SIGINT the backfill stops after its current page (its checkpoint
@@ -14,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from sqlite_to_weaviate.backfill import BackfillOptions
 from sqlite_to_weaviate.errors import S2WError
@@ -23,6 +31,20 @@ from sqlite_to_weaviate.writer.relay import Relay
 
 from .metrics import MetricsSample, MetricsServer, SidecarCollector
 from .phases import Phase, get_phase, last_verification, set_phase
+
+
+DEFAULT_VERIFY_EVERY = 3600.0
+"""A full verify reads both stores; hourly keeps that a few percent of a large table's time."""
+
+
+@dataclass
+class VerifyCounters:
+    """What the sidecar's own verifier did since it started (for ``/metrics``)."""
+
+    runs: int = 0
+    failures: int = 0
+    differences_found: int = 0
+    repaired: int = 0
 
 
 @dataclass(frozen=True)
@@ -39,8 +61,9 @@ class SidecarOptions:
     max_lag_s: float = 60.0
     log_dir: Path | None = None
     worker_log_level: str = "WARNING"
-    verify_every: float = 0.0             # seconds between verifies once live (0: never)
+    verify_every: float = DEFAULT_VERIFY_EVERY  # seconds between verifies once live (0: never)
     verify_sample: int = 100
+    verify_repair: bool = True            # repair what a periodic verify finds (else only report it)
 
 
 class Sidecar:
@@ -56,6 +79,7 @@ class Sidecar:
         self.metrics: MetricsServer | None = None
         self.backfill_report = None
         self.backfill_error: str | None = None
+        self.verify_counters = VerifyCounters()
         self.ready = threading.Event()
 
     def stop(self) -> None:
@@ -153,20 +177,43 @@ class Sidecar:
             self.log.error("backfill failed", error=self.backfill_error)
 
     def _verify_loop(self) -> None:
-        """Once the backfill is applied, verify periodically; a clean verify with the gate open is phase 4."""
+        """Verify as soon as the backfill is applied, then every ``verify_every`` seconds.
+
+        A clean verify with the gate open is phase 4. A failed run is retried after a
+        minute (or the interval, if shorter), not a whole interval later.
+        """
+        next_at = 0.0
+        while not self._stop.wait(1.0):
+            if time.monotonic() < next_at:
+                continue
+            try:
+                if self._phase() < Phase.LIVE:
+                    continue
+                self.verify_once()
+                next_at = time.monotonic() + self.options.verify_every
+            except Exception as exc:  # noqa: BLE001 - retried soon; metrics and the log show it
+                self.verify_counters.failures += 1
+                next_at = time.monotonic() + min(60.0, self.options.verify_every)
+                self.log.warning("periodic verify failed", error=str(exc)[:300])
+
+    def verify_once(self) -> Any:
+        """One verify (repairing unless told not to); logs what differed, by key."""
         from sqlite_to_weaviate.verify import verify
 
         from .verification import record_report
 
-        while not self._stop.wait(self.options.verify_every):
-            try:
-                if self._phase() < Phase.LIVE:
-                    continue
-                report = verify(self.settings, sample=self.options.verify_sample)
-                ready = record_report(self.settings, report, self.options.verify_sample)
-                self.log.info("verified", clean=report.clean, differences=report.differences, ready=ready)
-            except Exception as exc:  # noqa: BLE001 - the next round tries again; metrics show the last result
-                self.log.warning("periodic verify failed", error=str(exc)[:300])
+        report = verify(self.settings, sample=self.options.verify_sample, repair=self.options.verify_repair)
+        ready = record_report(self.settings, report, self.options.verify_sample)
+        counters = self.verify_counters
+        counters.runs += 1
+        counters.differences_found += report.differences
+        counters.repaired += sum(t.repaired for t in report.tables.values())
+        if report.differences:
+            self.log.warning("verify found differences" + (" and repaired them" if report.exit_code() == 2 else ""),
+                             differences=report.differences, repaired=sum(t.repaired for t in report.tables.values()),
+                             keys=_difference_keys(report))
+        self.log.info("verified", clean=report.clean, differences=report.differences, ready=ready)
+        return report
 
     # ------------------------------------------------------------------ metrics
     def sample(self) -> MetricsSample:
@@ -197,6 +244,9 @@ class Sidecar:
         finally:
             conn.close()
         s.verify_differences = None if verification is None else int(verification.get("differences") or 0)
+        s.verify_runs_total = self.verify_counters.runs
+        s.verify_differences_found_total = self.verify_counters.differences_found
+        s.verify_repaired_total = self.verify_counters.repaired
         if self.pool is not None and s.workers < self.pool.count:
             s.problems.append(f"{self.pool.count - s.workers} worker(s) down (restarting)")
         if self.backfill_error:
@@ -214,3 +264,15 @@ class Sidecar:
             except RuntimeError:  # mutated while copying (relay thread); try again
                 time.sleep(0.001)
         return {}
+
+
+def _difference_keys(report: Any, limit: int = 20) -> list[str]:
+    """``table kind key`` of the first differences of a verify report (for the warning log)."""
+    out: list[str] = []
+    for name, table in report.tables.items():
+        for kind in ("missing", "extra", "stale", "unindexed", "sample_mismatches"):
+            for entry in getattr(table, kind).items:
+                if len(out) >= limit:
+                    return out
+                out.append(f"{name} {kind} {entry.key if entry.key is not None else entry.uuid}")
+    return out

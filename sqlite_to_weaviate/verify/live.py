@@ -44,12 +44,24 @@ def checkpoint(conn: sqlite3.Connection) -> int:
 
 
 def pending_keys(conn: sqlite3.Connection, table: str, width: int, after_seq: int) -> set[tuple]:
-    """Keys of ``table`` with outbox rows beyond ``after_seq`` (not yet applied)."""
+    """Keys of ``table`` with outbox rows beyond ``after_seq`` (not yet applied), and keys the
+    relay still owes a re-send after a fault (their object may still change)."""
     if not capture_installed(conn):
         return set()
     cols = ", ".join(f"k{i}" for i in range(1, width + 1))
     rows = conn.execute(f"SELECT {cols} FROM _s2w_outbox WHERE tbl = ? AND seq > ?", (table, after_seq))
-    return {tuple(r) for r in rows}
+    keys = {tuple(r) for r in rows}
+    if _table_exists(conn, "_s2w_resends"):
+        keys.update(tuple(r) for r in conn.execute(
+            f"SELECT {cols} FROM _s2w_resends WHERE tbl = ? AND key_width = ?", (table, width)))
+    return keys
+
+
+def resends_pending(conn: sqlite3.Connection) -> int:
+    """Keys the relay still owes a re-send (see ``writer.resends``)."""
+    if not _table_exists(conn, "_s2w_resends"):
+        return 0
+    return int(conn.execute("SELECT count(*) FROM _s2w_resends").fetchone()[0])
 
 
 def wait_caught_up(conn: sqlite3.Connection, target_seq: int, timeout: float, poll: float = 0.1,

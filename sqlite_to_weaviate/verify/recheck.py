@@ -35,7 +35,7 @@ from sqlite_to_weaviate.mapping import TableMapping, content_hash
 import uuid as uuid_mod
 
 from . import live
-from .target import fetch_objects
+from .target import UNINDEXED, fetch_objects, stored_but_unindexed
 
 CHUNK = 200
 
@@ -81,9 +81,17 @@ def observe(conn: sqlite3.Connection, client: Any, table: TableMapping, candidat
     rows_b, pending_b = _snapshot(conn, table, keys)
     stable = []
     previous = {c.uuid: c.object_hash for c in candidates}  # from the scan or the last round
+    # seen before but not found through the index now: deleted meanwhile, or stored unindexed
+    unseen = [uuid_mod.UUID(bytes=c.uuid) for c in candidates
+              if previous[c.uuid] is not None and uuid_mod.UUID(bytes=c.uuid) not in objects]
+    unindexed = stored_but_unindexed(client, table, unseen) if unseen else set()
     for c in candidates:
-        obj = objects.get(uuid_mod.UUID(bytes=c.uuid))
-        c.object_hash = None if obj is None else (obj.properties.get("s2wContentHash") or "")
+        u = uuid_mod.UUID(bytes=c.uuid)
+        obj = objects.get(u)
+        if obj is not None:
+            c.object_hash = obj.properties.get("s2wContentHash") or ""
+        else:
+            c.object_hash = UNINDEXED if u in unindexed else None
         if c.key is None:
             c.row, c.row_hash = None, None
             stable.append(True)

@@ -37,6 +37,29 @@ def enqueue_repairs(conn: sqlite3.Connection, table: TableMapping, keys: Sequenc
     return enqueue_keys(conn, table.table, list(keys), op="R", ctx=dict(REPAIR_CTX))
 
 
+def replace_unindexed(client: Any, conn: sqlite3.Connection, table: TableMapping,
+                      found: Sequence[tuple[bytes, tuple | None]]) -> tuple[int, int]:
+    """Objects stored but missing from the index: delete each by id, re-enqueue its key.
+
+    Re-writing the same content does not repair Weaviate's index (only changed properties
+    are re-indexed), so the object is deleted by id first; the key then goes through the
+    outbox like any repair, and the relay writes the current row as a fresh object.
+    Returns (deleted, enqueued).
+    """
+    from sqlite_to_weaviate.weaviate_deletes import delete_by_ids
+
+    for tenant_handle in _handles(client, table):
+        delete_by_ids(tenant_handle, [str(uuid_mod.UUID(bytes=u)) for u, _ in found])
+    keys = [key for _, key in found if key is not None]
+    return len(found), enqueue_repairs(conn, table, keys)
+
+
+def _handles(client: Any, table: TableMapping) -> list[Any]:
+    from .target import _handle, tenants
+
+    return [_handle(client, table, tenant) for tenant in tenants(client, table)]
+
+
 def delete_extras(client: Any, table: TableMapping, uuids: Sequence[bytes]) -> int:
     """Delete objects that have no row (see module docstring for why this is safe)."""
     if not uuids:

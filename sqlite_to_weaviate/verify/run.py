@@ -29,7 +29,7 @@ from .errors import VerifyError
 from .fields import compare_object
 from .merge import Kind, merge_join
 from .recheck import Candidate, Settled, confirm_without_recheck, settle
-from .repair import delete_extras, enqueue_repairs
+from .repair import delete_extras, enqueue_repairs, replace_unindexed
 from .report import Entry, TableReport, VerifyReport
 from .sample import compare_sample
 from .source import Scratch, find_keys, stage_table
@@ -229,7 +229,7 @@ def _pipeline_quiet(ctx: _Context) -> bool:
     if not live.capture_installed(ctx.conn):
         return True
     return (live.high_water(ctx.conn) == ctx.seq_start and ctx.checkpoint_start >= ctx.seq_start
-            and live.checkpoint(ctx.conn) == ctx.checkpoint_start)
+            and live.checkpoint(ctx.conn) == ctx.checkpoint_start and live.resends_pending(ctx.conn) == 0)
 
 
 def _read_current_rows(conn: sqlite3.Connection, table: TableMapping, candidates: list[Candidate]) -> None:
@@ -245,9 +245,15 @@ def _classify(ctx: _Context, table: TableMapping, settled: Settled, report: Tabl
     )
     to_repair: list[Candidate] = []
     extras: list[Candidate] = []
+    unindexed: list[Candidate] = []
     for c in settled.confirmed:
         u = uuid_mod.UUID(bytes=c.uuid)
         key = list(c.key) if c.key is not None else None
+        if c.object_hash is not None and c.object_hash.startswith(target.UNINDEXED):
+            report.unindexed.add(Entry(str(u), key, "stored, but no filter or search finds it"
+                                       + ("" if c.row is not None else " (and its row is deleted)")))
+            unindexed.append(c)
+            continue
         if c.row is None:
             report.extra.add(Entry(str(u), None, {"object_hash": c.object_hash}))
             extras.append(c)
@@ -276,7 +282,11 @@ def _classify(ctx: _Context, table: TableMapping, settled: Settled, report: Tabl
     if ctx.repair:
         report.repair_enqueued += enqueue_repairs(ctx.write_conn, table, [c.key for c in to_repair])
         report.repair_deleted += delete_extras(ctx.client, table, [c.uuid for c in extras])
-        ctx.repaired.setdefault(table.table, []).extend(to_repair + extras)
+        deleted, enqueued = replace_unindexed(ctx.client, ctx.write_conn, table,
+                                              [(c.uuid, c.key if c.row is not None else None) for c in unindexed])
+        report.repair_deleted += deleted
+        report.repair_enqueued += enqueued
+        ctx.repaired.setdefault(table.table, []).extend(to_repair + extras + unindexed)
 
 
 def _reverify_repairs(ctx: _Context, tables: dict[str, TableMapping], report: VerifyReport, timeout: float) -> None:

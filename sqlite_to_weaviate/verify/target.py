@@ -26,6 +26,8 @@ from .errors import VerifyError
 
 FETCH_CHUNK = 200
 ITERATOR_PAGE = 1000
+UNINDEXED = "!unindexed:"
+"""Prefix of a staged hash whose object the cursor returns but an id filter does not find."""
 
 
 def check_schema(client: Any, table: TableMapping) -> None:
@@ -89,8 +91,42 @@ def count_objects(client: Any, table: TableMapping) -> int:
 
 
 def _hash_stream(handle: Any) -> Iterator[tuple[bytes, str | None]]:
+    """The cursor's (uuid, hash) pairs, each page also looked up through the index.
+
+    The cursor reads the object store; filters, search and ``delete_many`` read the index.
+    An object in the first but not the second (a write cut short by a timeout or a crash)
+    would pass a hash comparison yet be invisible to every query, so such objects are
+    marked with :data:`UNINDEXED` and reported (one filtered query per page).
+    """
+    page: list[tuple[bytes, str]] = []
     for obj in handle.iterator(return_properties=[HASH_PROPERTY], cache_size=ITERATOR_PAGE):
-        yield obj.uuid.bytes, obj.properties.get(HASH_PROPERTY) or ""  # "" = object without a hash
+        page.append((obj.uuid.bytes, obj.properties.get(HASH_PROPERTY) or ""))  # "" = object without a hash
+        if len(page) == ITERATOR_PAGE:
+            yield from _mark_unindexed(handle, page)
+            page = []
+    yield from _mark_unindexed(handle, page)
+
+
+def _mark_unindexed(handle: Any, page: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:
+    if not page:
+        return page
+    ids = [uuid_mod.UUID(bytes=u) for u, _ in page]
+    found = {o.uuid.bytes for o in handle.query.fetch_objects(
+        filters=Filter.by_id().contains_any(ids), limit=len(ids), return_properties=[]).objects}
+    if len(found) == len(page):
+        return page
+    return [(u, h if u in found else UNINDEXED + h) for u, h in page]
+
+
+def stored_but_unindexed(client: Any, table: TableMapping, uuids: Iterable[uuid_mod.UUID]) -> set[uuid_mod.UUID]:
+    """Which of ``uuids`` exist in the object store (looked up by id, not through the index)."""
+    found: set[uuid_mod.UUID] = set()
+    for u in uuids:
+        for tenant in tenants(client, table):
+            if _handle(client, table, tenant).data.exists(u):
+                found.add(u)
+                break
+    return found
 
 
 def iter_hashes(client: Any, table: TableMapping) -> Iterator[tuple[bytes, str | None]]:
@@ -187,15 +223,14 @@ def fetch_objects(client: Any, table: TableMapping, uuids: Iterable[uuid_mod.UUI
     return found
 
 
-def delete_objects(client: Any, table: TableMapping, uuids: list[uuid_mod.UUID], chunk: int = 1000) -> int:
-    """Delete objects by id in every tenant, ``chunk`` ids per call (below the 10,000 per-call cap)."""
+def delete_objects(client: Any, table: TableMapping, uuids: list[uuid_mod.UUID]) -> int:
+    """Delete objects by id in every tenant, also those the index does not find
+    (``sqlite_to_weaviate.weaviate_deletes``); returns how many the index matched."""
+    from sqlite_to_weaviate.weaviate_deletes import delete_objects as delete_reliably
+
     deleted = 0
     for tenant in tenants(client, table):
-        handle = _handle(client, table, tenant)
-        for start in range(0, len(uuids), chunk):
-            ids = uuids[start:start + chunk]
-            result = handle.data.delete_many(where=Filter.by_id().contains_any(ids))
-            deleted += int(result.successful or 0)
+        deleted += delete_reliably(_handle(client, table, tenant), [str(u) for u in uuids])
     return deleted
 
 

@@ -9,11 +9,12 @@ wakes up later cannot overwrite newer data: by then the relay has re-dispatched 
 partition, and the job sees it is fenced. (docs/architecture.md, invariant 4, argues the
 remaining window and how the relay's re-sweep closes it.)
 
-Why a frozen worker's request in flight cannot land late: each write request carries a
-deadline of a third of the lease (gRPC deadlines are enforced by the server too), and the
-job starts no request later than one deadline before its lease ends; the relay
-re-dispatches only after the lease has expired, and re-sends the keys once more after a
-further two leases to cover REST calls, whose deadline is client-side only.
+A write the job started can still land late: each request carries a deadline of a third
+of the lease and the job starts no call later than one deadline before its lease ends,
+but one client call retries by itself while the server is unavailable, and a server may
+finish a cancelled request. :func:`write_horizon` bounds all of that; the relay re-sends
+the keys of every job whose outcome it does not know once more after that horizon, from
+a durable list (``writer.resends``), so the last write of each key is a fresh read.
 
 The Weaviate client is created lazily once per worker process, after any fork (a gRPC
 channel created before ``fork()`` hangs in the child), from ``S2W_WEAVIATE_URL`` /
@@ -38,9 +39,32 @@ from sqlite_to_weaviate.writer.weaviate_apply import Fenced, RetryPolicy, Transi
 JOB_FUNCTION = "sqlite_to_weaviate.writer.job.apply_batch"
 
 
+# weaviate-client retries a batch request that finds the server UNAVAILABLE by itself, up to
+# 4 tries with 1, 2 and 4 s sleeps between them (``insert_many`` passes ``max_retries=2`` to
+# its exponential backoff), all inside ONE call that our lease guard cannot interrupt.
+CLIENT_TRIES_PER_CALL = 4
+CLIENT_RETRY_SLEEPS_S = 1 + 2 + 4
+# How long a server may still apply a request after the client's deadline passed (it
+# checks the cancelled context between steps, and a request can be half-applied).
+SERVER_GRACE_S = 5.0
+
+
 def request_timeout_for(lease_seconds: float) -> float:
     """The write-request deadline that goes with a lease (a third of it)."""
     return lease_seconds / 3
+
+
+def write_horizon(lease_seconds: float) -> float:
+    """How long after a job lost its lease, or reported failure, a write it started can land.
+
+    A job starts a call only while its lease has more than one request deadline left; the
+    call can retry inside the client (``CLIENT_TRIES_PER_CALL`` requests, each with the
+    deadline, plus the sleeps between them), and the server may finish a cancelled request
+    a little later. The relay re-sends the job's keys once more after this horizon, so the
+    last write of every key is a fresh read (docs/architecture.md, invariant 4).
+    """
+    deadline = request_timeout_for(lease_seconds)
+    return lease_seconds + CLIENT_TRIES_PER_CALL * deadline + CLIENT_RETRY_SLEEPS_S + SERVER_GRACE_S
 
 
 class _ProcessClient:
@@ -140,7 +164,7 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
         lease.guard()
         payload = _load_payload(redis_conn, keys, ticket)
         if payload.upserts:
-            rejected = apply_upserts(client, payload.upserts, policy, lease.guard)
+            rejected = apply_upserts(client, payload.upserts, policy, lease.guard, frozenset(payload.replace))
         if payload.deletes:
             apply_deletes(client, payload.deletes, policy, lease.guard)
         lease.release()

@@ -11,6 +11,12 @@ A payload holds complete object images (read from SQLite at dispatch) and delete
 most one operation per object id, so a worker can apply them in any order and
 concurrently without reordering two changes to one object. Primary keys never travel:
 the relay keeps them and maps a worker's per-uuid failures back to rows.
+
+``replace`` names upserts whose previous write had an unknown outcome (a timed-out or
+crashed request, a lost job): Weaviate can keep such an object half-written, stored but
+missing from its index, and an upsert of the same content does not repair the index. The
+worker deletes these objects by id before inserting them again (docs/architecture.md,
+invariant 3).
 """
 
 from __future__ import annotations
@@ -68,16 +74,22 @@ class JobTicket:
 class JobPayload:
     upserts: list[dict[str, Any]] = field(default_factory=list)  # WeaviateObject.to_json()
     deletes: list[Delete] = field(default_factory=list)
+    replace: list[str] = field(default_factory=list)  # uuids of upserts to delete by id first
 
     def dumps(self) -> bytes:
-        return orjson.dumps({"upserts": self.upserts,
+        return orjson.dumps({"upserts": self.upserts, "replace": self.replace,
                              "deletes": [[d.collection, d.uuid, d.tenant] for d in self.deletes]})
+
+    def object_ids(self) -> list[str]:
+        """Every object id this payload writes (upserts and deletes)."""
+        return [str(o["uuid"]) for o in self.upserts] + [d.uuid for d in self.deletes]
 
     @classmethod
     def loads(cls, raw: bytes) -> "JobPayload":
         try:
             data = orjson.loads(raw)
-            return cls(upserts=list(data["upserts"]), deletes=[Delete(c, u, t) for c, u, t in data["deletes"]])
+            return cls(upserts=list(data["upserts"]), deletes=[Delete(c, u, t) for c, u, t in data["deletes"]],
+                       replace=[str(u) for u in data.get("replace") or []])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise PayloadError(f"job payload is not readable: {exc}") from exc
 

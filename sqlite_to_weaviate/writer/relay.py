@@ -6,7 +6,9 @@ declares jobs of dead or frozen workers lost, reads new outbox rows, dispatches 
 job per partition with rows read *now* from SQLite, and advances the checkpoint over the
 contiguous acknowledged prefix, pruning the outbox below it. All of the relay's memory can
 be lost at any moment: it rebuilds from the checkpoint in SQLite, and re-sending a change
-is harmless (idempotent full-image upserts and deletes by deterministic uuid).
+is harmless (idempotent full-image upserts and deletes by deterministic uuid). What it
+owes later (a second send of the keys of a job whose outcome it does not know) is in
+SQLite too (``writer.resends``), written before the relay moves on.
 
 See docs/architecture.md for the argument that this keeps invariants 1-7.
 """
@@ -39,8 +41,8 @@ from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger, new_correlation_id
 from sqlite_to_weaviate.mapping import ConversionError, Mapping, MappingError, ensure_collections
 from sqlite_to_weaviate.settings import Settings
-from sqlite_to_weaviate.writer import dead_letters
-from sqlite_to_weaviate.writer.job import JOB_FUNCTION
+from sqlite_to_weaviate.writer import dead_letters, resends
+from sqlite_to_weaviate.writer.job import JOB_FUNCTION, write_horizon
 from sqlite_to_weaviate.writer.partitioning import partition_of
 from sqlite_to_weaviate.writer.payload import PAYLOAD_TTL_SECONDS, Ack, Delete, JobPayload, JobTicket
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
@@ -51,6 +53,7 @@ from sqlite_to_weaviate.writer.weaviate_apply import ALL_TENANTS
 
 CHECKPOINT_KEY = "relay.checkpoint"
 LAST_ERROR_KEY = "relay.last_error"
+RUN_ID_KEY = "relay.run_id"  # the run that last set the Redis sentinel (to tell a wipe from a first start)
 READ_CHUNK = 5000
 DRIFT_CHECK_INTERVAL = 5.0
 CHECKPOINT_INTERVAL = 0.5
@@ -72,6 +75,21 @@ class Entry:
     object_id: uuid.UUID
     seqs: list[int] = field(default_factory=list)
     captured_at: float | None = None  # outbox ts of the oldest change waiting (for lag)
+    suspect: bool = False  # its last write had an unknown outcome: replace the object
+    resend_due: float | None = None  # set for a durable re-send: the due time of its row
+
+    def copy(self, *, suspect: bool | None = None) -> "Entry":
+        return Entry(self.table, self.key, self.object_id, list(self.seqs), self.captured_at,
+                     self.suspect if suspect is None else suspect, self.resend_due)
+
+    def merge(self, other: "Entry") -> None:
+        """Fold another change of the same key into this one (it is read at dispatch anyway)."""
+        self.seqs.extend(other.seqs)
+        if self.captured_at is None or (other.captured_at is not None and other.captured_at < self.captured_at):
+            self.captured_at = other.captured_at
+        self.suspect = self.suspect or other.suspect
+        if other.resend_due is not None:
+            self.resend_due = max(self.resend_due or 0.0, other.resend_due)
 
 
 @dataclass
@@ -93,15 +111,17 @@ class Partition:
     not_before: float = 0.0
     attempts: int = 0
 
-    def requeue_front(self, entries: list[Entry]) -> None:
-        """Put entries of a failed or lost job back ahead of newer pending keys."""
+    def requeue_front(self, entries: list[Entry], *, suspect: bool = False) -> None:
+        """Put entries of a failed or lost job back ahead of newer pending keys.
+
+        ``suspect``: the job's outcome is unknown, so its objects are replaced when re-sent.
+        """
         merged: dict[uuid.UUID, Entry] = {}
         for entry in entries:
-            merged[entry.object_id] = Entry(entry.table, entry.key, entry.object_id, list(entry.seqs),
-                                            entry.captured_at)
+            merged[entry.object_id] = entry.copy(suspect=entry.suspect or suspect)
         for object_id, entry in self.pending.items():
             if object_id in merged:
-                merged[object_id].seqs.extend(entry.seqs)
+                merged[object_id].merge(entry)
             else:
                 merged[object_id] = entry
         self.pending = merged
@@ -111,9 +131,7 @@ class Partition:
         if existing is None:
             self.pending[entry.object_id] = entry
         else:
-            existing.seqs.extend(entry.seqs)
-            if existing.captured_at is None:
-                existing.captured_at = entry.captured_at
+            existing.merge(entry)
 
 
 class RelayLock:
@@ -164,7 +182,15 @@ class Relay:
         self.ledger = Ledger(checkpoint)
         self._persisted = checkpoint
         self.partitions = [Partition(n) for n in range(settings.partitions)]
-        self._resweeps: list[tuple[float, list[Entry]]] = []
+        self.horizon = write_horizon(settings.lease_seconds)
+        # re-sends not yet due (mirror of the durable rows), and applied ones to delete
+        self._resends: dict[str, resends.Resend] = {r.object_id: r for r in resends.load(self.conn)}
+        self._resends_done: list[tuple[str, float]] = []
+        self._started = False
+        self._startup_suspects: set[str] = set()  # object ids an earlier run may have half-written
+        self._suspect_upto = 0  # outbox seqs <= this: every change is suspect (Redis lost the earlier run's jobs)
+        self._startup_high_water = 0
+        self._old_payload_keys: list[bytes] = []
         self._dead_uuids = dead_letters.uuids(self.conn)
         self._token_counter = 0
         self._outbox_exhausted = False
@@ -184,6 +210,7 @@ class Relay:
     def _init_tables(self) -> None:
         with immediate(self.conn):
             dead_letters.ensure_table(self.conn)
+            resends.ensure_table(self.conn)
             self.conn.execute("CREATE TABLE IF NOT EXISTS _s2w_state (key TEXT PRIMARY KEY, value TEXT)")
 
     def stop(self) -> None:
@@ -233,7 +260,7 @@ class Relay:
             if item is not None:
                 self._handle_ack(Ack.loads(item[1]))
             return
-        self._wake.wait(self.settings.poll_interval if not self._resweeps else min(self.settings.poll_interval, 0.2))
+        self._wake.wait(self.settings.poll_interval if not self._resends else min(self.settings.poll_interval, 0.2))
         self._wake.clear()
 
     def drain(self, timeout: float = 60.0) -> bool:
@@ -261,7 +288,7 @@ class Relay:
     @property
     def idle(self) -> bool:
         return (
-            self._outbox_exhausted and self.ledger.unacked == 0 and not self._resweeps
+            self._outbox_exhausted and self.ledger.unacked == 0 and not self._resends and not self._resends_done
             and all(not p.pending and p.inflight is None for p in self.partitions)
         )
 
@@ -284,6 +311,8 @@ class Relay:
         value = self.redis.get(self.keys.sentinel)
         if value is not None and value.decode() == self.run_id:
             return
+        if not self._started:
+            self._take_over(value)
         inflight = [p for p in self.partitions if p.inflight is not None]
         if inflight:
             self.log.warning("redis lost its data (sentinel missing): re-sending unacknowledged work",
@@ -299,10 +328,43 @@ class Relay:
             pipe.pttl(self.keys.lease(p.number))
         pipe.set(self.keys.sentinel, self.run_id)
         results = pipe.execute()
+        if not self._started:
+            with immediate(self.conn):
+                set_state(self.conn, RUN_ID_KEY, self.run_id)
+            self._started = True
         now = time.monotonic()
         for p, ttl_ms in zip(self.partitions, results[1::2]):
             if isinstance(ttl_ms, int) and ttl_ms > 0:
                 p.not_before = max(p.not_before, now + ttl_ms / 1000 + self.settings.lease_seconds)
+
+    def _take_over(self, sentinel: bytes | None) -> None:
+        """First pass of this run: find what earlier runs may have left half-written.
+
+        Jobs an earlier relay dispatched but never saw acknowledged still have their
+        payload keys in Redis; their objects are suspects (replaced, and re-sent once more
+        after the write horizon). If Redis lost its data since the earlier run (no
+        sentinel, but that run set one), nothing says which jobs were in flight: every
+        change not yet acknowledged is a suspect.
+        """
+        previous_run = get_state(self.conn, RUN_ID_KEY)
+        self._startup_high_water = int(self.conn.execute(
+            "SELECT coalesce(max(seq), 0) FROM _s2w_outbox").fetchone()[0])
+        if sentinel is None and previous_run is not None and self._startup_high_water > self.ledger.checkpoint:
+            self._suspect_upto = self._startup_high_water
+            self.log.warning("redis lost the earlier run's jobs: replacing and re-sending every unacknowledged change",
+                             upto_seq=self._suspect_upto)
+        for key in self.redis.scan_iter(match=self.keys.payload("*"), count=1000):
+            raw = self.redis.get(key)
+            if raw is None:
+                continue
+            try:
+                self._startup_suspects.update(JobPayload.loads(raw).object_ids())
+            except ValueError:
+                pass  # unreadable: its objects are re-sent with everything unacknowledged anyway
+            self._old_payload_keys.append(key)
+        if self._startup_suspects:
+            self.log.warning("jobs of an earlier run never acknowledged: replacing and re-sending their keys",
+                             jobs=len(self._old_payload_keys), objects=len(self._startup_suspects))
 
     def _collect_acks(self) -> int:
         raw = self.redis.lpop(self.keys.acks, 1000)
@@ -329,13 +391,16 @@ class Relay:
                 log.warning("weaviate rejected rows: dead-lettered", count=len(ack.rejected))
         elif ack.outcome == "fenced":
             log.warning("job lost its lease before finishing; re-sending", error=ack.error)
-            p.requeue_front(job.entries)
-            self._schedule_resweep(job.entries)
+            self._schedule_resweep(job.entries, "fenced")
+            p.requeue_front(job.entries, suspect=True)
         else:
+            # A request that failed without an answer may still be applied (or half-applied)
+            # by the server: replace the objects when re-sending, and re-send once more later.
+            self._schedule_resweep(job.entries, f"transient: {ack.error}"[:200])
             p.attempts += 1
             delay = min(self.settings.backoff_max, self.settings.retry_delay * (2 ** (p.attempts - 1)))
             p.not_before = time.monotonic() + delay
-            p.requeue_front(job.entries)
+            p.requeue_front(job.entries, suspect=True)
             self.stats["retries"] += 1
             self._note_error(f"partition {p.number}: {ack.error}", delay)
 
@@ -356,6 +421,7 @@ class Relay:
                 dead_letters.record(self.conn, letters)
                 dead_letters.clear(self.conn, synced)
         self.ledger.ack(seq for entry in entries for seq in entry.seqs)
+        self._resends_done.extend((str(e.object_id), e.resend_due) for e in entries if e.resend_due is not None)
         now = time.time()
         self.lag_samples.extend(now - e.captured_at for e in entries if e.captured_at is not None)
 
@@ -402,32 +468,44 @@ class Relay:
             return
         self.log.warning("job lost; fencing it and re-sending its keys", batch_id=job.batch_id,
                          partition=p.number, reason=why)
+        self._schedule_resweep(job.entries, f"lost: {why}")  # durable first: if this fails, the job stays in flight
         self.stats["lost_jobs"] += 1
         p.inflight = None
-        p.requeue_front(job.entries)
-        self._schedule_resweep(job.entries)
+        p.requeue_front(job.entries, suspect=True)
         # Last, once the keys are safely back in the partition: if Redis is down this raises
         # into the relay's backoff, and the key's TTL (or the wipe that took Redis down) reaps it.
         self.redis.delete(self.keys.payload(job.token))  # a late start of that job finds nothing to write
 
-    def _schedule_resweep(self, entries: list[Entry]) -> None:
-        """Re-send these keys once more after any zombie write could have landed.
+    def _schedule_resweep(self, entries: list[Entry], reason: str) -> None:
+        """Re-send these keys once more after any write of the failed job could have landed.
 
-        A frozen worker can only still write inside one request it had already started; by
-        ``lease + request timeout`` from now that request is over, so a second, fresh read of
-        the rows overwrites whatever it wrote (docs/architecture.md, invariant 4).
+        A job whose outcome is unknown can still write for up to ``write_horizon`` (a call
+        it had started, retrying inside the client, or a request the server finishes
+        late); a second, fresh read of the rows sent after that overwrites whatever it
+        wrote (docs/architecture.md, invariant 4). The promise is durable before this
+        returns (``writer.resends``).
         """
-        due = time.monotonic() + self.settings.lease_seconds * 2
-        self._resweeps.append((due, [Entry(e.table, e.key, e.object_id) for e in entries]))
+        due = time.time() + self.horizon
+        items = [(str(e.object_id), e.table, e.key) for e in entries]
+        resends.schedule(self.conn, items, due, reason)
+        for object_id, table, key in items:
+            previous = self._resends.get(object_id)
+            self._resends[object_id] = resends.Resend(object_id, table, key, max(due, previous.due if previous else 0.0),
+                                                      reason)
+        self.stats["resends_scheduled"] += len(items)
 
     def _due_resweeps(self, now: float) -> int:
-        due = [r for r in self._resweeps if r[0] <= now]
-        if not due:
-            return 0
-        self._resweeps = [r for r in self._resweeps if r[0] > now]
-        for _, entries in due:
-            for entry in entries:
-                self.partitions[partition_of(entry.object_id, len(self.partitions))].add(entry)
+        wall = time.time()
+        due = [r for r in self._resends.values() if r.due <= wall]
+        for resend in due:
+            del self._resends[resend.object_id]
+            table = self.mapping.tables.get(resend.table)
+            if table is None:  # no longer mapped: nothing to send
+                self._resends_done.append((resend.object_id, resend.due))
+                continue
+            object_id = uuid.UUID(resend.object_id)
+            self.partitions[partition_of(object_id, len(self.partitions))].add(
+                Entry(resend.table, tuple(resend.key), object_id, suspect=True, resend_due=resend.due))
         return len(due)
 
     def _read_outbox(self) -> int:
@@ -438,6 +516,7 @@ class Relay:
         rows = read_outbox(self.conn, self.ledger.read_cursor, limit)
         self._outbox_exhausted = len(rows) < limit
         unmapped: list[int] = []
+        suspects: list[Entry] = []
         for row in rows:
             self.ledger.read(row.seq)
             table = self.mapping.tables.get(row.table)
@@ -445,9 +524,19 @@ class Relay:
                 unmapped.append(row.seq)  # captured but not mapped (excluded later): nothing to apply
                 continue
             object_id = table.uuid_for_key(row.key)
-            self.partitions[partition_of(object_id, len(self.partitions))].add(
-                Entry(row.table, row.key, object_id, [row.seq], row.ts)
-            )
+            entry = Entry(row.table, row.key, object_id, [row.seq], row.ts)
+            if row.seq <= self._suspect_upto or str(object_id) in self._startup_suspects:
+                entry.suspect = True
+                suspects.append(entry)
+            self.partitions[partition_of(object_id, len(self.partitions))].add(entry)
+        if suspects:
+            self._schedule_resweep(suspects, "an earlier relay run did not see its job finish")
+            self._startup_suspects.difference_update(str(e.object_id) for e in suspects)
+        if self._old_payload_keys and self.ledger.read_cursor >= self._startup_high_water:
+            # every change the earlier run could have had in flight is read and marked
+            self.redis.delete(*self._old_payload_keys)
+            self._old_payload_keys = []
+            self._startup_suspects.clear()
         if unmapped:
             self.ledger.ack(unmapped)
         return len(rows)
@@ -474,7 +563,7 @@ class Relay:
         jobs: list[tuple[Partition, InFlight, int, int]] = []
         for p in ready:
             entries = batches[p.number]
-            upserts, deletes, rejected = payloads[p.number]
+            upserts, deletes, rejected, replace = payloads[p.number]
             if rejected:
                 self._settle([e for e in entries if str(e.object_id) in rejected], rejected=rejected, stage="mapping")
                 entries[:] = [e for e in entries if str(e.object_id) not in rejected]
@@ -486,7 +575,7 @@ class Relay:
             ticket = JobTicket(batch_id=batch_id, namespace=self.settings.namespace, partition=p.number,
                                token=token, lease_seconds=self.settings.lease_seconds)
             job_id = f"{self.settings.namespace}-p{p.number}-{token}"
-            pipe.set(self.keys.payload(token), JobPayload(upserts, deletes).dumps(), ex=PAYLOAD_TTL_SECONDS)
+            pipe.set(self.keys.payload(token), JobPayload(upserts, deletes, replace).dumps(), ex=PAYLOAD_TTL_SECONDS)
             pipe.set(self.keys.fence(p.number), token)
             self.queue.enqueue_call(
                 JOB_FUNCTION, args=(ticket.to_json(),), job_id=job_id, timeout=self.settings.job_timeout,
@@ -515,7 +604,7 @@ class Relay:
 
     def _build_payloads(
         self, batches: dict[int, list[Entry]]
-    ) -> dict[int, tuple[list[dict[str, Any]], list[Delete], dict[str, str]]]:
+    ) -> dict[int, tuple[list[dict[str, Any]], list[Delete], dict[str, str], list[str]]]:
         """Read the current rows of every key in one short read transaction and convert them."""
         by_table: dict[str, list[tuple]] = defaultdict(list)
         for entries in batches.values():
@@ -533,6 +622,7 @@ class Relay:
             upserts: list[dict[str, Any]] = []
             deletes: list[Delete] = []
             rejected: dict[str, str] = {}
+            replace: list[str] = []
             for entry in entries:
                 table = self.mapping.tables[entry.table]
                 row = rows[entry.table].get(entry.key)
@@ -544,20 +634,24 @@ class Relay:
                     upserts.append(table.to_object(row, object_id=entry.object_id).to_json())
                 except (ConversionError, MappingError) as exc:
                     rejected[str(entry.object_id)] = str(exc)
-            out[number] = (upserts, deletes, rejected)
+                    continue
+                if entry.suspect:
+                    replace.append(str(entry.object_id))
+            out[number] = (upserts, deletes, rejected, replace)
         return out
 
     def _persist_checkpoint(self, *, force: bool = False) -> None:
         """Store the checkpoint and prune below it: at most every 0.5 s (each is a write txn
         competing with the app for the write lock), and always when idle or stopping."""
         checkpoint = self.ledger.checkpoint
-        if checkpoint <= self._persisted:
+        if checkpoint <= self._persisted and not self._resends_done:
             return
         now = time.monotonic()
         if not force and now - self._last_persist < CHECKPOINT_INTERVAL:
             return
         self._last_persist = now
         retention = self.settings.outbox_retention_seconds
+        done = self._resends_done
         with immediate(self.conn):
             set_state(self.conn, CHECKPOINT_KEY, str(checkpoint))
             if retention > 0:
@@ -566,6 +660,8 @@ class Relay:
                 )
             else:
                 self.conn.execute("DELETE FROM _s2w_outbox WHERE seq <= ?", (checkpoint,))
+            resends.clear(self.conn, done)
+        self._resends_done = []
         self._persisted = checkpoint
 
     def _housekeeping(self, now: float) -> None:
@@ -622,7 +718,9 @@ class Relay:
         return {
             "run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(), "at": time.time(),
             "checkpoint": self.ledger.checkpoint, "read_cursor": self.ledger.read_cursor,
-            "unacked": self.ledger.unacked, "resweeps": sum(len(e) for _, e in self._resweeps),
+            "unacked": self.ledger.unacked, "resweeps": len(self._resends),
+            "resends_next_due_s": (round(min(r.due for r in self._resends.values()) - time.time(), 1)
+                                   if self._resends else None),
             "pending": sum(len(p.pending) for p in self.partitions),
             "inflight": {
                 str(p.number): {"batch_id": p.inflight.batch_id, "keys": len(p.inflight.entries),

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlite_to_weaviate.capture import get_state
 from sqlite_to_weaviate.settings import Settings
-from sqlite_to_weaviate.writer import dead_letters
+from sqlite_to_weaviate.writer import dead_letters, resends
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.relay import CHECKPOINT_KEY, LAST_ERROR_KEY
 
@@ -26,6 +26,8 @@ class PipelineStatus:
     outbox_depth: int = 0
     oldest_unapplied_age_s: float | None = None
     dead_letters: int = 0
+    resends_pending: int = 0  # keys owed a second send after a fault (durable)
+    resends_next_due_s: float | None = None
     last_error: dict[str, Any] | None = None
     relay: dict[str, Any] | None = None
     workers: list[str] = field(default_factory=list)
@@ -34,12 +36,19 @@ class PipelineStatus:
     backfill: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
     @property
     def healthy(self) -> bool:
         return not self.problems
+
+    @property
+    def caught_up(self) -> bool:
+        """Nothing captured is waiting, nothing is owed a re-send, the relay holds no work."""
+        relay_idle = self.relay is None or (not self.relay.get("pending") and not self.relay.get("inflight")
+                                            and not self.relay.get("unacked"))
+        return self.outbox_depth == 0 and self.resends_pending == 0 and relay_idle
+
+    def to_json(self) -> dict[str, Any]:  # noqa: F811 - adds the derived fields
+        return asdict(self) | {"caught_up": self.caught_up, "healthy": self.healthy}
 
 
 def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_letters: int = 0) -> PipelineStatus:
@@ -63,6 +72,8 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
         st.outbox_depth = int(depth)
         st.oldest_unapplied_age_s = round(time.time() - oldest, 3) if oldest is not None else None
         st.dead_letters = dead_letters.count(conn)
+        st.resends_pending, next_due = resends.pending(conn)
+        st.resends_next_due_s = None if next_due is None else round(max(0.0, next_due - time.time()), 1)
         raw_error = get_state(conn, LAST_ERROR_KEY) if has_state else None
         st.last_error = json.loads(raw_error) if raw_error else None
         if has_state:
@@ -78,7 +89,7 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
         st.problems.append(f"{st.dead_letters} dead letter(s): see `sqlite-to-weaviate dead-letters list`")
     if st.redis_error:
         st.problems.append(f"redis unreachable: {st.redis_error}")
-    elif st.relay is None and st.outbox_depth:
+    elif st.relay is None and (st.outbox_depth or st.resends_pending):
         st.problems.append("no relay is running but changes are waiting")
     return st
 

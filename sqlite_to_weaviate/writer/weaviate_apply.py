@@ -7,6 +7,17 @@ the dead-letter table and the rest of the batch lands. A failure of the whole re
 backoff, and if it outlasts the retries the job reports ``transient`` so the relay
 re-dispatches it later. A timed-out request may still have been written; re-applying it
 is harmless because every write is an idempotent full-image upsert or a delete.
+
+Two facts about Weaviate, measured in the soak with SIGKILLed servers, shape the writes:
+
+* A request that times out or dies with the server can leave an object *half-written*:
+  stored (the cursor and ``exists`` see it) but missing from the inverted index, so no
+  filter, search or filtered delete finds it, and an upsert of the same content does not
+  repair the index (only changed properties are re-indexed). So an object whose last
+  write had an unknown outcome is deleted by id and inserted again ("replace").
+* ``delete_many`` finds objects through the index, so it silently skips such an object.
+  Deletes go through ``sqlite_to_weaviate.weaviate_deletes``, which deletes by id what
+  ``delete_many`` did not match.
 """
 
 from __future__ import annotations
@@ -17,9 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlite_to_weaviate.weaviate_deletes import DeleteIncomplete, delete_by_ids, delete_objects
 from sqlite_to_weaviate.writer.payload import Delete
-
-DELETE_CHUNK = 1000  # well under Weaviate's QUERY_MAXIMUM_RESULTS (10,000) per delete_many
 ALL_TENANTS = "*"
 
 _TRANSIENT_MARKERS = (
@@ -78,7 +88,8 @@ def _is_transient_exception(exc: Exception) -> bool:
 
 
 def apply_upserts(
-    client: Any, upserts: list[dict[str, Any]], policy: RetryPolicy, guard: Callable[[], None]
+    client: Any, upserts: list[dict[str, Any]], policy: RetryPolicy, guard: Callable[[], None],
+    replace: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     """Upsert full object images; returns uuid -> reason for objects Weaviate rejected.
 
@@ -86,7 +97,8 @@ def apply_upserts(
     reference target does not exist yet, and targets may arrive in another job), then the
     references in one batch (accepted for targets that arrive later). Phase 1 replaces
     the whole object, dropping old references, so phase 2 never duplicates one: re-applying
-    a job is harmless.
+    a job is harmless. Objects in ``replace`` are deleted by id before they are inserted
+    (see the module docstring).
     """
     from weaviate.classes.data import DataObject, DataReference
 
@@ -99,7 +111,8 @@ def apply_upserts(
         if tenant is not None:
             collection = collection.with_tenant(tenant)
         data = [DataObject(properties=o["properties"], uuid=o["uuid"], vector=o.get("vector")) for o in objects]
-        rejected.update(_insert(collection, data, objects, policy, guard))
+        suspect = {str(o["uuid"]) for o in objects if str(o["uuid"]) in replace}
+        rejected.update(_insert(collection, data, objects, policy, guard, suspect))
         references = [
             DataReference(from_property=prop, from_uuid=o["uuid"], to_uuid=targets)
             for o in objects if str(o["uuid"]) not in rejected
@@ -116,17 +129,32 @@ def apply_upserts(
 
 
 def _insert(collection: Any, data: list[Any], objects: list[dict[str, Any]], policy: RetryPolicy,
-            guard: Callable[[], None]) -> dict[str, str]:
+            guard: Callable[[], None], suspect: set[str]) -> dict[str, str]:
     """insert_many with per-object error triage: permanent ones reported, transient ones retried.
 
     When every object of a request fails, the client raises instead of returning per-object
     errors; for a permanent reason the request is split in halves until the bad objects are
-    isolated, so one bad row never holds back its batch.
+    isolated, so one bad row never holds back its batch. ``suspect`` objects are replaced
+    (deleted by id, then inserted); a request that fails without an answer makes all of its
+    objects suspect for the next try.
     """
     from weaviate.exceptions import WeaviateInsertManyAllFailedError
 
+    def attempt() -> Any:
+        if suspect:
+            delete_by_ids(collection, sorted(suspect))
+        try:
+            result = collection.data.insert_many(data)
+        except WeaviateInsertManyAllFailedError:
+            raise  # the server answered for every object: nothing half-written
+        except Exception:
+            suspect.update(str(o["uuid"]) for o in objects)  # no answer: the outcome is unknown
+            raise
+        suspect.clear()
+        return result
+
     try:
-        result = policy.run(lambda: collection.data.insert_many(data), guard=guard)
+        result = policy.run(attempt, guard=guard)
     except WeaviateInsertManyAllFailedError as exc:
         message = str(exc)
         if is_transient(message):
@@ -135,8 +163,9 @@ def _insert(collection: Any, data: list[Any], objects: list[dict[str, Any]], pol
             return {str(objects[0]["uuid"]): message.removeprefix(
                 "Every object failed during insertion. Here is the set of all errors: ")}
         half = len(data) // 2
-        rejected = _insert(collection, data[:half], objects[:half], policy, guard)
-        rejected.update(_insert(collection, data[half:], objects[half:], policy, guard))
+        first = {str(o["uuid"]) for o in objects[:half]}
+        rejected = _insert(collection, data[:half], objects[:half], policy, guard, suspect & first)
+        rejected.update(_insert(collection, data[half:], objects[half:], policy, guard, suspect - first))
         return rejected
     errors = {index: error.message for index, error in (result.errors or {}).items()}
     if errors and all(is_transient(m) for m in errors.values()):
@@ -152,14 +181,16 @@ def _insert(collection: Any, data: list[Any], objects: list[dict[str, Any]], pol
 
 def apply_deletes(client: Any, deletes: list[Delete], policy: RetryPolicy, guard: Callable[[], None]) -> None:
     """Delete objects by id in chunks; a missing object is already deleted (idempotent)."""
-    from weaviate.classes.query import Filter
-
     groups: dict[tuple[str, str | None], list[str]] = defaultdict(list)
     for d in deletes:
         groups[(d.collection, d.tenant)].append(d.uuid)
     for (collection_name, tenant), ids in groups.items():
         base = client.collections.use(collection_name)
         if not policy.run(lambda: base.exists(), guard=guard):
+            # A starting server may not know its schema yet: "no such collection" counts only
+            # from a node that says it is ready.
+            if not policy.run(lambda: client.is_ready(), guard=guard):
+                raise TransientError(f"Weaviate is not ready (collection {collection_name} not found yet)")
             continue  # collection gone (rollback / never created): nothing to delete
         if tenant == ALL_TENANTS:
             tenants = list(policy.run(lambda: base.tenants.get(), guard=guard))
@@ -169,10 +200,7 @@ def apply_deletes(client: Any, deletes: list[Delete], policy: RetryPolicy, guard
         else:
             targets = [base]
         for target in targets:
-            for start in range(0, len(ids), DELETE_CHUNK):
-                chunk = ids[start:start + DELETE_CHUNK]
-                result = policy.run(
-                    lambda: target.data.delete_many(where=Filter.by_id().contains_any(chunk)), guard=guard
-                )
-                if result.failed:
-                    raise TransientError(f"{result.failed} of {len(chunk)} deletes failed in {collection_name}")
+            try:
+                delete_objects(target, ids, run=lambda call: policy.run(call, guard=guard))
+            except DeleteIncomplete as exc:
+                raise TransientError(str(exc)) from exc

@@ -1,0 +1,130 @@
+"""Invariant 7 for what the relay owes later: a second send of the keys of every job whose
+outcome it does not know survives a relay SIGKILL, is counted as pending work by ``status``
+and ``ready``, and is carried out by the next relay.
+
+Real processes and servers throughout; each test checks that the fault happened (rows in
+``_s2w_resends``, a SIGKILL exit code) before it checks equality.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+
+import pytest
+import redis
+
+from sqlite_to_weaviate.operate import readiness
+from sqlite_to_weaviate.writer import resends
+from sqlite_to_weaviate.writer.status import collect_status
+from tests.integration.test_writer_pipeline import make_db, random_writes
+from tests.support.pipeline import assert_stores_equal, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def owed(db) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return resends.pending(conn)[0]
+    finally:
+        conn.close()
+
+
+def test_resend_owed_for_a_lost_job_survives_a_relay_sigkill(tmp_path, make_settings, pipeline_factory,
+                                                               weaviate_client, redis_url):
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, partitions=1, batch_size=200, lease_seconds=2.0)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    zombie, = pipeline.start_workers(1)
+    relay = pipeline.start_relay_process()
+    client = redis.Redis.from_url(redis_url)
+    conn.executemany("INSERT INTO items(id, name, qty) VALUES (?, ?, 1)", [(i, "old " + "y" * 50_000) for i in range(60)])
+    wait_for(lambda: client.exists(f"{settings.namespace}:lease:0"), timeout=30, interval=0.0005,
+             message="the worker never started the job")
+    os.killpg(zombie.pid, signal.SIGSTOP)  # frozen holding the lease: the relay must declare the job lost
+    try:
+        conn.execute("UPDATE items SET name = 'new', qty = 2")
+        wait_for(lambda: owed(db) >= 60, timeout=60, message="no durable re-send was recorded for the lost job")
+        relay.send_signal(signal.SIGKILL)
+        assert relay.wait(10) == -signal.SIGKILL
+        assert owed(db) >= 60, "the promise to re-send was lost with the relay"
+        st = collect_status(settings)
+        assert st.resends_pending >= 60 and not st.caught_up
+        assert "re-send" in " ".join(readiness(settings).reasons)
+    finally:
+        os.killpg(zombie.pid, signal.SIGCONT)
+    pipeline.start_workers(1)
+    relay = pipeline.start_relay_process()
+    wait_for(lambda: owed(db) == 0, timeout=120, message="the next relay never carried out the owed re-sends")
+    relay.send_signal(signal.SIGTERM)
+    relay.wait(30)
+    pipeline.drain()
+    mapping = settings.load_mapping(conn)
+    assert_stores_equal(weaviate_client, db, mapping)
+    names = {o.properties["name"] for o in weaviate_client.collections.use(mapping.table("items").collection).iterator()}
+    assert names == {"new"}
+    assert collect_status(settings).caught_up
+
+
+def test_jobs_an_earlier_relay_never_saw_finish_are_replaced_and_resent(tmp_path, make_settings, pipeline_factory,
+                                                                       weaviate_client, redis_url):
+    """Payload keys left in Redis by a SIGKILLed relay name the objects it may have half-written."""
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, partitions=4, batch_size=25, lease_seconds=2.0)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    random_writes(conn, random.Random(3), 300)
+    relay = pipeline.start_relay_process()  # no worker: its jobs wait in the queue with their payload keys
+    client = redis.Redis.from_url(redis_url)
+    wait_for(lambda: len(client.keys(f"{settings.namespace}:payload:*")) >= 4, timeout=30,
+             message="the relay dispatched no job")
+    relay.send_signal(signal.SIGKILL)
+    assert relay.wait(10) == -signal.SIGKILL
+    pipeline.start_workers(2)
+    second = pipeline.start_relay_thread()
+    wait_for(lambda: second.stats["resends_scheduled"] > 0, timeout=30,
+             message="the next relay did not treat the unacknowledged jobs as suspects")
+    random_writes(conn, random.Random(4), 100)
+    pipeline.stop_relay_thread()
+    pipeline.drain(180)
+    assert owed(db) == 0
+    assert client.keys(f"{settings.namespace}:payload:*") == []
+    assert_stores_equal(weaviate_client, db, settings.load_mapping(conn))
+
+
+def test_failed_jobs_during_an_outage_owe_a_resend_until_applied(tmp_path, make_settings, pipeline_factory,
+                                                                  weaviate_server_factory):
+    """A job that failed without an answer may still land: it is re-sent, and `status` is not
+    caught up until that is done."""
+    from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
+
+    server = weaviate_server_factory()
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, weaviate_url=server.url, max_retries=0, lease_seconds=2.0)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    pipeline.start_workers(2)
+    relay = pipeline.start_relay_thread()
+    random_writes(conn, random.Random(1), 100)
+    pipeline.wait_caught_up(60)
+    server.kill()  # SIGKILL, as a crash would
+    random_writes(conn, random.Random(2), 200)
+    wait_for(lambda: owed(db) > 0, timeout=60, message="no re-send was owed for jobs that failed during the outage")
+    assert not collect_status(settings).caught_up
+    server.start()
+    pipeline.wait_caught_up(180)
+    wait_for(lambda: owed(db) == 0, timeout=120, message="owed re-sends never carried out")
+    pipeline.stop_relay_thread()
+    assert relay.stats["retries"] + relay.stats["lost_jobs"] >= 1
+    client = connect_weaviate(server.url)
+    try:
+        assert_stores_equal(client, db, settings.load_mapping(conn))
+    finally:
+        client.close()
