@@ -2,8 +2,10 @@
 and its own verifier.
 
 The sidecar checks itself: once the backfill is applied it runs a full verify, then one
-every ``verify_every`` seconds, and by default repairs what differs through the outbox
-(ordered with live traffic like any change). Whatever it finds is logged as a warning
+every ``verify_every`` seconds, and one soon after the pipeline recovers from a fault
+(a lost job, a failed batch, a Redis wipe: Weaviate can lose index entries when it crashes,
+which no ordering on our side prevents). By default it repairs what differs through the
+outbox (ordered with live traffic like any change). Whatever it finds is logged as a warning
 naming the keys and counted in ``/metrics``, so a divergence that slipped past every other
 defence is fixed without a human, and still seen by one.
 
@@ -35,6 +37,8 @@ from .phases import Phase, get_phase, last_verification, set_phase
 
 DEFAULT_VERIFY_EVERY = 3600.0
 """A full verify reads both stores; hourly keeps that a few percent of a large table's time."""
+FAULT_SETTLE_S = 30.0
+"""After the last fault the relay saw, wait this long (and for owed re-sends) before verifying."""
 
 
 @dataclass
@@ -183,18 +187,39 @@ class Sidecar:
         minute (or the interval, if shorter), not a whole interval later.
         """
         next_at = 0.0
+        faults_verified, faults_seen, fault_at = 0, 0, 0.0
         while not self._stop.wait(1.0):
-            if time.monotonic() < next_at:
+            now = time.monotonic()
+            faults = self._fault_count()
+            if faults != faults_seen:
+                faults_seen, fault_at = faults, now
+            after_fault = (faults_seen > faults_verified and now - fault_at >= FAULT_SETTLE_S
+                           and self._resends_owed() == 0)
+            if now < next_at and not after_fault:
                 continue
             try:
                 if self._phase() < Phase.LIVE:
                     continue
                 self.verify_once()
+                faults_verified = faults_seen
                 next_at = time.monotonic() + self.options.verify_every
             except Exception as exc:  # noqa: BLE001 - retried soon; metrics and the log show it
                 self.verify_counters.failures += 1
                 next_at = time.monotonic() + min(60.0, self.options.verify_every)
                 self.log.warning("periodic verify failed", error=str(exc)[:300])
+
+    def _fault_count(self) -> int:
+        stats = self._relay_stats()
+        return sum(stats.get(k, 0) for k in ("retries", "lost_jobs", "redis_wipes", "stale_acks"))
+
+    def _resends_owed(self) -> int:
+        from sqlite_to_weaviate.writer import resends
+
+        conn = self.settings.open_db(readonly=True)
+        try:
+            return resends.pending(conn)[0]
+        finally:
+            conn.close()
 
     def verify_once(self) -> Any:
         """One verify (repairing unless told not to); logs what differed, by key."""

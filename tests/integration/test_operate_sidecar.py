@@ -23,6 +23,7 @@ from sqlite_to_weaviate.operate import readiness
 from sqlite_to_weaviate.operate.metrics import METRIC_NAMES
 from sqlite_to_weaviate.operate.verification import run_verification
 from sqlite_to_weaviate.operate.workers import worker_cli_env
+from tests.support.pipeline import assert_stores_equal
 
 
 def start_sidecar(settings, port: int, log, *extra: str) -> subprocess.Popen:
@@ -199,3 +200,57 @@ def test_workers_die_with_a_killed_supervisor(tmp_path, make_settings, redis_cli
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
+
+
+@pytest.mark.timeout(300)
+def test_run_verifies_itself_and_repairs_what_differs(tmp_path, make_settings, weaviate_client, redis_client):
+    """Objects changed behind the pipeline's back (deleted, edited, invented) are found by the
+    sidecar's own periodic verify, repaired through the outbox, counted and logged by key."""
+    import uuid as uuid_mod
+
+    from weaviate.classes.data import DataObject
+
+    db = tmp_path / "chat.db"
+    build_sample_database(db, conversations=10, seed=4)
+    mapping_file = tmp_path / "mapping.toml"
+    mapping_file.write_text(seed_preset_toml())
+    settings = make_settings(db, mapping_file=mapping_file)
+    port = free_port()
+    log_path = tmp_path / "sidecar.log"
+    log = open(log_path, "ab")
+    proc = start_sidecar(settings, port, log, "--verify-every", "3", "--validation-sample", "5")
+    try:
+        wait_for(lambda: endpoint_up(port), 60, "the metrics endpoint")
+        wait_for(lambda: caught_up(db), 120, "the backfill to be applied")
+        wait_for(lambda: "s2w_phase 4.0" in get(f"http://127.0.0.1:{port}/metrics")[1].decode(), 90,
+                 "a first clean verify (phase 4)")
+        conn = sqlite3.connect(db)
+        mapping = settings.load_mapping(conn)
+        table = mapping.table("messages")
+        collection = weaviate_client.collections.use(table.collection)
+        ids = [r[0] for r in conn.execute("SELECT id FROM messages ORDER BY id LIMIT 2")]
+        gone, edited = (table.uuid_for_key((i,)) for i in ids)
+        collection.data.delete_by_id(gone)                                     # missing
+        stored = collection.query.fetch_object_by_id(edited)
+        collection.data.update(uuid=edited, properties={"content": "edited behind our back",  # stale
+                                                        "s2wContentHash": "0" * 64})
+        invented = table.uuid_for_key(("no-such-message",))
+        collection.data.insert_many([DataObject(properties=dict(stored.properties), uuid=invented)])  # extra
+        wait_for(lambda: _metric(port, "s2w_verify_repaired_total") >= 3, 90, "the sidecar to repair 3 objects")
+        assert _metric(port, "s2w_verify_differences_found_total") >= 3
+        assert collection.data.exists(gone) and not collection.data.exists(invented)
+        assert collection.query.fetch_object_by_id(edited).properties["content"] != "edited behind our back"
+        assert_stores_equal(weaviate_client, db, mapping)
+        text = log_path.read_text()
+        assert "verify found differences" in text and ids[0] in text and ids[1] in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=90) == 0
+        log.close()
+
+
+def _metric(port: int, name: str) -> float:
+    for line in get(f"http://127.0.0.1:{port}/metrics")[1].decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0

@@ -38,7 +38,8 @@ def main() -> None:
                   backfill_rate=args.backfill_rate).run()
     fired = result.kinds()
     print(f"\nsoak {args.duration:.0f}s seed {args.seed}: {len(result.faults)} faults, {result.rows_compared} rows "
-          f"equal in both stores, verify clean")
+          f"equal in both stores, verify clean; the self-check repaired {result.self_check.get('repaired', 0)} "
+          f"object(s) Weaviate stored without indexing ({result.self_check.get('unindexed', 0)} found)")
     for kind in kinds:
         print(f"  {kind:<18} {sum(1 for _, k, _ in result.faults if k == kind)}")
     missing = set(kinds) - fired

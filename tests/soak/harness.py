@@ -14,9 +14,13 @@ as separate processes, and a seeded fault injector, at random moments:
   Weaviate, a Redis wipe), then, while that re-send is still pending, a second fault of any
   kind (the relay killed, Redis wiped, Weaviate killed, a worker or the backfill killed).
 
-At the end the writers stop, the pipeline drains, and both the verifier and an
-independent comparison (direct SQLite reads vs direct Weaviate reads) must report zero
-differences. Every fault is logged with its time; the caller asserts each kind fired.
+At the end the writers stop and the pipeline drains. Then the soak does what ``run`` does
+by itself after a fault: one verify that repairs. That pass must find no missing, extra or
+stale object (the pipeline's own ordering guarantees those); it may find objects that
+Weaviate stored but lost from its index across a crash ("unindexed", see
+``sqlite_to_weaviate.weaviate_deletes``), which it repairs. After that, both the verifier
+and an independent comparison (direct SQLite reads vs direct Weaviate reads, every object
+also looked up through the index) must report zero differences. Every fault is logged with its time; the caller asserts each kind fired.
 Servers are private to the soak (their own ports and dirs), never the test session's.
 
 ``python -m tests.soak --duration 1800 --seed 1`` runs the long version.
@@ -61,6 +65,7 @@ class SoakResult:
     rows_compared: int = 0
     verify_summary: dict[str, Any] = field(default_factory=dict)
     lag_timeline: list[tuple[float, float]] = field(default_factory=list)  # (t, outbox age of oldest change)
+    self_check: dict[str, int] = field(default_factory=dict)  # what the repairing verify found, by kind
 
     def kinds(self) -> set[str]:
         return {kind for _, kind, _ in self.faults}
@@ -348,6 +353,15 @@ class Soak:
             mapping = self.settings.load_mapping(conn)
         finally:
             conn.close()
+        check = verify(self.settings, sample=100, repair=True)  # the sidecar's own check after a fault
+        kinds = ("missing", "extra", "stale", "unindexed", "sample_mismatches", "conversion_errors", "unsettled")
+        self.result.self_check = {k: sum(getattr(t, k).total for t in check.tables.values()) for k in kinds}
+        self.result.self_check["repaired"] = sum(t.repaired for t in check.tables.values())
+        print(f"[soak] self-check: {self.result.self_check}", flush=True)
+        ordering = {k: v for k, v in self.result.self_check.items() if k not in ("unindexed", "repaired") and v}
+        assert not ordering, f"the pipeline left differences: {ordering}: {check.dumps()[:3000]}"
+        assert check.repair_failures == 0, check.dumps()[:3000]
+        self._wait_drained(300)
         report = verify(self.settings, sample=100)
         self.result.verify_summary = report.to_json() if hasattr(report, "to_json") else {"report": str(report)}
         assert report.clean, f"verifier found differences: {json.dumps(self.result.verify_summary)[:2000]}"
