@@ -38,10 +38,10 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def init_cmd(settings: Any, as_json: bool) -> None:
     """Phase 1: install capture triggers and create the Weaviate collections (idempotent)."""
-    from sqlite_to_weaviate.operate.ownership import initialize_recorded
+    from sqlite_to_weaviate.initialize import initialize
     from sqlite_to_weaviate.operate.phases import Phase, set_phase
 
-    report = initialize_recorded(settings)  # remembers which collections existed before (for rollback)
+    report = initialize(settings)  # records each collection it creates (rollback deletes only those whole)
     conn = settings.open_db()
     try:
         set_phase(conn, Phase.SCHEMA)

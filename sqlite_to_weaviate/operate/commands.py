@@ -156,16 +156,16 @@ backup_cmd = _build("backup", backup_func, [
 
 
 # ---------------------------------------------------------------------------- rollback
-def rollback_func(settings: Any, dry_run: bool, yes: bool) -> None:
+def rollback_func(settings: Any, dry_run: bool, yes: bool, force: bool) -> None:
     """Remove what the migration created: collections (or its objects), Redis keys, capture. App data stays."""
     from .rollback import rollback
 
     if not dry_run and not yes:
-        preview = rollback(settings, dry_run=True)
+        preview = rollback(settings, dry_run=True, force=force)
         for line in preview.lines():
             click.echo(line)
         click.confirm("Roll back the migration as listed above?", abort=True)
-    report = rollback(settings, dry_run=dry_run)
+    report = rollback(settings, dry_run=dry_run, force=force)
     for line in report.lines():
         click.echo(line)
     click.echo("dry run: nothing was changed" if dry_run else "rolled back")
@@ -174,6 +174,8 @@ def rollback_func(settings: Any, dry_run: bool, yes: bool) -> None:
 rollback_cmd = _build("rollback", rollback_func, [
     click.option("--dry-run", is_flag=True, help="List what would be removed; change nothing."),
     click.option("--yes", is_flag=True, help="Do not ask for confirmation."),
+    click.option("--force", is_flag=True,
+                 help="Roll back even after `uninstall` (phase 5), deleting objects edited in Weaviate since cutover."),
 ])
 
 
