@@ -17,7 +17,9 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli_support import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, connection_options, friendly_errors
+from sqlite_to_weaviate.cli_support import (
+    EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, Command, connection_options, finite, friendly_errors,
+)
 
 
 def _on_signals(stop: Any) -> None:
@@ -29,7 +31,7 @@ def _on_signals(stop: Any) -> None:
 def _build(name: str, func: Any, options: list[Any]) -> click.Command:
     for decorator in reversed(options):
         func = decorator(func)
-    return click.command(name, help=func.__doc__)(friendly_errors(connection_options(func)))
+    return click.command(name, cls=Command, help=func.__doc__)(friendly_errors(connection_options(func)))
 
 
 # ---------------------------------------------------------------------------- migrate
@@ -67,7 +69,7 @@ migrate_cmd = _build("migrate", migrate_func, [
                  help="Rows compared field by field during verification."),
     click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default 1)."),
     click.option("--no-rollback", is_flag=True, help="Keep everything when verification fails."),
-    click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds for backfill + drain."),
+    click.option("--timeout", type=finite(0, min_open=True), default=3600.0, show_default=True, help="Seconds for backfill + drain."),
     click.option("--json", "as_json", is_flag=True, help="Machine-readable result."),
 ])
 
@@ -105,12 +107,12 @@ run_cmd = _build("run", run_func, [
                  envvar="S2W_METRICS_PORT", help="Port of /metrics and /healthz (0: any free port)."),
     click.option("--metrics-host", default="127.0.0.1", show_default=True, envvar="S2W_METRICS_HOST"),
     click.option("--no-metrics", is_flag=True, help="No HTTP endpoint."),
-    click.option("--shutdown-grace", type=float, default=10.0, show_default=True,
+    click.option("--shutdown-grace", type=finite(0), default=10.0, show_default=True,
                  help="Seconds the relay waits for in-flight jobs on SIGTERM."),
     click.option("--no-watch", is_flag=True, help="Poll only (no file-system events)."),
-    click.option("--rows-per-second", type=click.FloatRange(min=0, min_open=True), help="Backfill throughput cap."),
+    click.option("--rows-per-second", type=finite(0, min_open=True), help="Backfill throughput cap."),
     click.option("--log-dir", type=click.Path(file_okay=False), help="Directory for worker logs."),
-    click.option("--verify-every", type=click.FloatRange(min=0), default=0.0, show_default=True,
+    click.option("--verify-every", type=finite(0), default=0.0, show_default=True,
                  help="Once live, verify every N seconds; clean + gate open = phase 4 (0: never)."),
     click.option("--validation-sample", type=click.IntRange(min=0), default=100, show_default=True,
                  help="Rows compared field by field by each periodic verify."),
@@ -227,7 +229,7 @@ def ready_func(settings: Any, max_verify_age: float, as_json: bool) -> None:
 
 
 ready_cmd = _build("ready", ready_func, [
-    click.option("--max-verify-age", type=float, default=3600.0, show_default=True,
+    click.option("--max-verify-age", type=finite(0), default=3600.0, show_default=True,
                  help="A verify older than this many seconds does not count."),
     click.option("--json", "as_json", is_flag=True),
 ])
