@@ -22,7 +22,6 @@ from sqlite_to_weaviate.cli import main
 from sqlite_to_weaviate.errors import ConfigError
 from sqlite_to_weaviate.operate.config import MigrationConfig, create_migration_config
 from sqlite_to_weaviate.settings import Settings
-from tests.integration.conftest import make_settings  # noqa: F401 - fixture
 from tests.security.helpers import cli, make_app_db, one_error_line, schema_objects
 
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 
 import pytest
