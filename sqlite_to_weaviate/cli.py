@@ -6,7 +6,7 @@ and a documented exit code, so cron jobs can alert on them:
 
   0  success / healthy          1  differences or problems found (status, verify)
   2  differences found and repaired (verify --repair)
-  3  could not run: bad configuration, unreachable service, invalid input
+  3  could not run: bad configuration or usage, unreachable service, invalid input, any error
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli_support import EXIT_OK, EXIT_PROBLEMS, connection_options, friendly_errors
+from sqlite_to_weaviate.cli_support import (
+    EXIT_OK, EXIT_PROBLEMS, Group, connection_options, finite, friendly_errors,
+)
+
 
 def command(group: click.Group, name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
     def decorate(func: Callable[..., Any]) -> Any:
@@ -28,7 +31,7 @@ def command(group: click.Group, name: str, **kwargs: Any) -> Callable[[Callable[
     return decorate
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="sqlite-to-weaviate")
 def main() -> None:
     """Move a live SQLite database into Weaviate with zero downtime, and prove nothing was lost."""
@@ -38,10 +41,10 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def init_cmd(settings: Any, as_json: bool) -> None:
     """Phase 1: install capture triggers and create the Weaviate collections (idempotent)."""
-    from sqlite_to_weaviate.operate.ownership import initialize_recorded
+    from sqlite_to_weaviate.initialize import initialize
     from sqlite_to_weaviate.operate.phases import Phase, set_phase
 
-    report = initialize_recorded(settings)  # remembers which collections existed before (for rollback)
+    report = initialize(settings)  # records each collection it creates (rollback deletes only those whole)
     conn = settings.open_db()
     try:
         set_phase(conn, Phase.SCHEMA)
@@ -93,7 +96,7 @@ def worker_cmd(settings: Any, burst: bool, name: str | None) -> None:
 
 @command(main, "status")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--max-lag", type=float, default=60.0, show_default=True, help="Seconds of lag that count as a problem.")
+@click.option("--max-lag", type=finite(0), default=60.0, show_default=True, help="Seconds of lag that count as a problem.")
 @click.option("--max-dead-letters", type=int, default=0, show_default=True)
 def status_cmd(settings: Any, as_json: bool, max_lag: float, max_dead_letters: int) -> None:
     """Lag, outbox depth, in-flight jobs, dead letters, workers; exit 1 when something needs a human."""

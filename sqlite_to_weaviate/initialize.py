@@ -1,17 +1,24 @@
 """``init``: phase 1 of a migration — capture installed and collections created, idempotently.
 
-Order matters: triggers are installed first (in one SQLite transaction), so that from that
-commit on every change is captured; collections are created afterwards, before the relay
-sends anything. Running it again is harmless and picks up schema changes.
+Order matters: the database is checked first (``PRAGMA quick_check`` on a read-only
+connection, so a damaged file is refused before anything is written to it) and Weaviate
+is connected to (a wrong URL or API key is refused before capture exists); triggers are
+installed next (in one SQLite transaction), so that from that commit on every change is
+captured; collections are created afterwards, before the relay sends anything. Each
+collection this run creates is recorded in the registry right after Weaviate accepted
+the create call, so ``rollback`` can tell it from a collection that was already there.
+Running it again is harmless and picks up schema changes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlite_to_weaviate import capture
+from sqlite_to_weaviate import capture, tool_objects
+from sqlite_to_weaviate.capture.txn import immediate
 from sqlite_to_weaviate.mapping import ensure_collections
 from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.sqlite_db import check_integrity
 
 
 @dataclass
@@ -24,18 +31,24 @@ class InitReport:
 
 
 def initialize(settings: Settings) -> InitReport:
-    conn = settings.open_db()
+    check_integrity(settings.sqlite_path)
+    client = settings.connect_weaviate()  # a wrong URL or API key fails here, before capture is installed
     try:
-        mapping = settings.load_mapping(conn)
-        install = capture.install(conn, sorted(mapping.tables))
-        report = InitReport(captured=list(install.installed), skipped=dict(mapping.skipped),
-                            resynced=list(install.resynced), warnings=list(install.warnings))
-        report.skipped.update(dict(install.skipped))
-    finally:
-        conn.close()
-    client = settings.connect_weaviate()
-    try:
-        report.collection_actions = ensure_collections(client, mapping)
+        conn = settings.open_db()
+        try:
+            mapping = settings.load_mapping(conn)
+            install = capture.install(conn, sorted(mapping.tables))
+            report = InitReport(captured=list(install.installed), skipped=dict(mapping.skipped),
+                                resynced=list(install.resynced), warnings=list(install.warnings))
+            report.skipped.update(dict(install.skipped))
+
+            def record_created(name: str) -> None:
+                with immediate(conn):
+                    tool_objects.record(conn, tool_objects.COLLECTION, name)
+
+            report.collection_actions = ensure_collections(client, mapping, on_create=record_created)
+        finally:
+            conn.close()
     finally:
         client.close()
     return report

@@ -9,6 +9,7 @@ that name the setting.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,13 +54,16 @@ class Settings:
             object.__setattr__(self, "weaviate_api_key", Secret(self.weaviate_api_key))
         if not _NAMESPACE.fullmatch(self.namespace):
             raise ConfigError(f"namespace {self.namespace!r}: use 1-64 letters, digits, '_' or '-' (it becomes part of RQ job ids)")
-        for name in ("partitions", "batch_size", "read_ahead", "job_timeout", "max_retries"):
+        for name in ("partitions", "batch_size", "read_ahead", "job_timeout", "max_retries", "failure_ttl"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name == "max_retries" else 1):
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "max_retries" else 1):
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("poll_interval", "lease_seconds", "retry_delay", "backoff_max"):
+        for name in ("poll_interval", "lease_seconds", "retry_delay", "backoff_max", "outbox_retention_seconds"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value <= 0:
+            # nan and inf pass every comparison below (nan <= 0 is False): refuse them by name
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number of seconds, got {value!r}")
+            if value < 0 or (value == 0 and name != "outbox_retention_seconds"):
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
         if self.lease_seconds >= self.job_timeout:
             raise ConfigError(

@@ -53,3 +53,27 @@ def open_db(path: str | Path, *, create: bool = False, readonly: bool = False) -
             raise ConfigError(f"{str(path)!r} is not a SQLite database ({exc})") from None
         raise ConfigError(f"cannot open SQLite database {str(path)!r}: {exc}") from None
     return conn
+
+
+def check_integrity(path: str | Path, *, max_errors: int = 5) -> None:
+    """``PRAGMA quick_check`` on a read-only connection; ConfigError when the file is damaged.
+
+    Run before anything writes to the app's database (``init``, ``migrate``): installing
+    triggers into a file with a corrupt page would only move the failure to the backfill,
+    half-way through a migration. quick_check reads every page (O(size), no index
+    cross-check), so it is kept to the commands that start a migration.
+    """
+    conn = open_db(path, readonly=True)
+    try:
+        try:
+            found = [str(r[0]) for r in conn.execute(f"PRAGMA quick_check({int(max_errors)})").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            found = [str(exc)]
+    finally:
+        conn.close()
+    if found != ["ok"]:
+        detail = "; ".join(" ".join(line.split()) for line in found[:max_errors])
+        raise ConfigError(
+            f"SQLite database {str(path)!r} is damaged (PRAGMA quick_check: {detail}); restore it from a backup "
+            "or rescue its data with the sqlite3 shell's .recover, then run again; nothing was changed"
+        )

@@ -66,6 +66,9 @@ class WeaviateEndpoint:
             if not raw.isdigit() or not 0 < int(raw) < 65536:
                 raise ConfigError(f"weaviate_url {url!r}: grpc_port must be a port number, got {raw!r}")
             grpc_port = int(raw)
+        if grpc_port == port:
+            raise ConfigError(f"weaviate_url {url!r}: grpc_port must differ from the HTTP port {port} "
+                              "(Weaviate serves gRPC on its own port, 50051 by default)")
         return cls(parts.scheme, parts.hostname, port, grpc_port, Secret(api_key) if api_key else None)
 
     def connect(self, *, timeout_s: float = 30.0, insert_timeout_s: float | None = None):  # -> weaviate.WeaviateClient

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlite_to_weaviate.capture import get_state, set_state
-from sqlite_to_weaviate.capture.state import STATE_DDL
+from sqlite_to_weaviate.capture.state import ensure_state_table, has_state_table
 
 from .keys import KeyValue, decode_key, encode_key
 
@@ -61,12 +61,7 @@ class TableCheckpoint:
         return dataclasses.replace(self, updated_at=time.time(), **changes)
 
 
-def has_state_table(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_s2w_state'").fetchone() is not None
-
-
-def ensure_state_table(conn: sqlite3.Connection) -> None:
-    conn.execute(STATE_DDL)
+__all__ = ["ensure_state_table", "has_state_table"]  # re-exported: backfill's callers use them from here
 
 
 def load(conn: sqlite3.Connection, table: str) -> TableCheckpoint | None:

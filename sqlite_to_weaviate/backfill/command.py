@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli_support import EXIT_OK, EXIT_PROBLEMS, connection_options, friendly_errors
+from sqlite_to_weaviate.cli_support import EXIT_OK, EXIT_PROBLEMS, Command, connection_options, finite, friendly_errors
 
 from .checkpoint import set_paused
 from .options import BackfillOptions, BackfillReport
@@ -94,13 +94,13 @@ _options = [
     click.option("--restart", is_flag=True, help="Forget the checkpoints and scan from the first key."),
     click.option("--dry-run", is_flag=True, help="Counts, mapping preview, estimated time; writes nothing."),
     click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Keys per transaction."),
-    click.option("--rows-per-second", type=click.FloatRange(min=0, min_open=True), help="Throughput cap."),
+    click.option("--rows-per-second", type=finite(0, min_open=True), help="Throughput cap."),
     click.option("--max-backlog", type=click.IntRange(min=0), default=20000, show_default=True,
                  help="Pause while more outbox rows than this wait for the relay (0: no limit)."),
     click.option("--memory-limit-mb", type=click.IntRange(min=1), help="Shrink pages / pause above this RSS."),
     click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Tables scanned at once."),
     click.option("--wait", is_flag=True, help="After the last page, wait until the relay has applied everything."),
-    click.option("--wait-timeout", type=float, help="Give up waiting after this many seconds (exit 1)."),
+    click.option("--wait-timeout", type=finite(0), help="Give up waiting after this many seconds (exit 1)."),
     click.option("--pause/--resume", default=None, help="Set or clear the pause flag of running backfills and exit."),
     click.option("--pause-file", type=click.Path(dir_okay=False), help="Pause while this file exists."),
     click.option("--json", "as_json", is_flag=True, help="Machine-readable report."),
@@ -109,4 +109,4 @@ _func = backfill_func
 for _decorator in reversed(_options):
     _func = _decorator(_func)
 
-backfill_cmd = click.command("backfill")(friendly_errors(connection_options(_func)))
+backfill_cmd = click.command("backfill", cls=Command)(friendly_errors(connection_options(_func)))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import sqlite3
 
+from sqlite_to_weaviate import tool_objects
+from sqlite_to_weaviate.capture.install import installed_triggers
 from sqlite_to_weaviate.errors import ConfigError, S2WError
 from sqlite_to_weaviate.mapping import Mapping, TableMapping
 
@@ -36,16 +38,11 @@ def select_tables(mapping: Mapping, wanted: list[str] | None) -> list[TableMappi
 
 
 def check_captured(conn: sqlite3.Connection, tables: list[TableMapping]) -> None:
-    has = {r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name IN ('_s2w_outbox', '_s2w_capture', '_s2w_state')")}
-    if {"_s2w_outbox", "_s2w_capture", "_s2w_state"} - has:
+    if not all(tool_objects.has_table(conn, name) for name in ("_s2w_outbox", "_s2w_capture", "_s2w_state")):
         raise CaptureNotInstalled("capture is not installed in this database: run `sqlite-to-weaviate init` first")
     captured = {r[0] for r in conn.execute("SELECT tbl FROM _s2w_capture")}
     for t in tables:
-        triggers = conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type='trigger' AND tbl_name=? AND substr(name, 1, 5)='_s2w_'",
-            (t.table,),
-        ).fetchone()[0]
+        triggers = len(installed_triggers(conn, t.table))  # capture's own: an app trigger named _s2w_* does not count
         if t.table not in captured or triggers < 3:
             raise CaptureNotInstalled(
                 f"table {t.table!r} has no capture triggers, so changes during the backfill would be lost: "

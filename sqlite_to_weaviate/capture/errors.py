@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlite_to_weaviate.errors import S2WError
 
-class CaptureError(Exception):
+
+class CaptureError(S2WError):
     """Capture cannot be installed, repaired or used as asked; the message says why and what to do."""

@@ -18,12 +18,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from sqlite_to_weaviate import tool_objects
+
 from .errors import CaptureError
 from .identifiers import quote_ident
 from .outbox import CAPTURE_DDL, CONTEXT_DDL, OUTBOX_DDL, enqueue_all_keys
 from .schema import TableInfo, describe, hash_description, table_info, user_tables
 from .state import STATE_DDL
-from .triggers import TRIGGER_VERSION, Trigger, generate_triggers
+from .triggers import TRIGGER_VERSION, Trigger, generate_triggers, trigger_name, TRIGGER_SUFFIXES
 from .txn import immediate
 
 DEFAULT_CAPTURED_BY = "sqlite-to-weaviate"
@@ -52,10 +54,13 @@ class CapturedTable:
     skip_noop_updates: bool
 
 
+#: The tables ``install`` creates, in creation order.
+INSTALL_TABLES = (("_s2w_outbox", OUTBOX_DDL), ("_s2w_context", CONTEXT_DDL), ("_s2w_state", STATE_DDL),
+                  ("_s2w_capture", CAPTURE_DDL))
+
+
 def tool_tables_exist(conn: sqlite3.Connection) -> bool:
-    return conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('_s2w_outbox', '_s2w_capture')"
-    ).fetchone()[0] == 2
+    return tool_objects.has_table(conn, "_s2w_outbox") and tool_objects.has_table(conn, "_s2w_capture")
 
 
 def captured_tables(conn: sqlite3.Connection) -> list[CapturedTable]:
@@ -73,13 +78,33 @@ def captured_tables(conn: sqlite3.Connection) -> list[CapturedTable]:
 
 
 def installed_triggers(conn: sqlite3.Connection, table: str) -> dict[str, str]:
-    """name -> SQL of capture's triggers currently attached to ``table``."""
-    rows = conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
-        "AND name LIKE '\\_s2w\\_%' ESCAPE '\\'",
-        (table,),
-    ).fetchall()
-    return dict(rows)
+    """name -> SQL of capture's triggers currently attached to ``table`` (the app's own triggers excluded)."""
+    ours = tool_objects.registered(conn, tool_objects.TRIGGER)
+    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)).fetchall()
+    return {name: sql for name, sql in rows if tool_objects.fold(name) in ours}
+
+
+def name_conflicts(conn: sqlite3.Connection, tables: Iterable[str]) -> list[str]:
+    """Names capture needs (its tables, the triggers of ``tables``) held by objects it did not create."""
+    problems = []
+    for name in tool_objects.TOOL_TABLES:
+        problem = tool_objects.conflict(conn, tool_objects.TABLE, name, tool_objects.TOOL_TABLES[name])
+        if problem:
+            problems.append(problem)
+    for table in tables:
+        for suffix in TRIGGER_SUFFIXES:
+            problem = tool_objects.conflict(conn, tool_objects.TRIGGER, trigger_name(table, suffix),
+                                            f"capture trigger on table {table!r}")
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def check_names(conn: sqlite3.Connection, tables: Iterable[str]) -> None:
+    """Raise :class:`~sqlite_to_weaviate.tool_objects.NameTaken` listing every collision (read-only)."""
+    problems = name_conflicts(conn, tables)
+    if problems:
+        raise tool_objects.NameTaken("; ".join(problems) + "; nothing was changed")
 
 
 def table_hash(info: TableInfo, triggers: list[Trigger]) -> str:
@@ -93,13 +118,14 @@ def schema_hash(conn: sqlite3.Connection, table: str, *, skip_noop_updates: bool
 
 
 def _create_tool_tables(conn: sqlite3.Connection) -> None:
-    for ddl in (OUTBOX_DDL, CONTEXT_DDL, STATE_DDL, CAPTURE_DDL):
-        conn.execute(ddl)
+    for name, ddl in INSTALL_TABLES:
+        tool_objects.create_table(conn, name, ddl)
 
 
 def _drop_triggers(conn: sqlite3.Connection, table: str) -> None:
+    """Drop capture's triggers on ``table``; the app's own triggers, whatever their names, stay."""
     for name in installed_triggers(conn, table):
-        conn.execute(f"DROP TRIGGER IF EXISTS {quote_ident(name)}")
+        tool_objects.drop_trigger(conn, name)
 
 
 def _test_fire(conn: sqlite3.Connection, info: TableInfo) -> None:
@@ -146,7 +172,7 @@ def install_table(
     resync = force_resync or needs_resync(conn, info, triggers)
     _drop_triggers(conn, info.name)
     for trig in triggers:
-        conn.execute(trig.sql)
+        tool_objects.create_trigger(conn, trig.name, trig.sql)
     _test_fire(conn, info)
     conn.execute(
         "INSERT OR REPLACE INTO _s2w_capture(tbl, schema_hash, trigger_version, installed_at, "
@@ -182,7 +208,6 @@ def install(
     """
     installed, skipped, resynced, warnings = [], [], [], []
     with immediate(conn):
-        _create_tool_tables(conn)
         if tables is None:
             names = []
             for t in user_tables(conn):
@@ -194,13 +219,15 @@ def install(
                 names.append(t)
         else:
             names = list(tables)
+        check_names(conn, names)
+        _create_tool_tables(conn)
         for t in names:
             try:
                 name, resync, warn = install_table(
                     conn, t, captured_by=captured_by, skip_noop_updates=skip_noop_updates
                 )
             except sqlite3.Error as exc:
-                raise CaptureError(f"cannot install capture on table {t!r}: {exc}") from exc
+                raise CaptureError(f"cannot install capture on table {t!r}: {exc}") from None
             installed.append(name)
             warnings.extend(warn)
             if resync:
@@ -208,29 +235,36 @@ def install(
     return InstallReport(tuple(installed), tuple(skipped), tuple(resynced), tuple(warnings))
 
 
+#: Tool tables that ``uninstall(drop_outbox=False)`` keeps so pending changes can still be relayed.
+KEPT_WITH_OUTBOX = ("_s2w_outbox", "_s2w_state", "_s2w_dead_letters", "_s2w_resends")
+
+
 def uninstall(conn: sqlite3.Connection, *, drop_outbox: bool = True, tables: Iterable[str] | None = None) -> None:
     """Remove capture triggers (all, or only ``tables``'s) and, unless asked not to, the tool tables.
 
-    Triggers are dropped before the outbox in the same transaction: an outbox dropped under
-    live triggers would make every application write fail. ``drop_outbox=False`` keeps the
-    outbox and checkpoints so pending changes can still be relayed.
+    Only what the registry says the tool created is dropped: the app's own triggers and
+    tables stay, whatever their names. Triggers are dropped before the outbox in the same
+    transaction: an outbox dropped under live triggers would make every application write
+    fail. ``drop_outbox=False`` keeps the outbox, checkpoints and dead letters so pending
+    changes can still be relayed. The registry itself goes last, and only when it records
+    nothing else (a record of Weaviate collections or of a cutover is kept).
     """
     with immediate(conn):
+        if not tool_objects.present(conn):
+            return
+        tool_objects.ensure(conn)  # adopts a pre-registry install, so it can be removed exactly
         if tables is not None:
             for t in tables:
                 _drop_triggers(conn, t)
                 if tool_tables_exist(conn):
                     conn.execute("DELETE FROM _s2w_capture WHERE tbl = ?", (t,))
             return
-        for (name,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '\\_s2w\\_%' ESCAPE '\\'"
-        ).fetchall():
-            conn.execute(f"DROP TRIGGER IF EXISTS {quote_ident(name)}")
-        conn.execute("DROP TABLE IF EXISTS _s2w_capture")
-        conn.execute("DROP TABLE IF EXISTS _s2w_context")
-        if drop_outbox:
-            conn.execute("DROP TABLE IF EXISTS _s2w_outbox")
-            conn.execute("DROP TABLE IF EXISTS _s2w_state")
+        for name in list(tool_objects.registered(conn, tool_objects.TRIGGER).values()):
+            tool_objects.drop_trigger(conn, name)
+        for name in list(tool_objects.registered(conn, tool_objects.TABLE).values()):
+            if drop_outbox or name.lower() not in KEPT_WITH_OUTBOX:
+                tool_objects.drop_table(conn, name)
+        tool_objects.drop_registry(conn)
 
 
 @contextmanager

@@ -12,9 +12,10 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from sqlite_to_weaviate import tool_objects
+
 from .errors import CaptureError
 
-TOOL_PREFIX = "_s2w_"
 MAX_PK_COLUMNS = 8
 
 
@@ -91,13 +92,17 @@ def canonical_table_name(conn: sqlite3.Connection, table: str) -> str | None:
 
 
 def user_tables(conn: sqlite3.Connection) -> list[str]:
-    """Every ordinary table except SQLite's internal and capture's own tables."""
+    """Every ordinary table except SQLite's internal ones and the tables the tool created.
+
+    A user table whose name merely starts with ``_s2w_`` is a user table like any other:
+    only the registry (:mod:`sqlite_to_weaviate.tool_objects`) says what is the tool's.
+    """
     rows = conn.execute(
         "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' "
-        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_s2w\\_%' ESCAPE '\\' "
-        "ORDER BY name"
+        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
     ).fetchall()
-    return [r[0] for r in rows]
+    ours = tool_objects.tool_tables(conn)
+    return [r[0] for r in rows if tool_objects.fold(r[0]) not in ours]
 
 
 def no_pk_message(table: str) -> str:
@@ -113,8 +118,8 @@ def table_info(conn: sqlite3.Connection, table: str) -> TableInfo:
     name = canonical_table_name(conn, table)
     if name is None:
         raise CaptureError(f"table {table!r} does not exist in the main database")
-    if name.startswith(TOOL_PREFIX) or name.startswith("sqlite_"):
-        raise CaptureError(f"table {name!r} is internal (sqlite_ / {TOOL_PREFIX}) and is never captured")
+    if name.lower().startswith("sqlite_") or tool_objects.fold(name) in tool_objects.tool_tables(conn):
+        raise CaptureError(f"table {name!r} is internal (SQLite's or sqlite-to-weaviate's own) and is never captured")
     tl = conn.execute(
         "SELECT type, wr FROM pragma_table_list WHERE schema = 'main' AND name = ?", (name,)
     ).fetchone()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlite_to_weaviate.errors import S2WError
 
-class MappingError(ValueError):
+
+class MappingError(S2WError, ValueError):
     """The mapping or its configuration is invalid; the message says what to change."""
 
 

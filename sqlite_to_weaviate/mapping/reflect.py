@@ -2,7 +2,9 @@
 
 Only tables with a declared PRIMARY KEY are mapped: rowids of other tables are
 renumbered by VACUUM, so they cannot give stable object ids. Skipped tables are
-reported in ``Mapping.skipped`` with the reason, never silently dropped.
+reported in ``Mapping.skipped`` with the reason, never silently dropped. SQLite's own
+tables and the tables sqlite-to-weaviate created (its registry says which; a name
+prefix proves nothing) are not the app's data and are left out entirely.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import difflib
 import sqlite3
 from dataclasses import dataclass
 
+from sqlite_to_weaviate import tool_objects
+
 from .config_file import ColumnConfig, MappingConfig, TableConfig
 from .errors import MappingError
 from .model import ColumnMapping, Mapping, ReferenceMapping, TableMapping
 from .naming import HASH_PROPERTY, collection_name, property_name
 from .types import DataType
 
-INTERNAL_PREFIX = "_s2w_"
 NO_PRIMARY_KEY = "no declared primary key: rowids are unstable under VACUUM; add a PRIMARY KEY or exclude the table"
 
 
@@ -110,8 +113,9 @@ def _check_names_exist(config: MappingConfig, key: str, names: tuple[str, ...] |
 def reflect_mapping(conn: sqlite3.Connection, config: MappingConfig | None = None) -> Mapping:
     """Build the mapping of every user table with a primary key, applying ``config``."""
     config = config or MappingConfig()
+    ours = tool_objects.tool_tables(conn)
     all_tables = [(name, kind) for name, kind in list_tables(conn)
-                  if not name.lower().startswith(("sqlite_", INTERNAL_PREFIX))]
+                  if not name.lower().startswith("sqlite_") and tool_objects.fold(name) not in ours]
     names = [name for name, _ in all_tables]
     _check_names_exist(config, "include", config.include or (), names)
     _check_names_exist(config, "exclude", config.exclude, names)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from weaviate.classes.config import Configure, DataType as WvDataType, Property, ReferenceProperty, Tokenization
@@ -136,13 +137,19 @@ def collection_config(table_mapping: "TableMapping", *, name_prefix: str = "") -
     return config
 
 
-def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = "") -> list[str]:
+def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = "",
+                       on_create: Callable[[str], None] | None = None) -> list[str]:
     """Create or update every mapped collection; returns a list of actions taken.
 
     Collections are created without references first and references added afterwards,
     so reference cycles and self-references work. Existing collections gain missing
     properties and references; a property whose type changed, or a changed
     multi-tenancy setting, is a MappingError explaining what to do.
+
+    ``on_create(name)`` is called right after each collection this call created (and
+    only those): callers record ownership there, so ``rollback`` deletes whole only the
+    collections the tool created. A create call that succeeds is proof: Weaviate refuses
+    to create a collection that exists.
     """
     actions: list[str] = []
     configs = {tm.table: collection_config(tm, name_prefix=name_prefix) for tm in mapping.collections_in_order()}
@@ -151,6 +158,8 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
         if not client.collections.exists(name):
             create_args = dict(config, references=None)
             client.collections.create(**create_args)
+            if on_create is not None:
+                on_create(name)
             actions.append(f"created collection {name}")
         else:
             actions.extend(_update_properties(client, table, config))

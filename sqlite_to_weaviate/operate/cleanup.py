@@ -2,20 +2,24 @@
 
 Unlike rollback, this keeps every Weaviate object: the migration succeeded and the app now
 reads from Weaviate. Triggers go before the tool tables in one transaction (an outbox
-dropped under live triggers would fail every app write).
+dropped under live triggers would fail every app write). Only what the registry says the
+tool created is dropped; the registry itself stays, holding the cutover milestone and the
+collections the migration created, so a later ``rollback`` knows that Weaviate became the
+system of record (it refuses unless forced) and what it may delete.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlite_to_weaviate import capture
+from sqlite_to_weaviate import capture, tool_objects
 from sqlite_to_weaviate.capture.install import tool_tables_exist
 from sqlite_to_weaviate.capture.txn import immediate
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.relay import RelayLock
 
 from .phases import Phase, set_phase
+from .rollback import sqlite_tool_objects
 
 
 @dataclass
@@ -26,19 +30,20 @@ class UninstallPlan:
     def lines(self) -> list[str]:
         if not self.objects:
             return ["capture is not installed: nothing to remove"]
-        return [f"will drop {', '.join(self.objects)}", f"{self.pending} captured change(s) not yet applied"]
+        return [f"will drop {', '.join(self.objects)}",
+                f"will keep {tool_objects.REGISTRY} (the cutover and the collections the migration created, "
+                "for `rollback --force`)",
+                f"{self.pending} captured change(s) not yet applied"]
 
 
 def plan_uninstall(settings: Settings) -> UninstallPlan:
     conn = settings.open_db(readonly=True)
     try:
-        plan = UninstallPlan(objects=[r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE name LIKE '\\_s2w\\_%' ESCAPE '\\' AND type IN ('table', 'trigger') "
-            "ORDER BY type DESC, name")])
-        if "_s2w_outbox" in plan.objects:
-            has_state = "_s2w_state" in plan.objects
+        plan = UninstallPlan(objects=[n for n in sqlite_tool_objects(conn)
+                                      if tool_objects.fold(n) != tool_objects.fold(tool_objects.REGISTRY)])
+        if tool_objects.has_table(conn, "_s2w_outbox"):
             checkpoint = 0
-            if has_state:
+            if tool_objects.has_table(conn, "_s2w_state"):
                 row = conn.execute("SELECT value FROM _s2w_state WHERE key='relay.checkpoint'").fetchone()
                 checkpoint = int(row[0]) if row else 0
             plan.pending = conn.execute("SELECT count(*) FROM _s2w_outbox WHERE seq > ?", (checkpoint,)).fetchone()[0]
@@ -48,16 +53,16 @@ def plan_uninstall(settings: Settings) -> UninstallPlan:
 
 
 def uninstall(settings: Settings) -> None:
-    """Drop triggers and tool tables; refuses while a relay runs (RelayAlreadyRunning)."""
+    """Drop the tool's triggers and tables, keep the registry; refuses while a relay runs (RelayAlreadyRunning)."""
     lock = RelayLock(settings.sqlite_path)
     lock.acquire()
     conn = settings.open_db()
     try:
         if tool_tables_exist(conn):
             set_phase(conn, Phase.CLEANUP)
+            with immediate(conn):
+                tool_objects.record(conn, tool_objects.MILESTONE, tool_objects.UNINSTALLED)
         capture.uninstall(conn, drop_outbox=True)
-        with immediate(conn):
-            conn.execute("DROP TABLE IF EXISTS _s2w_dead_letters")
     finally:
         conn.close()
         lock.release()

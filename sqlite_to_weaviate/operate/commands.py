@@ -17,7 +17,9 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli_support import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, connection_options, friendly_errors
+from sqlite_to_weaviate.cli_support import (
+    EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, Command, connection_options, finite, friendly_errors,
+)
 from sqlite_to_weaviate.operate.sidecar import DEFAULT_VERIFY_EVERY
 
 
@@ -30,7 +32,7 @@ def _on_signals(stop: Any) -> None:
 def _build(name: str, func: Any, options: list[Any]) -> click.Command:
     for decorator in reversed(options):
         func = decorator(func)
-    return click.command(name, help=func.__doc__)(friendly_errors(connection_options(func)))
+    return click.command(name, cls=Command, help=func.__doc__)(friendly_errors(connection_options(func)))
 
 
 # ---------------------------------------------------------------------------- migrate
@@ -68,7 +70,7 @@ migrate_cmd = _build("migrate", migrate_func, [
                  help="Rows compared field by field during verification."),
     click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default 1)."),
     click.option("--no-rollback", is_flag=True, help="Keep everything when verification fails."),
-    click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds for backfill + drain."),
+    click.option("--timeout", type=finite(0, min_open=True), default=3600.0, show_default=True, help="Seconds for backfill + drain."),
     click.option("--json", "as_json", is_flag=True, help="Machine-readable result."),
 ])
 
@@ -108,12 +110,12 @@ run_cmd = _build("run", run_func, [
                  envvar="S2W_METRICS_PORT", help="Port of /metrics and /healthz (0: any free port)."),
     click.option("--metrics-host", default="127.0.0.1", show_default=True, envvar="S2W_METRICS_HOST"),
     click.option("--no-metrics", is_flag=True, help="No HTTP endpoint."),
-    click.option("--shutdown-grace", type=float, default=10.0, show_default=True,
+    click.option("--shutdown-grace", type=finite(0), default=10.0, show_default=True,
                  help="Seconds the relay waits for in-flight jobs on SIGTERM."),
     click.option("--no-watch", is_flag=True, help="Poll only (no file-system events)."),
-    click.option("--rows-per-second", type=click.FloatRange(min=0, min_open=True), help="Backfill throughput cap."),
+    click.option("--rows-per-second", type=finite(0, min_open=True), help="Backfill throughput cap."),
     click.option("--log-dir", type=click.Path(file_okay=False), help="Directory for worker logs."),
-    click.option("--verify-every", type=click.FloatRange(min=0), default=DEFAULT_VERIFY_EVERY, show_default=True,
+    click.option("--verify-every", type=finite(0), default=DEFAULT_VERIFY_EVERY, show_default=True,
                  help="Verify once the backfill is applied, then every N seconds; clean + gate open = phase 4 "
                       "(0: never)."),
     click.option("--validation-sample", type=click.IntRange(min=0), default=100, show_default=True,
@@ -162,16 +164,16 @@ backup_cmd = _build("backup", backup_func, [
 
 
 # ---------------------------------------------------------------------------- rollback
-def rollback_func(settings: Any, dry_run: bool, yes: bool) -> None:
+def rollback_func(settings: Any, dry_run: bool, yes: bool, force: bool) -> None:
     """Remove what the migration created: collections (or its objects), Redis keys, capture. App data stays."""
     from .rollback import rollback
 
     if not dry_run and not yes:
-        preview = rollback(settings, dry_run=True)
+        preview = rollback(settings, dry_run=True, force=force)
         for line in preview.lines():
             click.echo(line)
         click.confirm("Roll back the migration as listed above?", abort=True)
-    report = rollback(settings, dry_run=dry_run)
+    report = rollback(settings, dry_run=dry_run, force=force)
     for line in report.lines():
         click.echo(line)
     click.echo("dry run: nothing was changed" if dry_run else "rolled back")
@@ -180,6 +182,8 @@ def rollback_func(settings: Any, dry_run: bool, yes: bool) -> None:
 rollback_cmd = _build("rollback", rollback_func, [
     click.option("--dry-run", is_flag=True, help="List what would be removed; change nothing."),
     click.option("--yes", is_flag=True, help="Do not ask for confirmation."),
+    click.option("--force", is_flag=True,
+                 help="Roll back even after `uninstall` (phase 5), deleting objects edited in Weaviate since cutover."),
 ])
 
 
@@ -231,7 +235,7 @@ def ready_func(settings: Any, max_verify_age: float, as_json: bool) -> None:
 
 
 ready_cmd = _build("ready", ready_func, [
-    click.option("--max-verify-age", type=float, default=3600.0, show_default=True,
+    click.option("--max-verify-age", type=finite(0), default=3600.0, show_default=True,
                  help="A verify older than this many seconds does not count."),
     click.option("--json", "as_json", is_flag=True),
 ])

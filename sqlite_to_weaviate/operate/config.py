@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,8 +61,10 @@ class MigrationConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if not isinstance(self.validation_sample_size, int) or self.validation_sample_size < 0:
             raise ConfigError(f"validation_sample_size must be an integer >= 0, got {self.validation_sample_size!r}")
-        if not isinstance(self.timeout_s, (int, float)) or self.timeout_s <= 0:
-            raise ConfigError(f"timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
+        for name in ("timeout_s", "retry_delay"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{name} must be a positive, finite number of seconds, got {value!r}")
         if str(self.log_level).upper() not in _LOG_LEVELS:
             raise ConfigError(f"log_level {self.log_level!r} is not one of {', '.join(_LOG_LEVELS)}")
         self.to_settings()  # validates URLs, namespace, retries

@@ -186,15 +186,16 @@ class SQLiteToWeaviateMigrator:
     def _run(self, result: MigrationResult) -> None:
         from sqlite_to_weaviate.writer.relay import Relay
 
+        from sqlite_to_weaviate.initialize import initialize
+
         from .backup import backup_database
-        from .ownership import initialize_recorded
         from .workers import WorkerPool
 
         if self.config.backup_before_migration:
             backup = self._timed(result, "backup",
                                  lambda: backup_database(self.settings.sqlite_path, self.config.backup_path))
             result.backup_path = str(backup.path)
-        self._timed(result, "schema", lambda: initialize_recorded(self.settings))
+        self._timed(result, "schema", lambda: initialize(self.settings))
         result.phase = int(Phase.SCHEMA)
         self._set_phase(result, Phase.SCHEMA)
         pool = WorkerPool(self.settings, self.config.workers).start()

@@ -20,8 +20,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sqlite_to_weaviate import tool_objects
 from sqlite_to_weaviate.capture import get_state, set_state
-from sqlite_to_weaviate.capture.state import STATE_DDL
+from sqlite_to_weaviate.capture.state import ensure_state_table, has_state_table
 from sqlite_to_weaviate.capture.txn import immediate
 
 PHASE_KEY = "phase"
@@ -55,13 +56,22 @@ _LABELS = {
 
 
 def _has_state(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_s2w_state'").fetchone() is not None
+    return has_state_table(conn)
+
+
+def uninstalled_at(conn: sqlite3.Connection) -> float | None:
+    """When ``uninstall`` removed capture after cutover (phase 5), or None if it never did."""
+    return tool_objects.created_at(conn, tool_objects.MILESTONE, tool_objects.UNINSTALLED)
 
 
 def get_phase(conn: sqlite3.Connection) -> Phase:
-    """The recorded phase (NONE when capture was never installed or was removed)."""
+    """The recorded phase (NONE when capture was never installed or was rolled back).
+
+    After ``uninstall`` the state table is gone but the registry keeps the cutover
+    milestone, so the answer stays 5 (cleanup) until a new ``init``.
+    """
     if not _has_state(conn):
-        return Phase.NONE
+        return Phase.CLEANUP if uninstalled_at(conn) is not None else Phase.NONE
     raw = get_state(conn, PHASE_KEY)
     if not raw:
         return Phase.NONE
@@ -74,7 +84,7 @@ def get_phase(conn: sqlite3.Connection) -> Phase:
 def set_phase(conn: sqlite3.Connection, phase: Phase, *, allow_backwards: bool = False) -> Phase:
     """Record ``phase`` (never moving backwards unless asked); returns the phase now stored."""
     with immediate(conn):
-        conn.execute(STATE_DDL)
+        ensure_state_table(conn)
         current = get_phase(conn)
         if phase < current and not allow_backwards:
             return current
@@ -85,7 +95,7 @@ def set_phase(conn: sqlite3.Connection, phase: Phase, *, allow_backwards: bool =
 def record_verification(conn: sqlite3.Connection, summary: dict[str, Any]) -> None:
     """Keep the last verify result (with its time) for the readiness gate and metrics."""
     with immediate(conn):
-        conn.execute(STATE_DDL)
+        ensure_state_table(conn)
         set_state(conn, VERIFY_KEY, json.dumps({"at": time.time(), **summary}, default=str))
 
 
@@ -138,9 +148,7 @@ def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, ma
     checks: dict[str, bool] = {}
     reasons: list[str] = []
     facts: dict[str, Any] = {}
-    installed = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('_s2w_outbox', '_s2w_state')"
-    ).fetchone()[0] == 2
+    installed = tool_objects.has_table(conn, "_s2w_outbox") and _has_state(conn)
     checks["capture_installed"] = installed
     if not installed:
         reasons.append("capture is not installed (run `sqlite-to-weaviate init` or `migrate`)")
@@ -163,7 +171,7 @@ def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, ma
     checks["backfill_done"] = not not_done
     if not_done:
         reasons.append(f"backfill not finished for: {', '.join(sorted(not_done))}")
-    has_dead = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_s2w_dead_letters'").fetchone()
+    has_dead = tool_objects.has_table(conn, "_s2w_dead_letters")
     dead = conn.execute("SELECT count(*) FROM _s2w_dead_letters").fetchone()[0] if has_dead else 0
     facts["dead_letters"] = int(dead)
     checks["no_dead_letters"] = dead == 0

@@ -36,10 +36,15 @@ def _weaviate_error(settings: Settings, exc: Exception) -> PreflightError:
 
 
 def preflight(settings: Settings) -> PreflightReport:
+    from sqlite_to_weaviate.capture.install import check_names
+    from sqlite_to_weaviate.sqlite_db import check_integrity
+
     report = PreflightReport()
-    conn = settings.open_db(readonly=True)  # ConfigError: missing file, not a database
+    check_integrity(settings.sqlite_path)  # ConfigError: missing file, not a database, a damaged page
+    conn = settings.open_db(readonly=True)
     try:
         mapping = settings.load_mapping(conn)
+        check_names(conn, sorted(mapping.tables))  # NameTaken: an app object holds a name capture needs
     finally:
         conn.close()
     if not mapping.tables:

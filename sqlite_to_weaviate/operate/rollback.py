@@ -1,36 +1,56 @@
 """Undo a migration: its Weaviate data, its Redis keys, its capture objects — never app data.
 
+What may be deleted is decided by evidence, never by a name prefix
+(:mod:`.ownership`): a collection the registry says the tool created is deleted whole;
+in any other mapped collection only the objects carrying the tool's content hash are
+deleted, and the operator's own objects stay. In SQLite only the triggers and tables the
+registry lists are dropped, so an app trigger or table whose name starts with ``_s2w_``
+survives.
+
+After ``uninstall`` (phase 5) Weaviate is the system of record: objects may have been
+edited there since cutover, and rollback would delete them with everything else, so it
+refuses unless forced (:class:`RollbackRefused`, exit code 3).
+
 Order matters for resumability: Weaviate and Redis are cleaned first, and the SQLite tool
 tables (which hold the record of what the migration created) are dropped last, so a
 rollback interrupted at any point can simply be run again. The relay lock is held
 throughout so no relay can write while we remove things. The app's own tables are never
-written: only ``_s2w_*`` triggers and tables are dropped.
+written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlite_to_weaviate import capture
+from sqlite_to_weaviate import capture, tool_objects
 from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.mapping.naming import HASH_PROPERTY
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.relay import RelayLock
 
-from .ownership import load_ownership
+from .ownership import DELETE_IF_ONLY_OURS, DELETE_OUR_OBJECTS, DELETE_WHOLE, plan_collections
+from .phases import Phase, get_phase, uninstalled_at
 
 DELETE_CHUNK = 500
+
+
+class RollbackRefused(S2WError):
+    """Rollback would destroy data that only Weaviate holds now; ``--force`` overrides."""
 
 
 @dataclass
 class RollbackReport:
     dry_run: bool = False
     collections_deleted: list[str] = field(default_factory=list)
-    objects_deleted: dict[str, int] = field(default_factory=dict)   # pre-existing collection -> our objects
+    objects_deleted: dict[str, int] = field(default_factory=dict)   # collection not created by us -> our objects
+    foreign_kept: dict[str, int] = field(default_factory=dict)      # collection -> objects without our hash, kept
     collections_kept: dict[str, str] = field(default_factory=dict)  # name -> why
     redis_keys_deleted: int = 0
     capture_removed: bool = False
@@ -42,7 +62,9 @@ class RollbackReport:
         out = [f"{verb} collection {n}" for n in self.collections_deleted]
         out += [f"{verb} {n} object(s) written by the migration from pre-existing collection {c}"
                 for c, n in self.objects_deleted.items()]
-        out += [f"kept collection {c}: {why}" for c, why in self.collections_kept.items()]
+        out += [f"kept collection {c}: {why}"
+                + (f" ({self.foreign_kept[c]} object(s) not written by the migration)" if self.foreign_kept.get(c) else "")
+                for c, why in self.collections_kept.items()]
         out.append(f"{verb} {self.redis_keys_deleted} Redis key(s)")
         if self.sqlite_objects:
             out.append(f"{'would drop' if self.dry_run else 'dropped'} from SQLite: {', '.join(self.sqlite_objects)}")
@@ -64,37 +86,41 @@ def namespace_keys(client: Any, namespace: str) -> list[bytes]:
     return sorted(found)
 
 
-def _sqlite_tool_objects(conn: Any) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE name LIKE '\\_s2w\\_%' ESCAPE '\\' AND type IN ('table', 'trigger') "
-        "ORDER BY type DESC, name"
-    )]
+def sqlite_tool_objects(conn: Any) -> list[str]:
+    """The triggers, then the tables, the registry says the tool created (the app's own are never listed)."""
+    triggers = sorted(tool_objects.registered(conn, tool_objects.TRIGGER).values())
+    tables = sorted(n for n in tool_objects.registered(conn, tool_objects.TABLE).values()
+                    if tool_objects.has_table(conn, n))
+    return triggers + tables
 
 
-def _delete_our_objects(collection: Any, dry_run: bool) -> int:
-    """Objects carrying our content-hash property, in chunks (delete_many caps at 10,000);
-    deleted by id where the index misses them (``sqlite_to_weaviate.weaviate_deletes``)."""
+def _scan(collection: Any, *, delete: bool, stop_at_foreign: bool = False) -> tuple[int, int]:
+    """(objects carrying our content hash, objects without it); deletes ours in chunks when ``delete``.
+
+    Deleted by id where the index misses them (``sqlite_to_weaviate.weaviate_deletes``).
+    """
     from sqlite_to_weaviate.weaviate_deletes import delete_objects
 
-    total = 0
+    ours, foreign = 0, 0
     chunk: list[Any] = []
 
     def flush() -> None:
-        nonlocal total
-        if not chunk:
-            return
-        if not dry_run:
+        if chunk and delete:
             delete_objects(collection, [str(u) for u in chunk])
-        total += len(chunk)
         chunk.clear()
 
     for obj in collection.iterator(return_properties=[HASH_PROPERTY]):
         if obj.properties.get(HASH_PROPERTY):
+            ours += 1
             chunk.append(obj.uuid)
             if len(chunk) >= DELETE_CHUNK:
                 flush()
+        else:
+            foreign += 1
+            if stop_at_foreign:
+                break
     flush()
-    return total
+    return ours, foreign
 
 
 def _tenant_views(collection: Any) -> list[Any]:
@@ -104,8 +130,26 @@ def _tenant_views(collection: Any) -> list[Any]:
     return [collection.with_tenant(name) for name in collection.tenants.get()]
 
 
-def rollback(settings: Settings, *, dry_run: bool = False) -> RollbackReport:
-    """Remove what the migration created; ``dry_run`` reports it and changes nothing."""
+def check_not_cut_over(conn: Any, *, force: bool) -> None:
+    """Refuse (RollbackRefused) after phase 5 unless ``force``: Weaviate may hold edits SQLite never saw."""
+    if force:
+        return
+    at = uninstalled_at(conn)
+    if at is None and get_phase(conn) < Phase.CLEANUP:
+        return
+    when = f" on {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(at))}" if at is not None else ""
+    raise RollbackRefused(
+        f"capture was uninstalled after cutover (phase 5){when}: Weaviate is the system of record now and may hold "
+        "changes made after cutover, which a rollback would delete with every migrated object; "
+        "take a Weaviate backup first and pass --force if you really want to roll back"
+    )
+
+
+def rollback(settings: Settings, *, dry_run: bool = False, force: bool = False) -> RollbackReport:
+    """Remove what the migration created; ``dry_run`` reports it and changes nothing.
+
+    Raises :class:`RollbackRefused` after phase 5 (``uninstall``) unless ``force``.
+    """
     log = get_logger("s2w.rollback")
     report = RollbackReport(dry_run=dry_run)
     lock = RelayLock(settings.sqlite_path)
@@ -117,27 +161,32 @@ def rollback(settings: Settings, *, dry_run: bool = False) -> RollbackReport:
         lock.release()
         raise
     try:
+        check_not_cut_over(conn, force=force)
         mapping = settings.load_mapping(conn)
-        ownership = load_ownership(conn)
-        preexisting = set(ownership["preexisting"]) if ownership else None
-        if ownership is None:
-            report.notes.append("no record of which collections the migration created: "
-                                "only objects it wrote are removed, collections are kept")
+        plans = plan_collections(conn, [t.collection for t in mapping.collections_in_order()])
         client = settings.connect_weaviate()
         try:
-            for table in mapping.collections_in_order()[::-1]:
-                name = table.collection
-                if not client.collections.exists(name):
+            for plan in plans:
+                if not client.collections.exists(plan.name):
                     continue
-                if preexisting is not None and name not in preexisting:
+                collection = client.collections.use(plan.name)
+                views = _tenant_views(collection)
+                action = plan.action
+                if action == DELETE_IF_ONLY_OURS:
+                    foreign = sum(_scan(view, delete=False, stop_at_foreign=True)[1] for view in views)
+                    action = DELETE_WHOLE if not foreign else DELETE_OUR_OBJECTS
+                    if foreign:
+                        plan = dataclasses.replace(plan, action=action,
+                                                   reason="it holds objects not written by the migration")
+                if action == DELETE_WHOLE:
                     if not dry_run:
-                        client.collections.delete(name)
-                    report.collections_deleted.append(name)
+                        client.collections.delete(plan.name)
+                    report.collections_deleted.append(plan.name)
                     continue
-                collection = client.collections.use(name)
-                count = sum(_delete_our_objects(view, dry_run) for view in _tenant_views(collection))
-                report.objects_deleted[name] = count
-                report.collections_kept[name] = "existed before the migration"
+                counts = [_scan(view, delete=not dry_run) for view in views]
+                report.objects_deleted[plan.name] = sum(c[0] for c in counts)
+                report.foreign_kept[plan.name] = sum(c[1] for c in counts)
+                report.collections_kept[plan.name] = plan.reason
         finally:
             client.close()
         redis_client = settings.connect_redis()
@@ -150,11 +199,11 @@ def rollback(settings: Settings, *, dry_run: bool = False) -> RollbackReport:
             report.redis_keys_deleted = len(keys)
         finally:
             redis_client.close()
-        report.sqlite_objects = _sqlite_tool_objects(conn)
+        report.sqlite_objects = sqlite_tool_objects(conn)
         if not dry_run:
             capture.uninstall(conn, drop_outbox=True)
             with immediate(conn):
-                conn.execute("DROP TABLE IF EXISTS _s2w_dead_letters")
+                tool_objects.drop_registry(conn, only_if_empty=False)
             report.capture_removed = True
     finally:
         conn.close()

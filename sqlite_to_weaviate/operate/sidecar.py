@@ -94,14 +94,15 @@ class Sidecar:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
-        from .ownership import initialize_recorded
+        from sqlite_to_weaviate.initialize import initialize
+
         from .workers import WorkerPool
 
         from .preflight import ensure_no_relay
 
         ensure_no_relay(self.settings, hint="run exactly one sidecar (or relay) per database")
         if self.options.init:
-            initialize_recorded(self.settings)
+            initialize(self.settings)
             self._advance(Phase.SCHEMA)
         if self.options.metrics_port is not None:  # bind first: a busy port fails before anything starts
             try:

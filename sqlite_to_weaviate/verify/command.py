@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli_support import connection_options, friendly_errors
+from sqlite_to_weaviate.cli_support import Command, connection_options, finite, friendly_errors
 
 from .report import VerifyReport
 from .run import Progress, verify_or_error
@@ -83,9 +83,9 @@ _options = [
                  help="Rows per table compared field by field (properties, blobs, vectors, references)."),
     click.option("--repair", is_flag=True, help="Re-enqueue differing keys through the outbox, delete extras, re-verify."),
     click.option("--no-live-recheck", is_flag=True, help="Report scan differences as is (only when nothing writes)."),
-    click.option("--recheck-timeout", type=float, default=60.0, show_default=True,
+    click.option("--recheck-timeout", type=finite(0), default=60.0, show_default=True,
                  help="Seconds to wait for in-flight changes to settle."),
-    click.option("--repair-timeout", type=float, default=300.0, show_default=True,
+    click.option("--repair-timeout", type=finite(0), default=300.0, show_default=True,
                  help="Seconds to wait for the pipeline to apply repairs."),
     click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the table."),
     click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Also write the JSON report here."),
@@ -95,4 +95,4 @@ _func = verify_func
 for _decorator in reversed(_options):
     _func = _decorator(_func)
 
-verify_cmd = click.command("verify")(friendly_errors(connection_options(_func)))
+verify_cmd = click.command("verify", cls=Command)(friendly_errors(connection_options(_func)))

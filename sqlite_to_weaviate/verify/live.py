@@ -14,13 +14,14 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
+from sqlite_to_weaviate import tool_objects
 from sqlite_to_weaviate.mapping.model import quote_identifier
 
 CHECKPOINT_KEY = "relay.checkpoint"
 
 
 def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+    return tool_objects.has_table(conn, name)
 
 
 def capture_installed(conn: sqlite3.Connection) -> bool:

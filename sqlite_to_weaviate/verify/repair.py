@@ -1,4 +1,4 @@
-"""Repair: re-enqueue differing keys through the outbox; delete extras that have no row.
+"""Repair: re-enqueue differing keys through the outbox; delete the tool's extras that have no row.
 
 Re-enqueueing (op "R", ctx origin "verify --repair") makes a repair an ordinary change:
 the relay reads the *current* row when it dispatches and orders it with live traffic per
@@ -6,7 +6,9 @@ key, so a repair can never overwrite a newer live change. Missing, stale and
 field-mismatched objects are repaired this way.
 
 An extra object has no row, so it has no key to enqueue (the uuid is a one-way hash of the
-key). It is deleted directly with ``delete_many`` on its ids, in chunks of at most 1000
+key). Only extras carrying the tool's content hash are passed here: an object without
+``s2wContentHash`` was not written by the tool (a collection shared with other writers),
+so verify reports it as *foreign* and never deletes it. An extra of the tool's is deleted directly with ``delete_many`` on its ids, in chunks of at most 1000
 (Weaviate caps one delete at 10,000 matches). That is safe because the verifier confirmed
 there is no row for that uuid, and the only way a row for it can appear is a later insert
 of that key, which is captured in the outbox and applied after it commits. The one

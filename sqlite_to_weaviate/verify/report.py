@@ -1,7 +1,9 @@
 """The verify report: per-table counts and capped lists, JSON for machines, a table for people.
 
 Lists are capped (``LIST_CAP`` entries each) so a badly diverged database cannot produce
-a gigabyte report; the totals are always exact. Exit codes are the cron contract:
+a gigabyte report; the totals are always exact. Foreign objects (no content hash, no row:
+someone else's objects in a shared collection) are listed but are not differences, so a
+deliberately shared collection can verify clean. Exit codes are the cron contract:
 
   0  clean                              1  differences found (not repaired)
   2  differences found, all repaired    3  could not run (config, connection, schema
@@ -22,6 +24,10 @@ EXIT_REPAIRED = 2
 EXIT_ERROR = 3
 
 KINDS = ("missing", "extra", "stale", "unindexed", "conversion_errors", "sample_mismatches")
+
+#: Objects without ``s2wContentHash`` and without a row: not written by the tool (a shared
+#: collection), listed but never deleted and not a difference (docs/verify.md).
+FOREIGN_DETAIL = "no s2wContentHash: not written by sqlite-to-weaviate; never deleted"
 
 
 @dataclass
@@ -74,6 +80,7 @@ class TableReport:
     unindexed: CappedList = field(default_factory=CappedList)
     conversion_errors: CappedList = field(default_factory=CappedList)
     sample_mismatches: CappedList = field(default_factory=CappedList)
+    foreign: CappedList = field(default_factory=CappedList)  # not written by the tool: reported, not a difference
     sampled: int = 0
     rechecked: int = 0            # candidates re-checked because of live writes
     settled_by_recheck: int = 0   # candidates that turned out to be in-flight changes
@@ -95,6 +102,7 @@ class TableReport:
             "differences": self.differences, "sampled": self.sampled, "rechecked": self.rechecked,
             "settled_by_recheck": self.settled_by_recheck,
             **{kind: getattr(self, kind).to_json() for kind in KINDS},
+            "foreign": self.foreign.to_json(),
             "unsettled": self.unsettled.to_json(),
             "repair": {"repaired": self.repaired, "enqueued": self.repair_enqueued, "deleted": self.repair_deleted,
                        "failed": self.repair_failed.to_json()},
@@ -124,6 +132,10 @@ class VerifyReport:
         return sum(t.repair_failed.total for t in self.tables.values())
 
     @property
+    def foreign(self) -> int:
+        return sum(t.foreign.total for t in self.tables.values())
+
+    @property
     def checked(self) -> int:
         return sum(t.scanned_rows for t in self.tables.values())
 
@@ -145,7 +157,7 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "clean": self.clean, "differences": self.differences, "checked": self.checked,
+            "clean": self.clean, "differences": self.differences, "foreign": self.foreign, "checked": self.checked,
             "unsettled": self.unsettled, "repair": self.repair, "sample": self.sample,
             "seconds": round(self.seconds, 3), "exit_code": self.exit_code(), "error": self.error,
             "outbox_seq": {"start": self.outbox_seq_start, "end": self.outbox_seq_end},
@@ -158,17 +170,17 @@ class VerifyReport:
     def render(self) -> str:
         """A plain-text table for a terminal (one line per table, then examples)."""
         header = ("table", "rows", "objects", "missing", "extra", "stale", "unindexed", "conv.err", "sample",
-                  "unsettled", "repaired")
+                  "unsettled", "repaired", "foreign")
         lines = [[t.table, t.rows, t.objects, t.missing.total, t.extra.total, t.stale.total, t.unindexed.total,
                   t.conversion_errors.total, f"{t.sample_mismatches.total}/{t.sampled}", t.unsettled.total,
-                  t.repaired] for t in self.tables.values()]
+                  t.repaired, t.foreign.total] for t in self.tables.values()]
         widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
         out = ["  ".join(str(v).ljust(w) for v, w in zip(header, widths))]
         out.append("  ".join("-" * w for w in widths))
         out += ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)) for row in lines]
         for t in self.tables.values():
             for kind in ("missing", "extra", "stale", "unindexed", "conversion_errors", "sample_mismatches",
-                         "unsettled"):
+                         "unsettled", "foreign"):
                 capped = getattr(t, kind)
                 for entry in capped.items[:5]:
                     detail = f" {entry.detail}" if entry.detail else ""
@@ -178,5 +190,6 @@ class VerifyReport:
         if self.error:
             out.append(f"error: {self.error}")
         status = {0: "clean", 1: "DIFFERENCES FOUND", 2: "differences found and repaired", 3: "COULD NOT VERIFY"}
-        out.append(f"{status[self.exit_code()]} ({self.checked} rows checked in {self.seconds:.1f}s)")
+        shared = f"; {self.foreign} foreign object(s) kept (not written by sqlite-to-weaviate)" if self.foreign else ""
+        out.append(f"{status[self.exit_code()]} ({self.checked} rows checked in {self.seconds:.1f}s{shared})")
         return "\n".join(out)

@@ -30,7 +30,7 @@ from .fields import compare_object
 from .merge import Kind, merge_join
 from .recheck import Candidate, Settled, confirm_without_recheck, settle
 from .repair import delete_extras, enqueue_repairs, replace_unindexed
-from .report import Entry, TableReport, VerifyReport
+from .report import FOREIGN_DETAIL, Entry, TableReport, VerifyReport
 from .sample import compare_sample
 from .source import Scratch, find_keys, stage_table
 
@@ -255,6 +255,9 @@ def _classify(ctx: _Context, table: TableMapping, settled: Settled, report: Tabl
             unindexed.append(c)
             continue
         if c.row is None:
+            if not c.object_hash:  # no s2wContentHash: someone else's object, never ours to delete
+                report.foreign.add(Entry(str(u), None, FOREIGN_DETAIL))
+                continue
             report.extra.add(Entry(str(u), None, {"object_hash": c.object_hash}))
             extras.append(c)
             continue

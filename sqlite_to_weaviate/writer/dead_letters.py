@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlite_to_weaviate import tool_objects
 from sqlite_to_weaviate.capture import enqueue_keys
 from sqlite_to_weaviate.capture.txn import immediate
 
@@ -41,7 +42,8 @@ class DeadLetter:
 
 
 def ensure_table(conn: sqlite3.Connection) -> None:
-    conn.execute(DEAD_LETTERS_DDL)
+    """Create (and record) the table in the caller's transaction; a user's table of that name is refused."""
+    tool_objects.create_table(conn, "_s2w_dead_letters", DEAD_LETTERS_DDL)
 
 
 def record(conn: sqlite3.Connection, letters: Iterable[tuple[str, str, tuple, str, str]]) -> int:
@@ -135,4 +137,4 @@ def drop(conn: sqlite3.Connection, *, table: str | None = None, uuid: str | None
 
 
 def _exists(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_s2w_dead_letters'").fetchone() is not None
+    return tool_objects.has_table(conn, "_s2w_dead_letters")

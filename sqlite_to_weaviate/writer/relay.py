@@ -34,8 +34,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from sqlite_to_weaviate import capture
+from sqlite_to_weaviate import capture, tool_objects
 from sqlite_to_weaviate.capture import get_state, read_outbox, set_state
+from sqlite_to_weaviate.capture.state import ensure_state_table
 from sqlite_to_weaviate.capture.txn import immediate
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger, new_correlation_id
@@ -210,8 +211,8 @@ class Relay:
     def _init_tables(self) -> None:
         with immediate(self.conn):
             dead_letters.ensure_table(self.conn)
+            ensure_state_table(self.conn)
             resends.ensure_table(self.conn)
-            self.conn.execute("CREATE TABLE IF NOT EXISTS _s2w_state (key TEXT PRIMARY KEY, value TEXT)")
 
     def stop(self) -> None:
         """Ask :meth:`run` to return after the current pass (signal-handler safe)."""
@@ -691,7 +692,7 @@ class Relay:
             mapping = self.settings.load_mapping(self.conn)
             client = self.settings.connect_weaviate()
             try:
-                actions = ensure_collections(client, mapping)
+                actions = ensure_collections(client, mapping, on_create=self._record_collection)
             finally:
                 client.close()
         except Exception as exc:  # noqa: BLE001 - Weaviate down or a mapping error: retried next interval
@@ -701,6 +702,11 @@ class Relay:
         self.mapping = mapping
         self.stats["drift_repairs"] += 1
         self.log.info("schema drift repaired", reinstalled=list(report.reinstalled), collections=actions)
+
+    def _record_collection(self, name: str) -> None:
+        """A collection this relay just created is the migration's (rollback may delete it whole)."""
+        with immediate(self.conn):
+            tool_objects.record(self.conn, tool_objects.COLLECTION, name)
 
     def _note_error(self, message: str, backoff: float) -> None:
         self.log.warning("backing off", error=message, seconds=round(backoff, 2))

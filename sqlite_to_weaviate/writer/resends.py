@@ -20,13 +20,15 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlite_to_weaviate import tool_objects
 from sqlite_to_weaviate.capture.txn import immediate
 
 MAX_KEY = 8
 _KEY_COLS = ", ".join(f"k{i}" for i in range(1, MAX_KEY + 1))
 
+TABLE = "_s2w_resends"
 RESENDS_DDL = (
-    "CREATE TABLE IF NOT EXISTS _s2w_resends ("
+    "CREATE TABLE _s2w_resends ("
     "uuid TEXT PRIMARY KEY, tbl TEXT, "
     f"{_KEY_COLS}, key_width INTEGER, due REAL, reason TEXT, first_seen REAL)"
 )
@@ -44,11 +46,12 @@ class Resend:
 
 
 def ensure_table(conn: sqlite3.Connection) -> None:
-    conn.execute(RESENDS_DDL)
+    """Create (and record) the table in the caller's transaction; a user's table of that name is refused."""
+    tool_objects.create_table(conn, TABLE, RESENDS_DDL)
 
 
 def _exists(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_s2w_resends'").fetchone() is not None
+    return tool_objects.has_table(conn, TABLE)
 
 
 def schedule(conn: sqlite3.Connection, items: Iterable[tuple[str, str, tuple]], due: float, reason: str) -> int:

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sqlite_to_weaviate import tool_objects
 from sqlite_to_weaviate.capture import get_state
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters, resends
@@ -55,8 +56,8 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
     conn = settings.open_db(readonly=True)
     try:
         st = PipelineStatus()
-        has_outbox = conn.execute("SELECT 1 FROM sqlite_master WHERE name='_s2w_outbox'").fetchone() is not None
-        has_state = conn.execute("SELECT 1 FROM sqlite_master WHERE name='_s2w_state'").fetchone() is not None
+        has_outbox = tool_objects.has_table(conn, "_s2w_outbox")
+        has_state = tool_objects.has_table(conn, "_s2w_state")
         if not has_outbox:
             st.problems.append("capture is not installed (run `sqlite-to-weaviate init`)")
             return st

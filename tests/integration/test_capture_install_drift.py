@@ -86,7 +86,7 @@ def test_uninstall(tmp_path):
     uninstall(c, drop_outbox=False)
     c.execute("INSERT INTO doc VALUES (9, 'x', 'y')")  # app writes keep working
     assert outbox_depth(c) == 2
-    assert [o[1] for o in _schema_objects(c)] == ["_s2w_outbox", "_s2w_state"]
+    assert [o[1] for o in _schema_objects(c)] == ["_s2w_objects", "_s2w_outbox", "_s2w_state"]  # + the registry
     uninstall(c)
     assert _schema_objects(c) == []
     assert status(c).installed is False

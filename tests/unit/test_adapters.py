@@ -32,6 +32,7 @@ def test_weaviate_url_defaults():
         ("http://h:99999", "invalid port"),
         ("http://h:1?grpc_port=abc", "grpc_port"),
         ("http://h:1?grcp_port=1", "unknown query"),
+        ("http://h:8080?grpc_port=8080", "grpc_port must differ from the HTTP port 8080"),
     ],
 )
 def test_weaviate_url_errors_name_the_problem(url, fragment):

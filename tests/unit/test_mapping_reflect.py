@@ -66,12 +66,15 @@ def test_seed_preset_mapping() -> None:
 
 
 def test_skips_and_internal_tables() -> None:
+    from sqlite_to_weaviate import capture
+
     conn = db("""
         CREATE TABLE keyed (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);
         CREATE TABLE nokey (a, b);
-        CREATE TABLE _s2w_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT);
         CREATE VIRTUAL TABLE search USING fts5(body);
     """)
+    conn.isolation_level = None
+    capture.install(conn, ["keyed"])  # the tool's own tables are never mapped
     mapping = reflect_mapping(conn)
     assert list(mapping.tables) == ["keyed"]
     assert mapping.skipped["nokey"] == NO_PRIMARY_KEY
@@ -84,6 +87,16 @@ def test_skips_and_internal_tables() -> None:
         mapping.table("nope")
     with pytest.raises(MappingError, match="no table maps to collection 'Nope'"):
         mapping.by_collection("Nope")
+
+
+def test_an_app_table_with_the_tools_prefix_is_the_apps() -> None:
+    """Only the registry says which tables are the tool's: a name prefix proves nothing."""
+    conn = db("""
+        CREATE TABLE _s2w_notes (id INTEGER PRIMARY KEY, body TEXT);
+        CREATE TABLE _S2W_OUTBOX (seq INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT);
+    """)
+    assert sorted(reflect_mapping(conn).tables) == ["_S2W_OUTBOX", "_s2w_notes"]
+    assert reflect_mapping(conn).table("_s2w_notes").collection == "S2wNotes"
 
 
 def test_without_rowid_composite_key_order_and_generated_columns() -> None:

@@ -75,11 +75,11 @@ def test_config_requires_a_database():
 
 # ----------------------------------------------------------------------------- phases
 def _db_with_capture_tables(path):
+    from sqlite_to_weaviate import capture
+
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.executescript(
-        "CREATE TABLE _s2w_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT, op TEXT, k1, ts REAL);"
-        "CREATE TABLE _s2w_state (key TEXT PRIMARY KEY, value TEXT);"
-    )
+    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT)")
+    capture.install(conn, ["items"])
     return conn
 
 
@@ -114,8 +114,9 @@ def test_readiness_gate_says_why(tmp_path):
     record_verification(conn, {"clean": False, "differences": 3})
     assert "3 difference(s)" in " ".join(evaluate_readiness(conn, ["items"]).reasons)
     record_verification(conn, {"clean": True, "differences": 0})
-    conn.execute("CREATE TABLE _s2w_dead_letters (uuid TEXT)")
-    conn.execute("INSERT INTO _s2w_dead_letters VALUES ('u')")
+    from sqlite_to_weaviate.writer import dead_letters
+
+    dead_letters.record(conn, [("u", "items", (1,), "weaviate", "rejected")])
     r = evaluate_readiness(conn, ["items"])
     assert not r.ready and r.checks["no_dead_letters"] is False
 
