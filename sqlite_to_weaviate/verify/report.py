@@ -3,9 +3,15 @@
 Lists are capped (``LIST_CAP`` entries each) so a badly diverged database cannot produce
 a gigabyte report; the totals are always exact. Exit codes are the cron contract:
 
-  0  clean                              1  differences found (not repaired)
+  0  clean                              1  differences found (not repaired), or rows
+                                           refused (unless ``allow_refused``)
   2  differences found, all repaired    3  could not run (config, connection, schema
                                            mismatch, or keys that never settled)
+
+Refused rows (the mapping cannot convert them, or Weaviate rejected them: the writer's
+dead letters) are rows missing from Weaviate, so they are differences; they get their own
+class because repairing cannot fix them -- the mapping or the data must change -- and
+``allow_refused`` accepts them explicitly (exit 0, still listed).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlite_to_weaviate.mapping.refusals import TableRefusals
+
 LIST_CAP = 100
 
 EXIT_CLEAN = 0
@@ -21,7 +29,7 @@ EXIT_DIFFERENCES = 1
 EXIT_REPAIRED = 2
 EXIT_ERROR = 3
 
-KINDS = ("missing", "extra", "stale", "conversion_errors", "sample_mismatches")
+KINDS = ("missing", "extra", "stale", "refused", "sample_mismatches")
 
 
 @dataclass
@@ -69,7 +77,8 @@ class TableReport:
     missing: CappedList = field(default_factory=CappedList)
     extra: CappedList = field(default_factory=CappedList)
     stale: CappedList = field(default_factory=CappedList)
-    conversion_errors: CappedList = field(default_factory=CappedList)
+    refused: CappedList = field(default_factory=CappedList)   # rows the mapping or Weaviate refused
+    refusals: TableRefusals | None = None                     # the refused rows by column and reason
     sample_mismatches: CappedList = field(default_factory=CappedList)
     sampled: int = 0
     rechecked: int = 0            # candidates re-checked because of live writes
@@ -80,8 +89,18 @@ class TableReport:
     repair_deleted: int = 0
     repair_failed: CappedList = field(default_factory=CappedList)
 
+    def __post_init__(self) -> None:
+        if self.refusals is None:
+            self.refusals = TableRefusals(self.table)
+
     @property
     def differences(self) -> int:
+        """Every difference, refused rows included (``repairable`` excludes them)."""
+        return self.repairable + self.refused.total
+
+    @property
+    def repairable(self) -> int:
+        """Differences ``--repair`` can fix (missing, extra, stale objects and sample mismatches)."""
         return self.missing.total + self.extra.total + self.stale.total + self.sample_mismatches.total
 
     def to_json(self) -> dict[str, Any]:
@@ -91,6 +110,7 @@ class TableReport:
             "differences": self.differences, "sampled": self.sampled, "rechecked": self.rechecked,
             "settled_by_recheck": self.settled_by_recheck,
             **{kind: getattr(self, kind).to_json() for kind in KINDS},
+            "refused_reasons": self.refusals.to_json() if self.refusals else None,
             "unsettled": self.unsettled.to_json(),
             "repair": {"repaired": self.repaired, "enqueued": self.repair_enqueued, "deleted": self.repair_deleted,
                        "failed": self.repair_failed.to_json()},
@@ -106,10 +126,19 @@ class VerifyReport:
     outbox_seq_start: int = 0
     outbox_seq_end: int = 0
     error: str | None = None
+    allow_refused: bool = False     # refused rows are accepted: listed, but exit 0 if nothing else differs
 
     @property
     def differences(self) -> int:
         return sum(t.differences for t in self.tables.values())
+
+    @property
+    def refused(self) -> int:
+        return sum(t.refused.total for t in self.tables.values())
+
+    @property
+    def repairable(self) -> int:
+        return sum(t.repairable for t in self.tables.values())
 
     @property
     def unsettled(self) -> int:
@@ -125,23 +154,30 @@ class VerifyReport:
 
     @property
     def clean(self) -> bool:
+        """Every row equals its object: no difference at all, refused rows included (even when allowed)."""
         return self.error is None and self.differences == 0 and self.unsettled == 0
 
     def exit_code(self) -> int:
-        """0 clean, 1 differences left, 2 all differences repaired, 3 could not run / could not settle."""
+        """0 clean, 1 differences left, 2 all differences repaired, 3 could not run / could not settle.
+
+        Refused rows cannot be repaired: they make it 1 unless ``allow_refused``.
+        """
         if self.error is not None:
             return EXIT_ERROR
-        if self.differences and (not self.repair or self.repair_failures):
+        if self.refused and not self.allow_refused:
+            return EXIT_DIFFERENCES
+        if self.repairable and (not self.repair or self.repair_failures):
             return EXIT_DIFFERENCES
         if self.unsettled:
             return EXIT_ERROR
-        if self.differences:
+        if self.repairable:
             return EXIT_REPAIRED
         return EXIT_CLEAN
 
     def to_json(self) -> dict[str, Any]:
         return {
             "clean": self.clean, "differences": self.differences, "checked": self.checked,
+            "refused": self.refused, "allow_refused": self.allow_refused,
             "unsettled": self.unsettled, "repair": self.repair, "sample": self.sample,
             "seconds": round(self.seconds, 3), "exit_code": self.exit_code(), "error": self.error,
             "outbox_seq": {"start": self.outbox_seq_start, "end": self.outbox_seq_end},
@@ -153,24 +189,36 @@ class VerifyReport:
 
     def render(self) -> str:
         """A plain-text table for a terminal (one line per table, then examples)."""
-        header = ("table", "rows", "objects", "missing", "extra", "stale", "conv.err", "sample", "unsettled", "repaired")
+        header = ("table", "rows", "objects", "missing", "extra", "stale", "refused", "sample", "unsettled", "repaired")
         lines = [[t.table, t.rows, t.objects, t.missing.total, t.extra.total, t.stale.total,
-                  t.conversion_errors.total, f"{t.sample_mismatches.total}/{t.sampled}", t.unsettled.total,
+                  t.refused.total, f"{t.sample_mismatches.total}/{t.sampled}", t.unsettled.total,
                   t.repaired] for t in self.tables.values()]
         widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
         out = ["  ".join(str(v).ljust(w) for v, w in zip(header, widths))]
         out.append("  ".join("-" * w for w in widths))
         out += ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)) for row in lines]
         for t in self.tables.values():
-            for kind in ("missing", "extra", "stale", "conversion_errors", "sample_mismatches", "unsettled"):
+            if t.refusals is not None:
+                out += [f"  {t.table} refused {line}" for line in t.refusals.lines()]
+            for kind in ("missing", "extra", "stale", "refused", "sample_mismatches", "unsettled"):
                 capped = getattr(t, kind)
                 for entry in capped.items[:5]:
                     detail = f" {entry.detail}" if entry.detail else ""
                     out.append(f"  {t.table} {kind}: {entry.uuid} key={entry.key}{detail}")
                 if capped.total > 5:
                     out.append(f"  {t.table} {kind}: ... {capped.total - 5} more")
+        fixes = [t.refusals.toml_snippet() for t in self.tables.values() if t.refused.total and t.refusals]
+        if any(fixes):
+            out.append("to keep the refused rows, add to the mapping file (--mapping):")
+            out += [f"    {line}" for fix in fixes for line in fix.splitlines()]
+            out.append("  then `rollback` and migrate again: Weaviate cannot change an existing property's type")
         if self.error:
             out.append(f"error: {self.error}")
         status = {0: "clean", 1: "DIFFERENCES FOUND", 2: "differences found and repaired", 3: "COULD NOT VERIFY"}
-        out.append(f"{status[self.exit_code()]} ({self.checked} rows checked in {self.seconds:.1f}s)")
+        verdict = status[self.exit_code()]
+        if self.refused and self.allow_refused and self.exit_code() in (EXIT_CLEAN, EXIT_REPAIRED):
+            verdict = f"{verdict} except {self.refused} refused row(s) not in Weaviate, accepted (--allow-refused)"
+        elif self.refused and self.exit_code() == EXIT_DIFFERENCES:
+            verdict = f"{verdict}: {self.refused} refused row(s) not in Weaviate"
+        out.append(f"{verdict} ({self.checked} rows checked in {self.seconds:.1f}s)")
         return "\n".join(out)
