@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from sqlite_to_weaviate.mapping import TableMapping
 from sqlite_to_weaviate.mapping.model import quote_identifier
 from sqlite_to_weaviate.mapping.refusals import TableRefusals, refusals_of_row
+from sqlite_to_weaviate.mapping.rows import iter_row_pages
 
 from . import checkpoint as ckpt
 from .options import BackfillOptions, TablePlan
@@ -72,61 +73,22 @@ def scan_conversions(conn: sqlite3.Connection, table: TableMapping, *, page_size
                      progress: ScanProgress | None = None) -> ConversionScan:
     """Read every row in keyset pages and convert it with the mapping; nothing is written.
 
-    Rows with a NULL key value (SQLite allows them in a non-INTEGER key of a rowid table)
-    cannot be paged by key: they are read by rowid, and refused (they have no object id).
+    Rows with a NULL key value are refused (they have no object id), as the writer would.
     """
     scan = ConversionScan(refusals=TableRefusals(table.table))
     names = list(table.source_columns)
-    pk = ", ".join(quote_identifier(c) for c in table.primary_key)
-    not_null = " AND ".join(f"{quote_identifier(c)} IS NOT NULL" for c in table.primary_key)
-    marks = ", ".join("?" * len(table.primary_key))
     positions = [names.index(c) for c in table.primary_key]
     started = time.perf_counter()
-
-    def convert(batch: list[tuple]) -> None:
+    for batch in iter_row_pages(conn, table, page_size):
         for values in batch:
-            row = dict(zip(names, values))
-            errors = refusals_of_row(table, row)
+            errors = refusals_of_row(table, dict(zip(names, values)))
             if errors:
                 scan.refusals.add_errors(tuple(values[i] for i in positions), errors)
         scan.rows += len(batch)
         if progress is not None:
             progress(scan.rows)
-
-    rowid = _rowid_name(conn, table)
-    if rowid is not None:
-        after_rowid: int | None = None
-        select = table.select_sql().replace("SELECT ", f"SELECT {rowid}, ", 1)
-        while True:  # rows with a NULL key value, paged by rowid
-            where = f"NOT ({not_null})" + ("" if after_rowid is None else f" AND {rowid} > ?")
-            params = (() if after_rowid is None else (after_rowid,)) + (page_size,)
-            batch = conn.execute(f"{select} WHERE {where} ORDER BY {rowid} LIMIT ?", params).fetchall()
-            if not batch:
-                break
-            after_rowid = batch[-1][0]
-            convert([values[1:] for values in batch])
-    after: tuple | None = None
-    while True:
-        if after is None:
-            batch = conn.execute(f"{table.select_sql()} WHERE {not_null} ORDER BY {pk} LIMIT ?", (page_size,)).fetchall()
-        else:
-            batch = conn.execute(f"{table.select_sql()} WHERE {not_null} AND ({pk}) > ({marks}) ORDER BY {pk} LIMIT ?",
-                                 (*after, page_size)).fetchall()
-        if not batch:
-            break
-        after = tuple(batch[-1][i] for i in positions)
-        convert(batch)
     scan.seconds = time.perf_counter() - started
     return scan
-
-
-def _rowid_name(conn: sqlite3.Connection, table: TableMapping) -> str | None:
-    """A name for the rowid not shadowed by a column; None for WITHOUT ROWID tables (keys never NULL)."""
-    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table.table,)).fetchone()
-    if sql and sql[0] and "WITHOUT ROWID" in " ".join(sql[0].upper().split()):
-        return None
-    columns = {r[1].lower() for r in conn.execute(f"PRAGMA table_xinfo({quote_identifier(table.table)})")}
-    return next((name for name in ("rowid", "_rowid_", "oid") if name not in columns), None)
 
 
 def plan_table(conn: sqlite3.Connection, table: TableMapping, options: BackfillOptions,

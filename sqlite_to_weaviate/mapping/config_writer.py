@@ -4,13 +4,16 @@
 asks for; re-parsing the output gives back exactly the config that was rendered
 (``parse_mapping_config(render_mapping_config(c)) == c`` up to ``source``), which the unit
 tests check. Comments are attached to a section path, e.g. ``("tables", "messages",
-"columns", "sent_at")``, and printed above that section's header.
+"columns", "sent_at")``, and printed above that section's header; ``trailing`` comments
+are printed after its keys (commented-out settings belong there, so that uncommenting
+them puts them in the right section).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,15 +47,25 @@ def toml_value(value: Any) -> str:
 
 
 def _comment_lines(lines: Iterable[str]) -> list[str]:
-    return [line if line.startswith("#") else f"# {line}" if line else "#" for line in lines]
+    """Prose is wrapped at 100 columns; lines that already start with '#' (commented-out TOML) are kept."""
+    out = []
+    for line in lines:
+        if line.startswith("#"):
+            out.append(line)
+        elif not line:
+            out.append("#")
+        else:
+            out.extend(f"# {part}" for part in textwrap.wrap(line, width=98, break_on_hyphens=False))
+    return out
 
 
 def _section(out: list[str], header: str, path: tuple[str, ...], pairs: list[tuple[str, Any]],
-             comments: Comments) -> None:
+             comments: Comments, trailing: Comments | None = None) -> None:
     out.append("")
     out.extend(_comment_lines(comments.get(path, [])))
     out.append(header)
     out.extend(f"{toml_key(k)} = {toml_value(v)}" for k, v in pairs)
+    out.extend(_comment_lines((trailing or {}).get(path, [])))
 
 
 def _metadata_pairs(metadata: MetadataMapping) -> list[tuple[str, Any]]:
@@ -89,7 +102,7 @@ def _column_pairs(column: ColumnConfig) -> list[tuple[str, Any]]:
     return pairs
 
 
-def _table(out: list[str], name: str, table: TableConfig, comments: Comments) -> None:
+def _table(out: list[str], name: str, table: TableConfig, comments: Comments, trailing: Comments) -> None:
     base = ("tables", name)
     prefix = f"tables.{toml_key(name)}"
     pairs: list[tuple[str, Any]] = []
@@ -101,12 +114,12 @@ def _table(out: list[str], name: str, table: TableConfig, comments: Comments) ->
     for key in ("vectorizer", "vector_column", "tenant_column"):
         if getattr(table, key) is not None:
             pairs.append((key, getattr(table, key)))
-    _section(out, f"[{prefix}]", base, pairs, comments)
+    _section(out, f"[{prefix}]", base, pairs, comments, trailing)
     if table.metadata is not None:
         _section(out, f"[{prefix}.metadata]", base + ("metadata",), _metadata_pairs(table.metadata), comments)
     for column_name, column in table.columns.items():
         _section(out, f"[{prefix}.columns.{toml_key(column_name)}]", base + ("columns", column_name),
-                 _column_pairs(column), comments)
+                 _column_pairs(column), comments, trailing)
     for vector_name, column_name in table.vectors:
         _section(out, f"[{prefix}.vectors.{toml_key(vector_name)}]", base + ("vectors", vector_name),
                  [("column", column_name)], comments)
@@ -117,9 +130,10 @@ def _table(out: list[str], name: str, table: TableConfig, comments: Comments) ->
 
 
 def render_mapping_config(config: MappingConfig, *, comments: Comments | None = None,
-                          header: Iterable[str] = ()) -> str:
-    """TOML text for ``config``; ``comments`` by section path, ``header`` at the top."""
+                          trailing: Comments | None = None, header: Iterable[str] = ()) -> str:
+    """TOML text for ``config``; ``comments`` above and ``trailing`` below sections by path, ``header`` at the top."""
     comments = comments or {}
+    trailing = trailing or {}
     out = _comment_lines(header)
     top: list[tuple[str, Any]] = []
     if config.include is not None:
@@ -136,5 +150,5 @@ def render_mapping_config(config: MappingConfig, *, comments: Comments | None = 
     if config.metadata != MetadataMapping():
         _section(out, "[metadata]", ("metadata",), _metadata_pairs(config.metadata), comments)
     for name, table in config.tables.items():
-        _table(out, name, table, comments)
+        _table(out, name, table, comments, trailing)
     return "\n".join(out).lstrip("\n") + "\n"
