@@ -354,11 +354,11 @@ def _apply(profile: TableProfile, table_config: TableConfig, comments: Comments,
             notes.append(f'{name}.{column_name}: type = "{fix.value}" ({sum(p.refused.values())} value(s) refused '
                          f'as "{old_type}": {reasons})')
         elif p.date_possible and p.dates and (p.column.default is None or _converts(p.column.default, DataType.DATE)):
-            zone = (f"; {p.naive_dates} without a zone are read in naive_timezone {p.column.naive_timezone!r}"
+            zone = (f" ({p.naive_dates} without a zone: read in naive_timezone \"{p.column.naive_timezone}\")"
                     if p.naive_dates else "")
-            comments.setdefault(path, []).extend([
-                f"{column_name}: all {p.dates} non-NULL value(s) are ISO 8601 date text{zone}:",
-                'as "date" they become RFC 3339 dates Weaviate can filter and sort by.'])
+            comments.setdefault(path, []).append(
+                f"{column_name}: all {p.dates} non-NULL value(s) are ISO 8601 date text{zone}; as \"date\" they "
+                "become RFC 3339 dates Weaviate can filter and sort by.")
             columns[column_name] = dataclasses.replace(current, type=DataType.DATE)
             notes.append(f'{name}.{column_name}: type = "date" ({p.dates} ISO 8601 value(s))')
         elif p.vector_possible and p.vector_length:

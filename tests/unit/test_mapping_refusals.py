@@ -176,3 +176,30 @@ def test_suggest_mapping_without_anything_to_change() -> None:
     assert suggestion.notes == [] and suggestion.refused_before == suggestion.refused_after == 0
     assert "needs no change" in suggestion.render()
     assert parse_mapping_config(suggestion.render()).tables == {}
+
+
+def test_backfill_dry_run_reports_progress_refusals_and_writes_nothing(tmp_path: Path) -> None:
+    import io
+
+    from sqlite_to_weaviate.backfill import BackfillOptions, ProgressDisplay, backfill
+    from sqlite_to_weaviate.settings import Settings
+
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER);")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, BIG if i % 10 == 0 else i) for i in range(2500)])
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    events, stream = [], io.StringIO()
+    display = ProgressDisplay(stream=stream, tty=True, callback=events.append, activity="dry run")
+    report = backfill(Settings(sqlite_path=path), BackfillOptions(dry_run=True, page_size=1000), display=display)
+    display.close()
+    plan = report.tables["t"].plan
+    assert (plan.rows, plan.scanned_rows, plan.refused) == (2500, 2500, 250)
+    assert plan.refusal_lines[0].startswith('n: 250 row(s) beyond ±2^53 → type = "text"')
+    assert plan.refusals["mapping_fix"] == '[tables.t.columns.n]\ntype = "text"'
+    assert plan.convert_rows_per_second and plan.estimated_seconds is not None   # measured, not a constant
+    assert [e.rows_done for e in events] == [1000, 2000, 2500, 2500] and events[-1].done
+    assert "2.50k/2.50k" in stream.getvalue()     # the tqdm bar
+    assert path.read_bytes() == before
