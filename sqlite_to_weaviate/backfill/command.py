@@ -3,7 +3,8 @@
 Exit codes follow the CLI's contract: 0 when every selected table is fully enqueued (and,
 with ``--wait``, applied), 1 when stopped early (SIGTERM/SIGINT) or the wait timed out —
 re-run to continue — and 3 when it cannot run (bad options, capture not installed).
-``--dry-run`` exits 1 when the mapping would refuse rows (they would become dead letters).
+``--dry-run`` exits 1 when the mapping would refuse rows (they would become dead letters),
+and ``--wait`` exits 1 when, once applied, rows were refused (dead letters).
 """
 
 from __future__ import annotations
@@ -100,10 +101,13 @@ def backfill_func(settings: Any, table: tuple[str, ...], restart: bool, dry_run:
             click.echo(f"{name}: {r.rows_enqueued} key(s) enqueued this run, {r.total_enqueued} in total ({state})")
         if report.applied is not None:
             click.echo("all backfilled keys applied" if report.applied else "not yet applied (wait timed out)")
+        for name, n in report.refused.items():
+            click.echo(f"PROBLEM: {name}: {n} row(s) refused by the mapping or Weaviate are not in Weaviate "
+                       "(dead letters): `verify` groups them by column and reason with the mapping fix")
     if dry_run:
         ok = not any(t.plan is not None and t.plan.refused for t in report.tables.values())
     else:
-        ok = report.done and not report.stopped and report.applied is not False
+        ok = report.done and not report.stopped and report.applied is not False and not report.refused
     sys.exit(EXIT_OK if ok else EXIT_PROBLEMS)
 
 

@@ -92,6 +92,7 @@ class BackfillReport:
     dry_run: bool = False
     stopped: bool = False
     applied: bool | None = None     # wait_applied: True once the relay checkpoint passed our last page
+    refused: dict[str, int] = field(default_factory=dict)   # once applied: dead letters per table (rows not in Weaviate)
     seconds: float = 0.0
     pauses: dict[str, float] = field(default_factory=dict)  # reason -> seconds paused
 

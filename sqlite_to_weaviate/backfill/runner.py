@@ -80,6 +80,8 @@ def backfill(
         if options.wait_applied and not report.stopped and report.done:
             report.applied = wait_applied(settings, report.last_seq, stop=stop, timeout=options.wait_timeout,
                                           poll=options.poll_interval)
+            if report.applied:
+                report.refused = _refused(settings, [t.table for t in tables])
     finally:
         gate.stop.set()
         if own_display:
@@ -129,6 +131,19 @@ def wait_applied(settings: Settings, seq: int | None, *, stop: threading.Event |
                 return False
             if stop is None:
                 time.sleep(poll)
+    finally:
+        conn.close()
+
+
+def _refused(settings: Settings, tables: list[str]) -> dict[str, int]:
+    """Dead letters per table: rows the mapping or Weaviate refused, so not in Weaviate."""
+    conn = settings.open_db(readonly=True)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_s2w_dead_letters'").fetchone():
+            return {}
+        marks = ", ".join("?" * len(tables))
+        return {t: n for t, n in conn.execute(
+            f"SELECT tbl, count(*) FROM _s2w_dead_letters WHERE tbl IN ({marks}) GROUP BY tbl ORDER BY tbl", tables)}
     finally:
         conn.close()
 

@@ -99,7 +99,7 @@ def test_migrate_exits_1_names_the_column_and_the_fix_and_rolls_back(big_db, arg
 
 
 def test_dry_runs_predict_exactly_the_dead_letters_and_verify_counts_them(
-        big_db, args, weaviate_url, redis_url, redis_namespace, collection_prefix, weaviate_client):
+        big_db, args, weaviate_url, redis_url, redis_namespace, collection_prefix, weaviate_client, pipeline_factory):
     n, db = big_db["refused"], big_db["db"]
     runner = CliRunner()
     # the three dry runs read and convert every row, write nothing, and predict the refusals (exit 1)
@@ -150,6 +150,15 @@ def test_dry_runs_predict_exactly_the_dead_letters_and_verify_counts_them(
     assert data["refused"] == n and data["allow_refused"] is True and data["exit_code"] == 0
     assert "phase 3:" in runner.invoke(phase_cmd, args).output
     assert not readiness(config.to_settings()).ready
+    # backfill --wait does not report success either: once applied, the refused rows are named (exit 1)
+    pipeline = pipeline_factory(config.to_settings())
+    pipeline.start_workers(1)
+    pipeline.start_relay_thread()
+    again = runner.invoke(backfill_cmd, args + ["--table", "agent_interactions", "--restart", "--wait",
+                                                "--wait-timeout", "120"])
+    assert again.exit_code == 1, again.output
+    assert "all backfilled keys applied" in again.output
+    assert f"PROBLEM: agent_interactions: {n} row(s) refused by the mapping or Weaviate" in again.output
 
 
 def test_following_the_suggestion_migrates_with_counts_equal(big_db, args, tmp_path, weaviate_client,
