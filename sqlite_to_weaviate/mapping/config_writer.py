@@ -114,7 +114,9 @@ def _table(out: list[str], name: str, table: TableConfig, comments: Comments, tr
     for key in ("vectorizer", "vector_column", "tenant_column"):
         if getattr(table, key) is not None:
             pairs.append((key, getattr(table, key)))
-    _section(out, f"[{prefix}]", base, pairs, comments, trailing)
+    has_subsections = bool(table.columns or table.vectors or table.references or table.metadata is not None)
+    if pairs or comments.get(base) or trailing.get(base) or not has_subsections:
+        _section(out, f"[{prefix}]", base, pairs, comments, trailing)   # else the sub-sections define it
     if table.metadata is not None:
         _section(out, f"[{prefix}.metadata]", base + ("metadata",), _metadata_pairs(table.metadata), comments)
     for column_name, column in table.columns.items():

@@ -38,7 +38,7 @@ from .config_file import ColumnConfig, MappingConfig, TableConfig
 from .config_writer import Comments, render_mapping_config
 from .convert import _ISO_DATETIME, BEYOND_2_53, convert_value, parse_iso_date, resolve_timezone
 from .errors import MappingError, ValueConversionError
-from .model import ColumnMapping, TableMapping
+from .model import ColumnMapping, TableMapping, quote_identifier
 from .naming import property_name, validate_property_name
 from .reflect import reflect_mapping
 from .refusals import refusals_of_row
@@ -290,7 +290,7 @@ def profile_table(conn: sqlite3.Connection, table: TableMapping, base: TableConf
         for c in table.columns
     })
     names = list(table.source_columns)
-    total = conn.execute(f'SELECT count(*) FROM "{table.table.replace(chr(34), chr(34) * 2)}"').fetchone()[0]
+    total = conn.execute(f"SELECT count(*) FROM {quote_identifier(table.table)}").fetchone()[0]
     for batch in iter_row_pages(conn, table, page_size):
         for values in batch:
             profile.observe(dict(zip(names, values)))
@@ -395,10 +395,10 @@ def _with_vectors(profile: TableProfile, config: TableConfig, candidates: list[s
         comments.setdefault(path, []).append(
             f"vector candidate(s) not applied (the table already has a vector or a vectorizer): {', '.join(described)}")
         return config
-    lines = [f"{', '.join(described)}: every non-NULL value is a little-endian float32 array of one length",
-             "with finite, moderate values: used as the object's vector instead of a blob property",
-             "(NULL means no vector). Remove to keep a blob property."]
-    comments.setdefault(path, []).extend(lines)
+    comments.setdefault(path, []).append(
+        f"{', '.join(described)}: every non-NULL value is a little-endian float32 array of one length with "
+        "finite, moderate values: used as the object's vector instead of a blob property (NULL means no "
+        "vector). Remove the line to keep a blob property.")
     for column in candidates:
         notes.append(f"{name}.{column}: vector ({profile.columns[column].vector_length // 4} dimensions)")
     if len(candidates) == 1:
