@@ -193,13 +193,14 @@ def dl_drop(settings: Any, table: str | None, object_id: str | None, yes: bool) 
 def _register_subpackage_commands() -> None:
     """Commands that live beside their subpackage (imported last: they import this module)."""
     from sqlite_to_weaviate.backfill.command import backfill_cmd
+    from sqlite_to_weaviate.mapping.suggest_command import suggest_mapping_cmd
     from sqlite_to_weaviate.operate.commands import (
         backup_cmd, migrate_cmd, phase_cmd, ready_cmd, rollback_cmd, run_cmd, uninstall_cmd,
     )
     from sqlite_to_weaviate.verify.command import verify_cmd
 
     for cmd in (backfill_cmd, verify_cmd, migrate_cmd, run_cmd, backup_cmd, rollback_cmd, uninstall_cmd, ready_cmd,
-                phase_cmd):
+                phase_cmd, suggest_mapping_cmd):
         main.add_command(cmd)
 
 

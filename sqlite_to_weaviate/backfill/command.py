@@ -3,6 +3,8 @@
 Exit codes follow the CLI's contract: 0 when every selected table is fully enqueued (and,
 with ``--wait``, applied), 1 when stopped early (SIGTERM/SIGINT) or the wait timed out —
 re-run to continue — and 3 when it cannot run (bad options, capture not installed).
+``--dry-run`` exits 1 when the mapping would refuse rows (they would become dead letters),
+and ``--wait`` exits 1 when, once applied, rows were refused (dead letters).
 """
 
 from __future__ import annotations
@@ -24,12 +26,17 @@ from .options import BackfillOptions, BackfillReport
 
 def _print_plan(report: BackfillReport) -> None:
     total_s = 0.0
+    refused = 0
     for name, result in report.tables.items():
         plan = result.plan
         assert plan is not None
         eta = "-" if plan.estimated_seconds is None else f"{plan.estimated_seconds:.1f}s"
         total_s += plan.estimated_seconds or 0.0
-        click.echo(f"{name} -> {plan.collection}: {plan.rows} row(s), estimated {eta}")
+        refused += plan.refused
+        verdict = f", {plan.refused} would be REFUSED" if plan.refused else ""
+        click.echo(f"{name} -> {plan.collection}: {plan.rows} row(s){verdict}, estimated {eta}")
+        for line in plan.refusal_lines:
+            click.echo(f"    refused {line}")
         for column, prop, dtype in plan.properties:
             click.echo(f"    {column:<24} -> {prop:<24} {dtype}")
         if plan.vector:
@@ -37,8 +44,25 @@ def _print_plan(report: BackfillReport) -> None:
         if plan.checkpoint:
             state = "done" if plan.checkpoint.get("done") else f"{plan.checkpoint.get('rows_enqueued')} enqueued"
             click.echo(f"    checkpoint: {state} (--restart starts over)")
+    for line in refusal_advice(report):
+        click.echo(line)
     click.echo(f"dry run: {sum(t.total_estimate or 0 for t in report.tables.values())} row(s) in "
-               f"{len(report.tables)} table(s), estimated {total_s:.1f}s to enqueue; nothing was written")
+               f"{len(report.tables)} table(s), {refused} would be refused; estimated {total_s:.1f}s to enqueue and "
+               "convert (measured on every row; Weaviate's write time is not included); nothing was written")
+
+
+def refusal_advice(report: BackfillReport) -> list[str]:
+    """The mapping lines that keep the refused rows, and where to get a full suggestion."""
+    snippets = [t.plan.refusals["mapping_fix"] for t in report.tables.values()
+                if t.plan is not None and t.plan.refused and t.plan.refusals and t.plan.refusals.get("mapping_fix")]
+    if not any(t.plan is not None and t.plan.refused for t in report.tables.values()):
+        return []
+    lines = []
+    if snippets:
+        lines.append("to keep the refused rows, add to the mapping file (--mapping):")
+        lines += [f"    {line}" for snippet in snippets for line in snippet.splitlines()]
+    lines.append("or run `sqlite-to-weaviate suggest-mapping mapping.toml` to write a mapping from the data")
+    return lines
 
 
 def backfill_func(settings: Any, table: tuple[str, ...], restart: bool, dry_run: bool, page_size: int,
@@ -77,7 +101,13 @@ def backfill_func(settings: Any, table: tuple[str, ...], restart: bool, dry_run:
             click.echo(f"{name}: {r.rows_enqueued} key(s) enqueued this run, {r.total_enqueued} in total ({state})")
         if report.applied is not None:
             click.echo("all backfilled keys applied" if report.applied else "not yet applied (wait timed out)")
-    ok = dry_run or (report.done and not report.stopped and report.applied is not False)
+        for name, n in report.refused.items():
+            click.echo(f"PROBLEM: {name}: {n} row(s) refused by the mapping or Weaviate are not in Weaviate "
+                       "(dead letters): `verify` groups them by column and reason with the mapping fix")
+    if dry_run:
+        ok = not any(t.plan is not None and t.plan.refused for t in report.tables.values())
+    else:
+        ok = report.done and not report.stopped and report.applied is not False and not report.refused
     sys.exit(EXIT_OK if ok else EXIT_PROBLEMS)
 
 
@@ -92,7 +122,8 @@ def _report_json(report: BackfillReport) -> dict[str, Any]:
 _options = [
     click.option("--table", multiple=True, help="Only this table (repeatable). Default: every mapped table."),
     click.option("--restart", is_flag=True, help="Forget the checkpoints and scan from the first key."),
-    click.option("--dry-run", is_flag=True, help="Counts, mapping preview, estimated time; writes nothing."),
+    click.option("--dry-run", is_flag=True, help="Read and convert every row: counts, rows the mapping would refuse "
+                 "(exit 1) and why, mapping preview, estimated time; writes nothing."),
     click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Keys per transaction."),
     click.option("--rows-per-second", type=finite(0, min_open=True), help="Throughput cap."),
     click.option("--max-backlog", type=click.IntRange(min=0), default=20000, show_default=True,

@@ -52,7 +52,7 @@ class BackfillOptions:
 
 @dataclass
 class TablePlan:
-    """Dry-run figures for one table."""
+    """Dry-run figures for one table (every row read and converted; nothing written)."""
 
     rows: int
     collection: str
@@ -62,6 +62,11 @@ class TablePlan:
     convert_rows_per_second: float | None
     estimated_seconds: float | None
     checkpoint: dict[str, Any] | None = None
+    scanned_rows: int = 0           # rows read and converted (every row)
+    scan_seconds: float = 0.0
+    refused: int = 0                # rows the mapping refuses: the dead letters a real run would leave
+    refusals: dict[str, Any] | None = None      # TableRefusals.to_json(): by column and reason, with the fix
+    refusal_lines: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +92,7 @@ class BackfillReport:
     dry_run: bool = False
     stopped: bool = False
     applied: bool | None = None     # wait_applied: True once the relay checkpoint passed our last page
+    refused: dict[str, int] = field(default_factory=dict)   # once applied: dead letters per table (rows not in Weaviate)
     seconds: float = 0.0
     pauses: dict[str, float] = field(default_factory=dict)  # reason -> seconds paused
 

@@ -37,8 +37,9 @@ class ProgressDisplay:
     """One tqdm bar per table when ``stream`` is a TTY, else throttled structlog events."""
 
     def __init__(self, *, stream: TextIO | None = None, tty: bool | None = None, log_interval: float = 5.0,
-                 callback: ProgressCallback | None = None) -> None:
+                 callback: ProgressCallback | None = None, activity: str = "backfill") -> None:
         self.stream = stream if stream is not None else sys.stderr
+        self.activity = activity    # names the log events: "backfill progress", "dry run progress"
         self.tty = self.stream.isatty() if tty is None else tty
         self.log_interval = log_interval
         self.callback = callback
@@ -81,11 +82,11 @@ class ProgressDisplay:
                       rows_per_second=None if event.rows_per_second is None else round(event.rows_per_second, 1),
                       eta_seconds=None if event.eta_seconds is None else round(event.eta_seconds, 1))
         if event.paused:
-            self.log.info("backfill paused", reason=event.paused, **fields)
+            self.log.info(f"{self.activity} paused", reason=event.paused, **fields)
         elif event.done:
-            self.log.info("backfill table done", **fields)
+            self.log.info(f"{self.activity} table done", **fields)
         else:
-            self.log.info("backfill progress", **fields)
+            self.log.info(f"{self.activity} progress", **fields)
 
     def close(self) -> None:
         with self._lock:

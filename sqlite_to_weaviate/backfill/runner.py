@@ -22,8 +22,9 @@ from .dry_run import plan_table
 from .gate import Gate
 from .options import BackfillOptions, BackfillReport, TableResult
 from .progress import ProgressDisplay, ProgressEvent
-from .scan import scan_table
+from .scan import count_rows, scan_table
 from .tables import check_captured, select_tables
+from .throttle import eta_seconds
 
 
 def backfill(
@@ -42,7 +43,7 @@ def backfill(
     """
     options = options or BackfillOptions()
     if options.dry_run:
-        return _dry_run(settings, options)
+        return _dry_run(settings, options, progress=progress, display=display)
     started = time.monotonic()
     stop = stop if stop is not None else threading.Event()
     log = get_logger("s2w.backfill")
@@ -79,6 +80,8 @@ def backfill(
         if options.wait_applied and not report.stopped and report.done:
             report.applied = wait_applied(settings, report.last_seq, stop=stop, timeout=options.wait_timeout,
                                           poll=options.poll_interval)
+            if report.applied:
+                report.refused = _refused(settings, [t.table for t in tables])
     finally:
         gate.stop.set()
         if own_display:
@@ -132,16 +135,46 @@ def wait_applied(settings: Settings, seq: int | None, *, stop: threading.Event |
         conn.close()
 
 
-def _dry_run(settings: Settings, options: BackfillOptions) -> BackfillReport:
+def _refused(settings: Settings, tables: list[str]) -> dict[str, int]:
+    """Dead letters per table: rows the mapping or Weaviate refused, so not in Weaviate."""
+    conn = settings.open_db(readonly=True)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_s2w_dead_letters'").fetchone():
+            return {}
+        marks = ", ".join("?" * len(tables))
+        return {t: n for t, n in conn.execute(
+            f"SELECT tbl, count(*) FROM _s2w_dead_letters WHERE tbl IN ({marks}) GROUP BY tbl ORDER BY tbl", tables)}
+    finally:
+        conn.close()
+
+
+def _dry_run(settings: Settings, options: BackfillOptions, *, progress: Callable[[ProgressEvent], None] | None = None,
+             display: ProgressDisplay | None = None) -> BackfillReport:
+    """Read and convert every row of every selected table (read-only), with a progress bar on a TTY."""
     started = time.monotonic()
     conn = settings.open_db(readonly=True)
     report = BackfillReport(dry_run=True)
+    own_display = display is None
+    display = display or ProgressDisplay(callback=progress, log_interval=options.progress_interval, activity="dry run")
     try:
         for t in select_tables(settings.load_mapping(conn), options.tables):
-            plan = plan_table(conn, t, options)
+            total = count_rows(conn, t.table)
+            t0 = time.monotonic()
+
+            def tick(done: int, table: str = t.table, total: int = total, t0: float = t0) -> None:
+                elapsed = time.monotonic() - t0
+                rate = done / elapsed if elapsed > 0 else None
+                display.update(ProgressEvent(table, done, max(total, done), rate,
+                                             eta_seconds(max(0, total - done), rate)))
+
+            plan = plan_table(conn, t, options, progress=tick)
+            display.update(ProgressEvent(t.table, plan.scanned_rows, plan.scanned_rows, plan.convert_rows_per_second,
+                                         0.0, done=True))
             report.tables[t.table] = TableResult(table=t.table, collection=t.collection,
                                                  total_estimate=plan.rows, plan=plan)
     finally:
         conn.close()
+        if own_display:
+            display.close()
     report.seconds = time.monotonic() - started
     return report

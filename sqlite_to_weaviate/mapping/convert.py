@@ -33,6 +33,14 @@ _ISO_DATETIME = re.compile(
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _TRUE_TEXT = {"true", "1"}
+
+# refusal kinds shared by several converters (ValueConversionError.kind)
+BEYOND_2_53 = "beyond ±2^53"
+NOT_FINITE = "not finite (NaN or infinity)"
+BLOB_VALUE = "BLOB value"
+DATE_RANGE = "date out of range"
+JSON_SHAPE = "JSON Weaviate cannot hold as an object"
+BAD_VECTOR = "not a float32 vector"
 _FALSE_TEXT = {"false", "0"}
 
 
@@ -69,20 +77,24 @@ def to_int(value: Any) -> int:
         result = value
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueConversionError(f"{describe(value)} is not a finite number; Weaviate cannot store NaN or infinity")
+            raise ValueConversionError(f"{describe(value)} is not a finite number; Weaviate cannot store NaN or infinity",
+                                       kind=NOT_FINITE)
         if not value.is_integer():
-            raise ValueConversionError(f"{describe(value)} has a fractional part; map the column as type = \"number\"")
+            raise ValueConversionError(f"{describe(value)} has a fractional part; map the column as type = \"number\"",
+                                       kind="fractional value", fix="number")
         result = int(value)
     elif isinstance(value, str):
         if not _INT_LITERAL.fullmatch(value):
-            raise ValueConversionError(f"{describe(value)} is not an integer literal")
+            raise ValueConversionError(f"{describe(value)} is not an integer literal", kind="text that is not an integer",
+                                       fix="text")
         result = int(value)
     else:
-        raise ValueConversionError(f"{describe(value)} cannot be an int; map the column as type = \"blob\"")
+        raise ValueConversionError(f"{describe(value)} cannot be an int; map the column as type = \"blob\"",
+                                   kind=BLOB_VALUE, fix="blob")
     if abs(result) > MAX_SAFE_INT:
         raise ValueConversionError(
             f"integer {result} is beyond +-2^53: Weaviate stores numbers as float64 and would round it; "
-            "map the column as type = \"text\" to keep it exact"
+            "map the column as type = \"text\" to keep it exact", kind=BEYOND_2_53, fix="text",
         )
     return result
 
@@ -94,19 +106,22 @@ def to_number(value: Any) -> float:
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INT:
             raise ValueConversionError(
-                f"integer {value} is beyond +-2^53 and would be rounded as a number; map the column as type = \"text\""
+                f"integer {value} is beyond +-2^53 and would be rounded as a number; map the column as type = \"text\"",
+                kind=BEYOND_2_53, fix="text",
             )
         return float(value)
     if isinstance(value, float):
         result = value
     elif isinstance(value, str):
         if not _NUMBER_LITERAL.fullmatch(value):
-            raise ValueConversionError(f"{describe(value)} is not a number literal")
+            raise ValueConversionError(f"{describe(value)} is not a number literal", kind="text that is not a number",
+                                       fix="text")
         result = float(value)
     else:
-        raise ValueConversionError(f"{describe(value)} cannot be a number")
+        raise ValueConversionError(f"{describe(value)} cannot be a number", kind=BLOB_VALUE, fix="blob")
     if not math.isfinite(result):
-        raise ValueConversionError(f"{describe(value)} is not finite; Weaviate cannot store NaN or infinity")
+        raise ValueConversionError(f"{describe(value)} is not finite; Weaviate cannot store NaN or infinity",
+                                   kind=NOT_FINITE)
     return result
 
 
@@ -116,7 +131,8 @@ def to_text(value: Any) -> str:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise ValueConversionError(f"{describe(value)} is not valid Unicode") from exc
+            raise ValueConversionError(f"{describe(value)} is not valid Unicode", kind="invalid Unicode",
+                                       fix="blob") from exc
         return value
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -124,14 +140,16 @@ def to_text(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueConversionError(f"{describe(value)} is not finite; Weaviate cannot store NaN or infinity")
+            raise ValueConversionError(f"{describe(value)} is not finite; Weaviate cannot store NaN or infinity",
+                                       kind=NOT_FINITE)
         return repr(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         try:
             return bytes(value).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValueConversionError(
-                f"BLOB of {len(bytes(value))} bytes is not valid UTF-8 text; map the column as type = \"blob\""
+                f"BLOB of {len(bytes(value))} bytes is not valid UTF-8 text; map the column as type = \"blob\"",
+                kind="BLOB that is not UTF-8 text", fix="blob",
             ) from exc
     raise ValueConversionError(f"{describe(value)} cannot be text")
 
@@ -148,7 +166,10 @@ def to_boolean(value: Any) -> bool:
             return True
         if lowered in _FALSE_TEXT:
             return False
-    raise ValueConversionError(f"{describe(value)} is not a boolean (expected 0, 1, 'true' or 'false')")
+    numeric = isinstance(value, (int, float))
+    raise ValueConversionError(f"{describe(value)} is not a boolean (expected 0, 1, 'true' or 'false')",
+                               kind="not 0 or 1" if numeric else "not a boolean",
+                               fix=("int" if isinstance(value, int) else "number") if numeric else "text")
 
 
 def to_blob(value: Any) -> str | None:
@@ -161,13 +182,13 @@ def to_blob(value: Any) -> str | None:
         return base64.b64encode(bytes(value)).decode("ascii") or None
     if isinstance(value, str):
         return base64.b64encode(value.encode("utf-8")).decode("ascii") or None
-    raise ValueConversionError(f"{describe(value)} cannot be a blob")
+    raise ValueConversionError(f"{describe(value)} cannot be a blob", kind="number in a blob column", fix="text")
 
 
 def _format_utc(moment: datetime, fraction_digits: str) -> str:
     """RFC 3339 in UTC with 'Z'; fraction trailing zeros removed, omitted when zero."""
     if not 1 <= moment.year <= 9999:
-        raise ValueConversionError(f"date {moment!r} is outside years 0001-9999")
+        raise ValueConversionError(f"date {moment!r} is outside years 0001-9999", kind=DATE_RANGE, fix="text")
     fraction = fraction_digits.rstrip("0")
     # Not strftime: glibc's %Y does not zero-pad years before 1000.
     stamp = (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
@@ -185,7 +206,8 @@ def parse_iso_date(text: str, naive_tz: tzinfo) -> str:
     match = _ISO_DATETIME.fullmatch(text)
     if not match:
         raise ValueConversionError(
-            f"{describe(text)} is not an ISO 8601 date (YYYY-MM-DD[ HH:MM[:SS[.fff]]][zone])"
+            f"{describe(text)} is not an ISO 8601 date (YYYY-MM-DD[ HH:MM[:SS[.fff]]][zone])",
+            kind="not an ISO 8601 date", fix="text",
         )
     frac = match.group("frac") or ""
     try:
@@ -196,7 +218,8 @@ def parse_iso_date(text: str, naive_tz: tzinfo) -> str:
             int((frac + "000000")[:6]),
         )
     except ValueError as exc:
-        raise ValueConversionError(f"{describe(text)} is not a valid date: {exc}") from exc
+        raise ValueConversionError(f"{describe(text)} is not a valid date: {exc}", kind="invalid date",
+                                   fix="text") from exc
     zone = match.group("zone")
     if zone is None:
         moment = moment.replace(tzinfo=naive_tz)
@@ -206,12 +229,14 @@ def parse_iso_date(text: str, naive_tz: tzinfo) -> str:
         digits = zone[1:].replace(":", "")
         offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
         if offset >= timedelta(hours=24):
-            raise ValueConversionError(f"{describe(text)} has an invalid zone offset")
+            raise ValueConversionError(f"{describe(text)} has an invalid zone offset", kind="invalid date",
+                                       fix="text")
         moment = moment.replace(tzinfo=timezone(offset if zone[0] == "+" else -offset))
     try:
         utc = moment.astimezone(timezone.utc)
     except OverflowError as exc:
-        raise ValueConversionError(f"{describe(text)} is out of range after conversion to UTC") from exc
+        raise ValueConversionError(f"{describe(text)} is out of range after conversion to UTC", kind=DATE_RANGE,
+                                   fix="text") from exc
     return _format_utc(utc, frac)
 
 
@@ -222,13 +247,14 @@ def unix_to_date(value: int | float, unit: str) -> str:
     which is finer than a float64 can resolve for present-day timestamps anyway.
     """
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueConversionError(f"{describe(value)} is not a finite unix time")
+        raise ValueConversionError(f"{describe(value)} is not a finite unix time", kind=NOT_FINITE)
     scale = {"s": 1_000_000, "ms": 1_000}[unit]
     try:
         micros = int((Decimal(value) * scale).to_integral_value(rounding=ROUND_HALF_EVEN))
         moment = _EPOCH + timedelta(microseconds=micros)
     except (OverflowError, InvalidOperation, ValueError) as exc:
-        raise ValueConversionError(f"unix time {value!r} ({unit}) is out of range") from exc
+        raise ValueConversionError(f"unix time {value!r} ({unit}) is out of range", kind=DATE_RANGE,
+                                   fix="text" if isinstance(value, int) else "number") from exc
     return _format_utc(moment, f"{moment.microsecond:06d}")
 
 
@@ -237,14 +263,14 @@ def to_date(value: Any, unit: str, naive_tz: tzinfo) -> str:
     if isinstance(value, str):
         return parse_iso_date(value, naive_tz)
     if isinstance(value, bool):
-        raise ValueConversionError(f"{describe(value)} is not a date")
+        raise ValueConversionError(f"{describe(value)} is not a date", kind="not a date", fix="boolean")
     if isinstance(value, (int, float)):
         return unix_to_date(value, unit)
-    raise ValueConversionError(f"{describe(value)} is not a date")
+    raise ValueConversionError(f"{describe(value)} is not a date", kind=BLOB_VALUE, fix="blob")
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueConversionError(f"JSON constant {name} is not representable in Weaviate")
+    raise ValueConversionError(f"JSON constant {name} is not representable in Weaviate", kind=JSON_SHAPE, fix="text")
 
 
 def to_object(value: Any, nested: tuple[tuple[str, DataType], ...], naive_tz: tzinfo, unit: str) -> dict[str, Any]:
@@ -257,9 +283,10 @@ def to_object(value: Any, nested: tuple[tuple[str, DataType], ...], naive_tz: tz
     try:
         parsed = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise ValueConversionError(f"invalid JSON: {exc}") from exc
+        raise ValueConversionError(f"invalid JSON: {exc}", kind="invalid JSON", fix="text") from exc
     if not isinstance(parsed, dict):
-        raise ValueConversionError(f"JSON value is a {type(parsed).__name__}, not an object; map the column as type = \"text\"")
+        raise ValueConversionError(f"JSON value is a {type(parsed).__name__}, not an object; map the column as type = \"text\"",
+                                   kind=JSON_SHAPE, fix="text")
     declared = dict(nested)
     result: dict[str, Any] = {}
     for key, member in parsed.items():
@@ -268,10 +295,12 @@ def to_object(value: Any, nested: tuple[tuple[str, DataType], ...], naive_tz: tz
         if key not in declared:
             raise ValueConversionError(
                 f"JSON key {key!r} is not a declared nested property (declared: {sorted(declared)}); "
-                "add it to the column's `nested` table or map the column as type = \"text\""
+                "add it to the column's `nested` table or map the column as type = \"text\"",
+                kind="undeclared JSON key", fix="text",
             )
         if isinstance(member, (dict, list)):
-            raise ValueConversionError(f"JSON key {key!r} holds a nested {type(member).__name__}; only scalars are supported")
+            raise ValueConversionError(f"JSON key {key!r} holds a nested {type(member).__name__}; only scalars are supported",
+                                       kind=JSON_SHAPE, fix="text")
         result[key] = convert_value(member, declared[key], naive_tz=naive_tz, date_unit=unit)
     return result
 
@@ -313,15 +342,17 @@ def decode_vector(value: Any) -> list[float] | None:
     if value is None:
         return None
     if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise ValueConversionError(f"vector column holds {describe(value)}, expected a BLOB of float32 values")
+        raise ValueConversionError(f"vector column holds {describe(value)}, expected a BLOB of float32 values",
+                                   kind=BAD_VECTOR)
     data = bytes(value)
     if not data or len(data) % 4:
         raise ValueConversionError(
-            f"vector BLOB has {len(data)} bytes, expected a non-empty multiple of 4 (little-endian float32)"
+            f"vector BLOB has {len(data)} bytes, expected a non-empty multiple of 4 (little-endian float32)",
+            kind=BAD_VECTOR,
         )
     vector = list(struct.unpack(f"<{len(data) // 4}f", data))
     if not all(math.isfinite(x) for x in vector):
-        raise ValueConversionError("vector contains NaN or infinity")
+        raise ValueConversionError("vector contains NaN or infinity", kind=BAD_VECTOR)
     return vector
 
 

@@ -25,6 +25,10 @@ from .types import DataType
 
 _TENANT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
+# refusal kinds raised here (ConversionError.kind); the value converters' are in convert.py
+NULL_KEY = "NULL primary-key value"
+BAD_TENANT = "invalid tenant"
+
 
 def quote_identifier(name: str) -> str:
     """SQLite identifier quoting: double quotes, embedded quotes doubled."""
@@ -257,13 +261,13 @@ class TableMapping:
         except MappingError as exc:
             # SQLite lets NULL into non-INTEGER primary keys of rowid tables unless the
             # column is NOT NULL: a per-row problem for the dead-letter table, not a crash.
-            raise ConversionError(self.table, pk, ",".join(self.primary_key), str(exc)) from None
+            raise ConversionError(self.table, pk, ",".join(self.primary_key), str(exc), kind=NULL_KEY) from None
         properties: dict[str, Any] = {}
         for column in self.columns:
             try:
                 value = column.convert(self._get(row, column.column))
             except ValueConversionError as exc:
-                raise ConversionError(self.table, pk, column.column, str(exc)) from None
+                raise ConversionError(self.table, pk, column.column, str(exc), exc.kind, exc.fix) from None
             if value is not None:
                 properties[column.property] = value
         self._add_metadata(properties, pk, now)
@@ -316,7 +320,7 @@ class TableMapping:
                 column = self.vector_column
                 return convert.decode_vector(self._get(row, column))
         except ValueConversionError as exc:
-            raise ConversionError(self.table, pk, column, str(exc)) from None
+            raise ConversionError(self.table, pk, column, str(exc), exc.kind, exc.fix) from None
         return None
 
     def _references(self, row: RowMapping[str, Any]) -> dict[str, list[str]]:
@@ -332,15 +336,16 @@ class TableMapping:
             return None
         value = self._get(row, self.tenant_column)
         if value is None:
-            raise ConversionError(self.table, pk, self.tenant_column, "tenant column is NULL; every object needs a tenant")
+            raise ConversionError(self.table, pk, self.tenant_column, "tenant column is NULL; every object needs a tenant",
+                                  kind=BAD_TENANT)
         try:
             tenant = convert.to_text(value)
         except ValueConversionError as exc:
-            raise ConversionError(self.table, pk, self.tenant_column, str(exc)) from None
+            raise ConversionError(self.table, pk, self.tenant_column, str(exc), kind=BAD_TENANT) from None
         if not _TENANT_NAME.fullmatch(tenant):
             raise ConversionError(
                 self.table, pk, self.tenant_column,
-                f"tenant {tenant!r} is not a valid Weaviate tenant name (1-64 of A-Z a-z 0-9 _ -)",
+                f"tenant {tenant!r} is not a valid Weaviate tenant name (1-64 of A-Z a-z 0-9 _ -)", kind=BAD_TENANT,
             )
         return tenant
 

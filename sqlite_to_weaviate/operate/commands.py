@@ -63,7 +63,8 @@ def migrate_func(settings: Any, dry_run: bool, backup: bool, backup_path: str | 
 
 
 migrate_cmd = _build("migrate", migrate_func, [
-    click.option("--dry-run", is_flag=True, help="Report tables, counts, collections and estimated time; write nothing."),
+    click.option("--dry-run", is_flag=True, help="Read and convert every row: tables, counts, rows the mapping would "
+                 "refuse (exit 1) and why, collections, estimated time; write nothing."),
     click.option("--backup/--no-backup", default=True, show_default=True, help="Back up the database first."),
     click.option("--backup-path", type=click.Path(), help="Backup file or directory (default: next to the database)."),
     click.option("--validation-sample", type=click.IntRange(min=0), default=1000, show_default=True,
@@ -122,7 +123,8 @@ run_cmd = _build("run", run_func, [
                  help="Rows compared field by field by each periodic verify."),
     click.option("--verify-repair/--verify-report-only", default=True, show_default=True,
                  help="Repair what the periodic verify finds (through the outbox), or only report it."),
-    click.option("--dry-run", is_flag=True, help="Check the stores and print the plan; start nothing, write nothing."),
+    click.option("--dry-run", is_flag=True, help="Check the stores, read and convert every row, print the plan and "
+                 "the rows the mapping would refuse (exit 1); start nothing, write nothing."),
 ])
 
 
@@ -140,6 +142,7 @@ def _print_plan(settings: Any, workers: int) -> None:
         sys.exit(EXIT_CANNOT_RUN)
     for line in result.summary():
         click.echo(line)
+    sys.exit(EXIT_OK if result.success else EXIT_PROBLEMS)  # rows the mapping would refuse: 1
 
 
 # ---------------------------------------------------------------------------- backup

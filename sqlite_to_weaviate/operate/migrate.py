@@ -2,7 +2,9 @@
 
 ``migrate()`` = preflight (read-only) -> backup -> phase 1 (capture + collections) ->
 relay + workers -> phase 2 (backfill through the outbox, applied) -> drained -> phase 3 ->
-verify -> phase 4, or rollback when verification fails and ``rollback_on_failure`` is set.
+verify + count check -> phase 4, or rollback when either fails and ``rollback_on_failure``
+is set. Rows the mapping (or Weaviate) refused are rows missing from Weaviate: they fail
+the migration, with the column, the reason and the mapping line that keeps them.
 The app may keep writing throughout: capture is installed first, so every change after
 that commit reaches Weaviate through the same ordered path as the backfill.
 
@@ -54,32 +56,32 @@ class MigrationResult:
     plan: dict[str, Any] | None = None
     phase: int = 0
     cannot_run: bool = False        # failed before writing anything (bad input, unreachable store)
+    counts: dict[str, dict[str, Any]] = field(default_factory=dict)   # table -> rows vs objects (count check)
+    refused: int = 0                # rows not in Weaviate because the mapping or Weaviate refused them
+    refusals: dict[str, list[str]] = field(default_factory=dict)      # table -> refused rows by column and reason
+    mapping_fix: str | None = None  # mapping lines that keep the refused rows
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> list[str]:
         if self.dry_run and self.plan is not None:
-            lines = [f"{t} -> {p['collection']}: {p['rows']} row(s)"
-                     f"{' (collection exists)' if p['collection_exists'] else ''}"
-                     for t, p in self.plan["tables"].items()]
-            lines += [f"skipped {t}: {why}" for t, why in self.plan.get("skipped", {}).items()]
-            lines.append(f"dry run: would back up the database: {'yes' if self.plan['backup'] else 'no'}; "
-                         f"install capture on {len(self.plan['tables'])} table(s); create "
-                         f"{len(self.plan['collections_to_create'])} collection(s); backfill {self.plan['rows']} row(s) "
-                         f"with {self.plan['workers']} worker(s), estimated {self.plan['estimated_seconds']:.1f}s; "
-                         "nothing was written")
-            return lines
-        lines = [f"{name}: {count} object(s)" for name, count in self.collections.items()]
+            return self._plan_summary(self.plan)
+        if self.counts:
+            lines = [_count_line(t, c) for t, c in self.counts.items()]
+        else:
+            lines = [f"{name}: {count} object(s)" for name, count in self.collections.items()]
         if self.backup_path:
             lines.append(f"backup: {self.backup_path}")
         if self.verification is not None:
             v = self.verification
+            refused = f", {v['refused']} of them refused row(s)" if v.get("refused") else ""
             lines.append(f"verification ({v.get('verifier')}): "
-                         + ("clean" if v.get("clean") else f"{v.get('differences')} difference(s)"))
+                         + ("clean" if v.get("clean") else f"{v.get('differences')} difference(s){refused}"))
         lines.append("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
         lines += [f"warning: {w}" for w in self.warnings]
         lines += [f"error: {e}" for e in self.errors]
+        lines += _fix_lines(self.mapping_fix, collections_left=not self.rolled_back)
         if self.rolled_back:
             lines.append("ROLLED BACK: the migration's collections, Redis keys and capture objects were removed "
                          "(the SQLite data was not touched)")
@@ -87,6 +89,47 @@ class MigrationResult:
         lines.append(f"migration {'succeeded' if self.success else 'FAILED'}: {self.migrated_records} record(s) in "
                      f"Weaviate, phase {self.phase} ({Phase(self.phase).label})")
         return lines
+
+    @staticmethod
+    def _plan_summary(plan: dict[str, Any]) -> list[str]:
+        lines = []
+        for t, p in plan["tables"].items():
+            refused = f", {p['refused']} would be REFUSED" if p.get("refused") else ""
+            lines.append(f"{t} -> {p['collection']}: {p['rows']} row(s){refused}"
+                         f"{' (collection exists)' if p['collection_exists'] else ''}")
+            lines += [f"    refused {line}" for line in p.get("refusal_lines", [])]
+        lines += [f"skipped {t}: {why}" for t, why in plan.get("skipped", {}).items()]
+        lines += _fix_lines(plan.get("mapping_fix"))
+        verdict = (f"the migration would FAIL: {plan['refused']} row(s) would be refused (not in Weaviate); "
+                   if plan.get("refused") else "")
+        lines.append(f"dry run: {verdict}would back up the database: {'yes' if plan['backup'] else 'no'}; "
+                     f"install capture on {len(plan['tables'])} table(s); create "
+                     f"{len(plan['collections_to_create'])} collection(s); backfill {plan['rows']} row(s) "
+                     f"with {plan['workers']} worker(s), estimated {plan['estimated_seconds']:.1f}s "
+                     f"(reading and converting every row took {plan.get('scan_seconds', 0.0):.1f}s; Weaviate's write "
+                     "time is not measured without writing); nothing was written")
+        return lines
+
+
+def _count_line(table: str, c: dict[str, Any]) -> str:
+    line = f"{table}: {c['rows']} rows -> {c['collection']}: {c['objects']} objects"
+    if c.get("refused"):
+        line += f" ({c['refused']} refused)"
+    if not c.get("equal", True):
+        line += "  MISMATCH"
+    return line
+
+
+def _fix_lines(fix: str | None, *, collections_left: bool = False) -> list[str]:
+    """What to write in the mapping; with the collections still there, how to recreate them first."""
+    if not fix:
+        return []
+    lines = (["to keep the refused rows, add to the mapping file (--mapping) and run migrate again "
+              "(or let `sqlite-to-weaviate suggest-mapping FILE` write a mapping from the data):"]
+             + [f"    {line}" for line in fix.splitlines()])
+    if collections_left:
+        lines.append("  first `sqlite-to-weaviate rollback --yes`: Weaviate cannot change an existing property's type")
+    return lines
 
 
 class MigrationFailed(S2WError):
@@ -129,7 +172,11 @@ class SQLiteToWeaviateMigrator:
                 return result
         if self.config.dry_run:
             result.plan = self._plan(report)
-            result.success = True
+            result.refused = result.plan["refused"]
+            result.mapping_fix = result.plan["mapping_fix"]
+            result.refusals = {t: p["refusal_lines"] for t, p in result.plan["tables"].items() if p["refused"]}
+            result.errors += _refusal_errors(result.refusals, result.refused, "would be")
+            result.success = result.refused == 0
             result.timings["total"] = time.monotonic() - started
             return result
         try:
@@ -164,15 +211,24 @@ class SQLiteToWeaviateMigrator:
 
         plan = backfill(self.settings, BackfillOptions(dry_run=True, memory_limit_mb=self.config.memory_limit_mb))
         tables = {}
+        fixes = []
         for name, t in plan.tables.items():
+            p = t.plan
             tables[name] = {"collection": t.collection, "rows": t.total_estimate or 0,
                             "collection_exists": t.collection in report.existing_collections,
-                            "estimated_seconds": t.plan.estimated_seconds if t.plan else None}
+                            "estimated_seconds": p.estimated_seconds if p else None,
+                            "convert_rows_per_second": p.convert_rows_per_second if p else None,
+                            "refused": p.refused if p else 0, "refusals": p.refusals if p else None,
+                            "refusal_lines": p.refusal_lines if p else []}
+            if p and p.refused and p.refusals and p.refusals.get("mapping_fix"):
+                fixes.append(p.refusals["mapping_fix"])
         return {
             "tables": tables, "skipped": report.skipped, "rows": sum(t["rows"] for t in tables.values()),
             "collections_to_create": sorted(t["collection"] for t in tables.values() if not t["collection_exists"]),
             "workers": self.config.workers, "backup": self.config.backup_before_migration,
             "estimated_seconds": sum(t["estimated_seconds"] or 0.0 for t in tables.values()),
+            "scan_seconds": round(plan.seconds, 3),
+            "refused": sum(t["refused"] for t in tables.values()), "mapping_fix": "\n".join(fixes) or None,
         }
 
     def _set_phase(self, result: MigrationResult, phase: Phase) -> None:
@@ -217,12 +273,12 @@ class SQLiteToWeaviateMigrator:
                 self.hooks.before_verify(self.settings)
             summary = self._timed(result, "verify", lambda: self._verify(result))
             result.verification = summary.to_json()
-            if summary.clean:
+            counts = self._timed(result, "count_check", lambda: self._count_check(result, summary))
+            problems = self._problems(result, summary, counts)
+            result.errors += problems
+            if not problems:
                 self._set_phase(result, Phase.VERIFIED)
                 result.success = True
-            else:
-                result.errors.append(f"verification failed: {summary.differences} difference(s) between SQLite "
-                                     f"and Weaviate ({', '.join(summary.examples[:3])})")
         finally:
             self._stop.set()
             relay.stop()
@@ -260,6 +316,8 @@ class SQLiteToWeaviateMigrator:
         raise MigrationFailed(f"changes still not applied after {self.config.timeout_s:.0f}s; see `status`")
 
     def _counts(self) -> dict[str, int]:
+        from .counts import count_objects
+
         conn = self.settings.open_db(readonly=True)
         try:
             names = [t.collection for t in self.settings.load_mapping(conn).collections_in_order()]
@@ -267,17 +325,60 @@ class SQLiteToWeaviateMigrator:
             conn.close()
         client = self.settings.connect_weaviate()
         try:
-            out = {}
-            for name in names:
-                collection = client.collections.use(name)
-                if collection.config.get().multi_tenancy_config.enabled:
-                    out[name] = sum(collection.with_tenant(t).aggregate.over_all(total_count=True).total_count or 0
-                                    for t in collection.tenants.get())
-                else:
-                    out[name] = collection.aggregate.over_all(total_count=True).total_count or 0
-            return out
+            return {name: count_objects(client, name) for name in names}
         finally:
             client.close()
+
+    def _count_check(self, result: MigrationResult, summary: Any) -> Any:  # -> CountCheck
+        """SQLite rows vs Weaviate objects per table, on a quiet snapshot (the relay is still running)."""
+        from .counts import check_counts
+
+        conn = self.settings.open_db(readonly=True)
+        client = self.settings.connect_weaviate()
+        try:
+            check = check_counts(conn, client, self.settings.load_mapping(conn),
+                                 catch_up_timeout=min(60.0, self.config.timeout_s))
+        finally:
+            client.close()
+            conn.close()
+        refused = {t: int(r.get("rows") or 0) for t, r in summary.refusals.items()}
+        result.counts = {c.table: {**c.to_json(), "refused": refused.get(c.table, 0)} for c in check.tables}
+        result.collections = {c.collection: c.objects for c in check.tables}
+        result.migrated_records = sum(result.collections.values())
+        return check
+
+    def _problems(self, result: MigrationResult, summary: Any, counts: Any) -> list[str]:
+        """Why the migration is not a success: refused rows, other differences, unequal counts, dead letters."""
+        from sqlite_to_weaviate.writer import dead_letters
+
+        problems: list[str] = []
+        if summary.refused:
+            result.refused = summary.refused
+            result.refusals = {t: list(r.get("lines") or []) for t, r in summary.refusals.items()}
+            result.mapping_fix = "\n".join(r["mapping_fix"] for r in summary.refusals.values()
+                                           if r.get("mapping_fix")) or None
+            problems += _refusal_errors(result.refusals, summary.refused, "are")
+        other = summary.differences - summary.refused
+        if other or (not summary.clean and not summary.refused):
+            examples = [e for e in summary.examples if " refused " not in e][:3]
+            problems.append(f"verification failed: {other} difference(s) between SQLite and Weaviate"
+                            f"{' (' + ', '.join(examples) + ')' if examples else ''}")
+        if counts.comparable:
+            for c in counts.mismatches:
+                refused = int((summary.refusals.get(c.table) or {}).get("rows") or 0)
+                problems.append(f"count check failed: {c.table}: {c.rows} rows -> {c.collection}: {c.objects} objects"
+                                + (f" ({refused} refused, see above)" if refused else ""))
+        else:
+            result.warnings.append("count check skipped: the app kept writing during every attempt "
+                                   "(the content-hash verification above covers every row)")
+        conn = self.settings.open_db(readonly=True)
+        try:
+            letters = dead_letters.count(conn)
+        finally:
+            conn.close()
+        if letters and not summary.refused:
+            problems.append(f"{letters} dead letter(s): rows Weaviate or the mapping refused (see `dead-letters list`)")
+        return problems
 
     def _verify(self, result: MigrationResult):  # -> VerificationSummary
         """Verify every row by content hash, and ``validation_sample_size`` rows field by field."""
@@ -304,6 +405,16 @@ class SQLiteToWeaviateMigrator:
         result.rollback = report.lines()
         result.phase = int(Phase.NONE)
         self.log.warning("rolled back", collections=report.collections_deleted)
+
+
+def _refusal_errors(refusals: dict[str, list[str]], total: int, verb: str) -> list[str]:
+    """One error for the total, then one per (table, column, reason) with what to write in the mapping."""
+    if not total:
+        return []
+    errors = [f"{total} row(s) {verb} refused by the mapping or Weaviate: "
+              f"they {'would be' if verb != 'are' else 'are'} missing from Weaviate"]
+    errors += [f"{table}.{line}" for table, lines in refusals.items() for line in lines]
+    return errors
 
 
 def run_migration(config: MigrationConfig, *, hooks: MigrationHooks | None = None) -> MigrationResult:

@@ -185,7 +185,9 @@ def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, ma
     else:
         checks["verify_clean"] = bool(verification.get("clean"))
         if not checks["verify_clean"]:
-            reasons.append(f"last verify found {verification.get('differences', '?')} difference(s)")
+            refused = int(verification.get("refused") or 0)
+            reasons.append(f"last verify found {verification.get('differences', '?')} difference(s)"
+                           + (f", {refused} of them refused row(s) not in Weaviate" if refused else ""))
         age = now - float(verification.get("at", 0))
         checks["verify_recent"] = age <= max_verify_age_s
         if not checks["verify_recent"]:

@@ -22,13 +22,19 @@ class VerificationSummary:
     examples: list[str] = field(default_factory=list)
     verifier: str = "verify"
     sample: int = 0
+    refused: int = 0                                               # rows not in Weaviate that no repair can write
+    refusals: dict[str, Any] = field(default_factory=dict)        # table -> by column and reason, with the fix
+    allow_refused: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def run_verification(settings: Settings, *, sample: int = 1000, tables: list[str] | None = None) -> VerificationSummary:
-    """Compare both stores with the verifier (no repair); ``sample`` rows are compared field by field."""
+    """Compare both stores with the verifier (no repair); ``sample`` rows are compared field by field.
+
+    Refused rows are differences here (``clean`` is False while any exist).
+    """
     from sqlite_to_weaviate.verify import verify
 
     report = verify(settings, tables=tables, sample=sample, repair=False)
@@ -51,18 +57,28 @@ def summary_from_report(report: Any, sample: int) -> VerificationSummary:
             by_collection[name] = len(value) if isinstance(value, (list, dict)) else int(value or 0)
     checked = data.get("checked", data.get("rows_checked", 0))
     examples = [f"error: {data['error']}"] if data.get("error") else []
+    refusals: dict[str, Any] = {}
     for name, t in (data.get("tables") or {}).items():
-        for kind in ("missing", "extra", "stale", "sample_mismatches", "unsettled"):
+        reasons = t.get("refused_reasons") if isinstance(t, dict) else None
+        if isinstance(reasons, dict) and reasons.get("rows"):
+            refusals[name] = reasons
+    for name, t in (data.get("tables") or {}).items():
+        for kind in ("missing", "extra", "stale", "refused", "sample_mismatches", "unsettled"):
             entry = t.get(kind) if isinstance(t, dict) else None
             items = entry.get("items", []) if isinstance(entry, dict) else []
             examples.extend(f"{name} {kind} {item.get('uuid', item) if isinstance(item, dict) else item}"
                             for item in items[:3])
     return VerificationSummary(bool(clean), int(differences or 0), int(checked or 0), by_collection,
-                               examples=examples[:20], verifier="verify", sample=sample)
+                               examples=examples[:20], verifier="verify", sample=sample,
+                               refused=int(data.get("refused") or 0), refusals=refusals,
+                               allow_refused=bool(data.get("allow_refused")))
 
 
 def record_report(settings: Settings, report: Any, sample: int) -> bool:
     """Store a verify run for the readiness gate; a clean run with the gate open is phase 4.
+
+    A run with refused rows is never clean (even with ``--allow-refused``, which only changes
+    verify's exit code), and the gate also refuses dead letters: no phase 4 with rows missing.
 
     Returns whether the gate is open. Called by ``verify`` (cron) and the ``run`` sidecar,
     so the gate always reflects the latest verification, whoever ran it.

@@ -1,7 +1,8 @@
 """``sqlite-to-weaviate verify``: the click command (the lead registers ``verify_cmd`` on ``main``).
 
-Exit codes (docs/verify.md): 0 clean, 1 differences found (not repaired), 2 differences
-found and all repaired, 3 could not run or could not conclude. The JSON report is written
+Exit codes (docs/verify.md): 0 clean, 1 differences found (not repaired) or rows refused
+(unless ``--allow-refused``), 2 differences found and all repaired, 3 could not run or
+could not conclude. The JSON report is written
 to ``--report FILE`` whatever the outcome, so a cron job always has the evidence.
 """
 
@@ -50,7 +51,7 @@ def write_report(report: VerifyReport, path: str) -> None:
 
 def verify_func(settings: Any, table: tuple[str, ...], sample: int, repair: bool, no_live_recheck: bool,
                 recheck_timeout: float, repair_timeout: float, as_json: bool, report_file: str | None,
-                progress_flag: bool | None) -> None:
+                progress_flag: bool | None, allow_refused: bool) -> None:
     """Compare every row with its Weaviate object by content hash (streamed); --repair fixes differences."""
     show = sys.stderr.isatty() if progress_flag is None else progress_flag
     progress, state = _progress_bar(show and not as_json)
@@ -58,6 +59,7 @@ def verify_func(settings: Any, table: tuple[str, ...], sample: int, repair: bool
         report = verify_or_error(
             settings, tables=list(table) or None, sample=sample, repair=repair, live_recheck=not no_live_recheck,
             recheck_timeout=recheck_timeout, repair_timeout=repair_timeout, progress=progress,
+            allow_refused=allow_refused,
         )
     finally:
         if state and state["bar"] is not None:
@@ -90,6 +92,9 @@ _options = [
     click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the table."),
     click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Also write the JSON report here."),
     click.option("--progress/--no-progress", "progress_flag", default=None, help="Progress bar (default: on a TTY)."),
+    click.option("--allow-refused", is_flag=True,
+                 help="Accept rows the mapping or Weaviate refused (dead letters): still listed, exit 0 if nothing "
+                      "else differs. The phase still does not advance to 4 while rows are refused."),
 ]
 _func = verify_func
 for _decorator in reversed(_options):

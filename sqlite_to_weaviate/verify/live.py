@@ -86,11 +86,15 @@ def wait_caught_up(conn: sqlite3.Connection, target_seq: int, timeout: float, po
         time.sleep(poll)
 
 
-def dead_letter_uuids(conn: sqlite3.Connection, table: str) -> dict[str, str]:
-    """uuid -> reason of rows the writer parked as dead letters for ``table``."""
+def dead_letter_uuids(conn: sqlite3.Connection, table: str) -> dict[str, tuple[str, str]]:
+    """uuid -> (stage, reason) of rows the writer parked as dead letters for ``table``.
+
+    stage "mapping": the writer could not convert the row; "weaviate": the server rejected it.
+    """
     if not _table_exists(conn, "_s2w_dead_letters"):
         return {}
-    return {u.lower(): r for u, r in conn.execute("SELECT uuid, reason FROM _s2w_dead_letters WHERE tbl = ?", (table,))}
+    return {u.lower(): (stage, reason) for u, stage, reason in
+            conn.execute("SELECT uuid, stage, reason FROM _s2w_dead_letters WHERE tbl = ?", (table,))}
 
 
 def read_rows(conn: sqlite3.Connection, table, keys: Iterable[tuple]) -> dict[tuple, dict]:

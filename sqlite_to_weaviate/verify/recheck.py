@@ -90,8 +90,10 @@ def observe(conn: sqlite3.Connection, client: Any, table: TableMapping, candidat
         obj = objects.get(u)
         if obj is not None:
             c.object_hash = obj.properties.get("s2wContentHash") or ""
+        elif u in unindexed:  # keep the hash the cursor saw (an empty one marks a foreign object)
+            c.object_hash = UNINDEXED + (previous[c.uuid] or "").removeprefix(UNINDEXED)
         else:
-            c.object_hash = UNINDEXED if u in unindexed else None
+            c.object_hash = None
         if c.key is None:
             c.row, c.row_hash = None, None
             stable.append(True)

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlite_to_weaviate.errors import S2WError
-from sqlite_to_weaviate.mapping import ConversionError, Mapping, TableMapping
-from sqlite_to_weaviate.mapping.model import quote_identifier
+from sqlite_to_weaviate.mapping import Mapping, TableMapping
+from sqlite_to_weaviate.mapping.model import NULL_KEY, quote_identifier
+from sqlite_to_weaviate.mapping.refusals import WEAVIATE_REJECTED, refusals_of_row
 
 from . import live, target
 from .errors import VerifyError
@@ -69,8 +70,12 @@ def verify(
     repair_timeout: float = 300.0,
     scratch_dir: str | Path | None = None,
     mapping: Mapping | None = None,
+    allow_refused: bool = False,
 ) -> VerifyReport:
     """Reconcile every mapped table (or ``tables``) of ``settings``' database with Weaviate.
+
+    Rows the mapping or Weaviate refused are differences (exit code 1) unless
+    ``allow_refused``: then they are still listed but do not fail the run.
 
     Raises :class:`VerifyError` (or ``ConfigError``) when it cannot run: a missing table,
     a collection that does not match the mapping, an unreachable server. See
@@ -93,7 +98,8 @@ def verify(
         with Scratch(scratch_dir) as scratch:
             ctx = _Context(conn, client, scratch, live_recheck, recheck_timeout, repair, write_conn, progress,
                            live.high_water(conn), live.checkpoint(conn))
-            report = VerifyReport(repair=repair, sample=sample, outbox_seq_start=ctx.seq_start)
+            report = VerifyReport(repair=repair, sample=sample, outbox_seq_start=ctx.seq_start,
+                                  allow_refused=allow_refused)
             for index, table in enumerate(selected):
                 report.tables[table.table] = _verify_table(ctx, table, index, sample)
             if repair:
@@ -115,10 +121,12 @@ def verify_or_error(settings: Any, **kwargs: Any) -> VerifyReport:
     try:
         return verify(settings, **kwargs)
     except (S2WError, sqlite3.Error, OSError) as exc:
-        return VerifyReport(error=str(exc), seconds=time.monotonic() - started)
+        return VerifyReport(error=str(exc), seconds=time.monotonic() - started,
+                            allow_refused=kwargs.get("allow_refused", False))
     except Exception as exc:  # weaviate/grpc connection errors have no common base class
         if type(exc).__module__.split(".")[0] in ("weaviate", "grpc", "httpx"):
-            return VerifyReport(error=f"Weaviate: {exc}", seconds=time.monotonic() - started)
+            return VerifyReport(error=f"Weaviate: {exc}", seconds=time.monotonic() - started,
+                                allow_refused=kwargs.get("allow_refused", False))
         raise
 
 
@@ -170,8 +178,10 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
     report.scanned_rows = staged.rows
     report.scanned_objects = side_result["count"]
     if staged.null_keys:
-        report.conversion_errors.add(Entry("", None, f"{staged.null_keys} row(s) with a NULL primary-key value"))
-        report.conversion_errors.total += staged.null_keys - 1
+        reason = f"{staged.null_keys} row(s) with a NULL primary-key value"
+        report.refused.add(Entry("", None, reason))
+        report.refused.total += staged.null_keys - 1
+        report.refusals.add_reason(None, ",".join(table.primary_key), NULL_KEY, reason, rows=staged.null_keys)
     cand = f"cand_{index}"
     sc = ctx.scratch.conn
     sc.execute(f"CREATE TABLE {cand} (u BLOB PRIMARY KEY, kind TEXT, sh TEXT, th TEXT)")
@@ -238,7 +248,8 @@ def _read_current_rows(conn: sqlite3.Connection, table: TableMapping, candidates
         c.row = rows.get(c.key) if c.key is not None else None
 
 
-def _classify(ctx: _Context, table: TableMapping, settled: Settled, report: TableReport, dead: dict[str, str]) -> None:
+def _classify(ctx: _Context, table: TableMapping, settled: Settled, report: TableReport,
+              dead: dict[str, tuple[str, str]]) -> None:
     stale_full = target.fetch_objects(
         ctx.client, table,
         [uuid_mod.UUID(bytes=c.uuid) for c in settled.confirmed if c.row is not None and c.object_hash is not None],
@@ -250,6 +261,9 @@ def _classify(ctx: _Context, table: TableMapping, settled: Settled, report: Tabl
         u = uuid_mod.UUID(bytes=c.uuid)
         key = list(c.key) if c.key is not None else None
         if c.object_hash is not None and c.object_hash.startswith(target.UNINDEXED):
+            if c.row is None and c.object_hash == target.UNINDEXED:  # no content hash: not ours to touch
+                report.foreign.add(Entry(str(u), None, FOREIGN_DETAIL))
+                continue
             report.unindexed.add(Entry(str(u), key, "stored, but no filter or search finds it"
                                        + ("" if c.row is not None else " (and its row is deleted)")))
             unindexed.append(c)
@@ -261,15 +275,18 @@ def _classify(ctx: _Context, table: TableMapping, settled: Settled, report: Tabl
             report.extra.add(Entry(str(u), None, {"object_hash": c.object_hash}))
             extras.append(c)
             continue
-        reason = dead.get(str(u))
-        try:
-            expected = table.to_object(c.row)
-        except ConversionError as exc:
-            reason = reason or str(exc)
-            expected = None
-        if reason is not None:
-            report.conversion_errors.add(Entry(str(u), key, reason))
+        letter = dead.get(str(u))
+        errors = refusals_of_row(table, c.row)
+        if errors:  # the mapping refuses the row: no repair can write it, the mapping or the data must change
+            report.refused.add(Entry(str(u), key, letter[1] if letter else str(errors[0])))
+            report.refusals.add_errors(c.key, errors)
             continue
+        if letter is not None and letter[0] != "mapping":  # Weaviate rejected this very row
+            report.refused.add(Entry(str(u), key, letter[1]))
+            report.refusals.add_reason(c.key, "", WEAVIATE_REJECTED, letter[1])
+            continue
+        # (a "mapping" dead letter for a row that converts now is outdated: a repair re-sends it)
+        expected = table.to_object(c.row)
         if c.object_hash is None:
             report.missing.add(Entry(str(u), key))
         else:

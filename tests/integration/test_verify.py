@@ -139,7 +139,7 @@ def test_finds_exactly_the_injected_divergences_and_repairs_them(synced, weaviat
     assert by_kind("extra") == extra
     assert by_kind("stale") == stale
     assert by_kind("sample_mismatches") == tampered
-    assert by_kind("conversion_errors") == set() and report.unsettled == 0
+    assert by_kind("refused") == set() and report.unsettled == 0
     assert report.exit_code() == EXIT_DIFFERENCES
     stale_items = {e.uuid: e.detail["fields"] for e in report.tables["items"].stale.items}
     assert set(stale_items[uid(items_m, 12)]) == {"name", "qty", "s2wContentHash"}
@@ -159,14 +159,26 @@ def test_finds_exactly_the_injected_divergences_and_repairs_them(synced, weaviat
     assert again.exit_code() == EXIT_CLEAN, again.render()
 
 
-def test_dead_letters_are_reported_separately(synced, weaviate_client):
+def test_refused_rows_are_differences_in_their_own_class(synced, weaviate_client):
     conn, settings, pipeline, mapping = synced
     conn.execute("UPDATE items SET qty = ? WHERE id = 7", (2**60,))  # cannot be an int property: dead letter
     pipeline.drain()
     report = verify(settings)
     items = report.tables["items"]
-    assert uuids(items.conversion_errors) == {str(mapping.table("items").uuid_for_key((7,)))}
+    assert uuids(items.refused) == {str(mapping.table("items").uuid_for_key((7,)))}
     assert items.missing.total == items.stale.total == 0
+    assert report.refused == report.differences == 1 and not report.clean
+    assert report.exit_code() == EXIT_DIFFERENCES, report.render()
+    data = report.to_json()["tables"]["items"]
+    assert data["refused"]["total"] == 1 and data["refused_reasons"]["reasons"][0]["column"] == "qty"
+    assert data["refused_reasons"]["mapping_fix"] == '[tables.items.columns.qty]\ntype = "text"'
+    accepted = verify(settings, allow_refused=True)
+    assert accepted.exit_code() == EXIT_CLEAN and accepted.refused == 1 and not accepted.clean
+    assert "accepted (--allow-refused)" in accepted.render() and "qty: 1 row(s) beyond ±2^53" in accepted.render()
+    # --repair cannot write a row the mapping refuses: still exit 1, nothing enqueued for it
+    pipeline.start_relay_thread()
+    repaired = verify(settings, repair=True)
+    assert repaired.exit_code() == EXIT_DIFFERENCES and repaired.tables["items"].repair_enqueued == 0
 
 
 def test_no_false_differences_under_live_writes(synced):

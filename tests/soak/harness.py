@@ -354,7 +354,7 @@ class Soak:
         finally:
             conn.close()
         check = verify(self.settings, sample=100, repair=True)  # the sidecar's own check after a fault
-        kinds = ("missing", "extra", "stale", "unindexed", "sample_mismatches", "conversion_errors", "unsettled")
+        kinds = ("missing", "extra", "stale", "unindexed", "sample_mismatches", "refused", "unsettled")
         self.result.self_check = {k: sum(getattr(t, k).total for t in check.tables.values()) for k in kinds}
         self.result.self_check["repaired"] = sum(t.repaired for t in check.tables.values())
         print(f"[soak] self-check: {self.result.self_check}", flush=True)

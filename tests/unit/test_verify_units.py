@@ -171,7 +171,22 @@ class TestReport:
         assert repaired.exit_code() == EXIT_DIFFERENCES
         assert self.report(unsettled=1).exit_code() == EXIT_ERROR
         assert VerifyReport(error="boom").exit_code() == EXIT_ERROR
-        assert self.report(conversion_errors=3).exit_code() == EXIT_CLEAN  # dead letters are reported, not differences
+
+    def test_refused_rows_are_differences_unless_allowed(self):
+        refused = self.report(refused=3)
+        assert refused.exit_code() == EXIT_DIFFERENCES and not refused.clean
+        assert refused.differences == refused.refused == 3 and refused.repairable == 0
+        assert "DIFFERENCES FOUND: 3 refused row(s) not in Weaviate" in refused.render()
+        refused.allow_refused = True
+        assert refused.exit_code() == EXIT_CLEAN and not refused.clean  # accepted, never "clean"
+        assert "clean except 3 refused row(s) not in Weaviate, accepted (--allow-refused)" in refused.render()
+        assert refused.to_json()["refused"] == 3 and refused.to_json()["tables"]["items"]["refused"]["total"] == 3
+        # --repair cannot write a refused row: exit 1 (not 2) unless they are allowed
+        mixed = self.report(refused=1, stale=2)
+        mixed.repair = True
+        assert mixed.exit_code() == EXIT_DIFFERENCES
+        mixed.allow_refused = True
+        assert mixed.exit_code() == EXIT_REPAIRED
 
     def test_lists_are_capped_totals_exact(self):
         report = self.report(extra=250)
