@@ -136,7 +136,7 @@ def test_dry_runs_predict_exactly_the_dead_letters_and_verify_counts_them(
     report_file = db.parent / "verify.json"
     checked = runner.invoke(verify_cmd, args + ["--report", str(report_file)])
     assert checked.exit_code == 1, checked.output
-    assert re.search(rf"agent_interactions\s+{big_db['rows']['agent_interactions']}\s+\d+\s+0\s+0\s+0\s+{n}\s",
+    assert re.search(rf"agent_interactions\s+{big_db['rows']['agent_interactions']}\s+\d+\s+0\s+0\s+0\s+0\s+{n}\s",
                      checked.output), checked.output
     report = json.loads(report_file.read_text())
     assert report["refused"] == n and report["clean"] is False and report["exit_code"] == 1
