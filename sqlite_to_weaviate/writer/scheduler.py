@@ -1,0 +1,590 @@
+"""Which change goes in which job, when a job counts as lost, and where the checkpoint is.
+
+This is where per-key order is enforced (docs/architecture.md, invariant 4). Keys hash to
+partitions; a partition has at most one job in flight per lane, and never two jobs that
+hold the same key, so two changes to one key are applied in commit order: a key changed
+while its job is in flight waits until that job is acknowledged, and the next job reads
+the row again. The checkpoint of each lane advances only over its contiguous
+acknowledged prefix (``writer.ledger``).
+
+Two lanes keep live changes fresh while history streams (invariant 11, live first):
+
+* ``LIVE``: what the app committed (the outbox the triggers write);
+* ``BULK``: history and maintenance (backfill pages, verify repairs, dead-letter retries,
+  drift resyncs), in their own table with their own checkpoint.
+
+A key changed live while its history entry waits moves to the live lane: rows are read at
+dispatch, so the history entry is superseded, never applied after the live change. Bulk
+jobs go out only while the live lane keeps up (its backlog read, at most ``live_window``
+live keys waiting): under live overload the history waits and the live backlog shows.
+
+A job whose outcome is unknown (lost, fenced, failed without an answer, Redis wiped) has
+its keys sent again at once as *suspects* (the worker deletes and re-inserts them, see
+``writer.weaviate_apply``) and once more after ``horizon`` seconds, from a durable list.
+Events that need something written to SQLite first return a :class:`Decision`: the relay
+writes ``decision.resends`` / ``decision.dead_letters`` and only then calls
+``decision.commit()``, so a crash in between leaves the old, consistent state.
+
+Pure logic: no Redis, no SQLite, no clock of its own (``now`` is monotonic seconds,
+``wall`` is Unix time, both passed in). ``tests/unit/test_writer_scheduler.py`` drives it on a
+fake clock through every state transition.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlite_to_weaviate.writer.ledger import Ledger
+from sqlite_to_weaviate.writer.partitioning import partition_of
+
+LIVE = "live"
+BULK = "bulk"
+LANES = (LIVE, BULK)
+
+# RQ job states the scheduler distinguishes when a job's lease is missing.
+WAITING = ("queued", "deferred", "scheduled")   # no worker has it yet: not lost
+RUNNING = ("started", "finished")               # a worker had it: lost once unleased for a lease
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff: ``base``, 2×, 4×, ... per failed ``attempt`` (1-based), at most ``cap``."""
+    return min(cap, base * (2 ** max(0, attempt - 1)))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One outbox row as the relay read it."""
+
+    lane: str
+    seq: int
+    table: str
+    key: tuple
+    object_id: uuid.UUID
+    ts: float | None = None   # commit time (live lane), for the lag
+
+
+@dataclass(frozen=True)
+class Owed:
+    """A key owed one more send at ``due`` (wall clock): the mirror of a durable re-send row."""
+
+    object_id: str
+    table: str
+    key: tuple
+    due: float
+    reason: str = ""
+
+
+@dataclass
+class Entry:
+    """One key waiting in a partition or carried by a job: every change it stands for."""
+
+    table: str
+    key: tuple
+    object_id: uuid.UUID
+    seqs: dict[str, list[int]] = field(default_factory=dict)   # lane -> outbox seqs
+    captured_at: float | None = None   # commit time of the oldest live change waiting
+    suspect: bool = False              # its last write had an unknown outcome: replace it
+    resend_due: float | None = None    # a durable re-send this entry carries out
+
+    def merge(self, other: "Entry") -> None:
+        for lane, seqs in other.seqs.items():
+            self.seqs.setdefault(lane, []).extend(seqs)
+        if other.captured_at is not None and (self.captured_at is None or other.captured_at < self.captured_at):
+            self.captured_at = other.captured_at
+        self.suspect = self.suspect or other.suspect
+        if other.resend_due is not None:
+            self.resend_due = max(self.resend_due or 0.0, other.resend_due)
+
+    def copy(self, *, suspect: bool) -> "Entry":
+        return Entry(self.table, self.key, self.object_id, {k: list(v) for k, v in self.seqs.items()},
+                     self.captured_at, self.suspect or suspect, self.resend_due)
+
+
+@dataclass
+class Job:
+    """One dispatched batch: a partition's job of one lane, named by its fence token."""
+
+    token: str
+    batch_id: str
+    partition: int
+    lane: str
+    entries: list[Entry]
+    dispatched_at: float
+    next_check: float
+    unleased_since: float | None = None
+
+    def object_ids(self) -> set[uuid.UUID]:
+        return {e.object_id for e in self.entries}
+
+
+@dataclass
+class Partition:
+    number: int
+    pending: dict[str, dict[uuid.UUID, Entry]] = field(default_factory=lambda: {lane: {} for lane in LANES})
+    inflight: dict[str, Job | None] = field(default_factory=lambda: {lane: None for lane in LANES})
+    not_before: float = 0.0
+    attempts: int = 0
+
+    def jobs(self) -> list[Job]:
+        return [job for job in self.inflight.values() if job is not None]
+
+    def busy(self) -> set[uuid.UUID]:
+        return {oid for job in self.jobs() for oid in job.object_ids()}
+
+    def add(self, entry: Entry, lane: str) -> None:
+        """Queue ``entry`` in ``lane``; a live change takes over a waiting history entry."""
+        oid = entry.object_id
+        if oid in self.pending[LIVE]:
+            self.pending[LIVE][oid].merge(entry)
+        elif oid in self.pending[BULK]:
+            if lane == LIVE:
+                waiting = self.pending[BULK].pop(oid)
+                waiting.merge(entry)
+                self.pending[LIVE][oid] = waiting
+            else:
+                self.pending[BULK][oid].merge(entry)
+        else:
+            self.pending[lane][oid] = entry
+
+    def requeue_front(self, lane: str, entries: list[Entry], *, suspect: bool) -> None:
+        """Put a failed or lost job's entries back ahead of newer keys (a live change still wins)."""
+        front: dict[uuid.UUID, Entry] = {}
+        for entry in entries:
+            front[entry.object_id] = entry.copy(suspect=suspect)
+        for oid in list(front):
+            if lane == BULK and oid in self.pending[LIVE]:
+                self.pending[LIVE][oid].merge(front.pop(oid))
+            elif lane == LIVE and oid in self.pending[BULK]:
+                front[oid].merge(self.pending[BULK].pop(oid))
+        for oid, entry in self.pending[lane].items():
+            if oid in front:
+                front[oid].merge(entry)
+            else:
+                front[oid] = entry
+        self.pending[lane] = front
+
+
+@dataclass
+class Decision:
+    """What an event needs written to SQLite before it may take effect.
+
+    ``resends``: keys to record as owed at ``due``; ``dead_letters`` /
+    ``cleared_letters``: rows to park or un-park; ``drop_payloads``: tokens of jobs whose
+    payload the relay deletes after committing (a late worker then finds nothing).
+    """
+
+    resends: list[tuple[str, str, tuple]] = field(default_factory=list)
+    due: float | None = None
+    reason: str = ""
+    dead_letters: list[tuple[str, str, tuple, str, str]] = field(default_factory=list)
+    cleared_letters: list[str] = field(default_factory=list)
+    drop_payloads: list[str] = field(default_factory=list)
+    _apply: Callable[[], None] = lambda: None
+
+    @property
+    def durable(self) -> bool:
+        """True when there is anything to write before :meth:`commit`."""
+        return bool(self.resends or self.dead_letters or self.cleared_letters)
+
+    def commit(self) -> None:
+        self._apply()
+
+
+class Scheduler:
+    """Partitions, in-flight jobs, per-lane ledgers, owed re-sends and backoff (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        partitions: int,
+        batch_size: int,
+        lease_seconds: float,
+        horizon: float,
+        retry_delay: float,
+        backoff_max: float,
+        read_ahead: int,
+        checkpoints: dict[str, int] | None = None,
+        owed: Iterable[Owed] = (),
+        dead_letters: Iterable[str] = (),
+        live_window: int | None = None,
+        bulk_window: int | None = None,
+        new_batch_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
+    ) -> None:
+        self.run_id = run_id
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.horizon = horizon
+        self.retry_delay = retry_delay
+        self.backoff_max = backoff_max
+        self.read_ahead = read_ahead
+        self.live_window = live_window if live_window is not None else max(100, partitions * batch_size // 4)
+        self.bulk_window = bulk_window if bulk_window is not None else max(2 * batch_size, 2 * partitions * batch_size)
+        self.partitions = [Partition(n) for n in range(partitions)]
+        self.ledgers = {lane: Ledger((checkpoints or {}).get(lane, 0)) for lane in LANES}
+        self.exhausted = {lane: False for lane in LANES}
+        self.owed: dict[str, Owed] = {o.object_id: o for o in owed}
+        self.owed_done: list[tuple[str, float]] = []
+        self.dead: set[str] = set(dead_letters)
+        self.stats: Counter[str] = Counter()
+        self.lag_samples: deque[float] = deque(maxlen=100_000)
+        self._new_batch_id = new_batch_id
+        self._tokens = 0
+        self._suspects: set[str] = set()
+        self._suspect_upto: dict[str, int] = {lane: 0 for lane in LANES}
+
+    # ------------------------------------------------------------------ reading
+    def partition_of(self, object_id: uuid.UUID) -> Partition:
+        return self.partitions[partition_of(object_id, len(self.partitions))]
+
+    def live_waiting(self) -> int:
+        """Live keys waiting for a job (not yet dispatched)."""
+        return sum(len(p.pending[LIVE]) for p in self.partitions)
+
+    def bulk_allowed(self) -> bool:
+        """History may use capacity only while the live lane keeps up."""
+        return self.exhausted[LIVE] and self.live_waiting() <= self.live_window
+
+    def read_room(self, lane: str) -> int:
+        """How many rows of ``lane`` the relay may read now."""
+        if lane == LIVE:
+            return max(0, self.read_ahead - self.ledgers[LIVE].unacked)
+        if not self.bulk_allowed():
+            return 0
+        return max(0, self.bulk_window - self.ledgers[BULK].unacked)
+
+    def read_cursor(self, lane: str) -> int:
+        return self.ledgers[lane].read_cursor
+
+    def suspect_earlier_run(self, object_ids: Iterable[str], upto: dict[str, int] | None = None) -> None:
+        """Objects an earlier relay run may have half-written (its unacknowledged jobs), and,
+        when Redis lost that run's jobs, every change up to ``upto`` per lane."""
+        self._suspects.update(object_ids)
+        for lane, seq in (upto or {}).items():
+            self._suspect_upto[lane] = max(self._suspect_upto[lane], seq)
+
+    def outbox_read(self, lane: str, seqs: list[int], changes: list[Change], *, exhausted: bool,
+                    wall: float) -> Decision:
+        """Rows read from ``lane``: every seq in order, and the changes of the mapped ones (a row
+        of a table no longer mapped has nothing to apply and counts as acknowledged).
+
+        Suspects of an earlier run are owed a re-send: the decision records them before they
+        are queued.
+        """
+        queued: list[tuple[Entry, Change]] = []
+        suspects: list[Entry] = []
+        ledger = self.ledgers[lane]
+        skipped = set(seqs) - {c.seq for c in changes}
+        for change in changes:
+            entry = Entry(change.table, change.key, change.object_id, {lane: [change.seq]},
+                          change.ts if lane == LIVE else None)
+            if change.seq <= self._suspect_upto[lane] or str(change.object_id) in self._suspects:
+                entry.suspect = True
+                suspects.append(entry)
+            queued.append((entry, change))
+        decision = self._owe(suspects, wall, "an earlier relay run did not see its job finish") if suspects else Decision()
+        base = decision._apply
+
+        def apply() -> None:
+            base()
+            for seq in seqs:
+                ledger.read(seq)
+            self.exhausted[lane] = exhausted
+            ledger.ack(skipped)
+            for entry, change in queued:
+                self.partition_of(change.object_id).add(entry, lane)
+            self._suspects.difference_update(str(e.object_id) for e in suspects)
+
+        decision._apply = apply
+        return decision
+
+    def earlier_run_read(self) -> bool:
+        """Every change an earlier run could have had in flight has been read and marked."""
+        return all(self.ledgers[lane].read_cursor >= self._suspect_upto[lane] for lane in LANES)
+
+    # ------------------------------------------------------------------ re-sends
+    def _owe(self, entries: list[Entry], wall: float, reason: str) -> Decision:
+        """A decision that records these keys as owed a re-send after the horizon."""
+        due = wall + self.horizon
+        items = [(str(e.object_id), e.table, tuple(e.key)) for e in entries]
+
+        def apply() -> None:
+            for object_id, table, key in items:
+                previous = self.owed.get(object_id)
+                self.owed[object_id] = Owed(object_id, table, key, max(due, previous.due if previous else 0.0), reason)
+            self.stats["resends_scheduled"] += len(items)
+
+        return Decision(resends=items, due=due, reason=reason, _apply=apply)
+
+    def due_resends(self, wall: float, mapped: Callable[[str], bool] = lambda table: True) -> int:
+        """Queue owed re-sends whose time has come (a table no longer mapped is simply done)."""
+        due = [o for o in self.owed.values() if o.due <= wall]
+        for owed in due:
+            del self.owed[owed.object_id]
+            if not mapped(owed.table):
+                self.owed_done.append((owed.object_id, owed.due))
+                continue
+            object_id = uuid.UUID(owed.object_id)
+            entry = Entry(owed.table, tuple(owed.key), object_id, {}, None, suspect=True, resend_due=owed.due)
+            self.partition_of(object_id).add(entry, BULK)
+        return len(due)
+
+    def take_owed_done(self) -> list[tuple[str, float]]:
+        """Applied re-sends whose rows the relay deletes (with the checkpoint); hand back on failure."""
+        done, self.owed_done = self.owed_done, []
+        return done
+
+    def give_back_owed_done(self, done: list[tuple[str, float]]) -> None:
+        self.owed_done = done + self.owed_done
+
+    # ------------------------------------------------------------------ dispatch
+    def take_jobs(self, now: float) -> list[Job]:
+        """The next job of every partition lane that is free and has keys not already in flight."""
+        jobs: list[Job] = []
+        bulk = self.bulk_allowed()
+        for p in self.partitions:
+            if now < p.not_before:
+                continue
+            busy = p.busy()
+            for lane in LANES:
+                if p.inflight[lane] is not None or not p.pending[lane] or (lane == BULK and not bulk):
+                    continue
+                batch = []
+                for oid, entry in p.pending[lane].items():
+                    if oid not in busy:
+                        batch.append(entry)
+                        if len(batch) >= self.batch_size:
+                            break
+                if not batch:
+                    continue
+                for entry in batch:
+                    del p.pending[lane][entry.object_id]
+                    busy.add(entry.object_id)
+                self._tokens += 1
+                job = Job(f"{self.run_id}-{self._tokens}", self._new_batch_id(), p.number, lane, batch, now,
+                          now + 1.0)
+                p.inflight[lane] = job
+                jobs.append(job)
+        self.stats["dispatched"] += len(jobs)
+        return jobs
+
+    def refused_at_build(self, job: Job, refused: dict[str, str]) -> Decision:
+        """Rows the mapping cannot convert: dead letters now; the job goes on without them."""
+        entries = [e for e in job.entries if str(e.object_id) in refused]
+        decision = self._settle_decision(entries, refused, stage="mapping")
+        base = decision._apply
+
+        def apply() -> None:
+            base()
+            job.entries = [e for e in job.entries if str(e.object_id) not in refused]
+            if not job.entries:
+                self._release(job)
+
+        decision._apply = apply
+        return decision
+
+    def send_failed(self, jobs: list[Job], wall: float) -> Decision:
+        """Enqueueing failed: Redis may or may not have taken the jobs, so they are owed a re-send."""
+        decision = self._owe([e for job in jobs for e in job.entries], wall, "dispatch failed")
+        base = decision._apply
+
+        def apply() -> None:
+            base()
+            for job in jobs:
+                if self._release(job):
+                    self.partitions[job.partition].requeue_front(job.lane, job.entries, suspect=True)
+
+        decision._apply = apply
+        return decision
+
+    def _release(self, job: Job) -> bool:
+        p = self.partitions[job.partition]
+        if p.inflight[job.lane] is job:
+            p.inflight[job.lane] = None
+            return True
+        return False
+
+    def job(self, partition: int, token: str) -> Job | None:
+        if not 0 <= partition < len(self.partitions):
+            return None
+        for job in self.partitions[partition].jobs():
+            if job.token == token:
+                return job
+        return None
+
+    # ------------------------------------------------------------------ outcomes
+    def on_ack(self, partition: int, token: str, outcome: str, *, rejected: dict[str, str] | None = None,
+               now: float, wall: float) -> Decision | None:
+        """A worker's acknowledgement; None for a job no longer in flight (its work was re-sent)."""
+        job = self.job(partition, token)
+        if job is None:
+            self.stats["stale_acks"] += 1
+            return None
+        p = self.partitions[partition]
+        if outcome == "applied":
+            decision = self._settle_decision(job.entries, rejected or {}, stage="weaviate")
+            base = decision._apply
+
+            def applied() -> None:
+                base()
+                self._release(job)
+                p.attempts = 0
+                self.stats["applied_jobs"] += 1
+                self.stats["applied_changes"] += len(job.entries)
+
+            decision._apply = applied
+            return decision
+        reason = "fenced" if outcome == "fenced" else f"transient: {outcome}"
+        decision = self._owe(job.entries, wall, reason)
+        base = decision._apply
+
+        def failed() -> None:
+            base()
+            self._release(job)
+            p.requeue_front(job.lane, job.entries, suspect=True)
+            if outcome != "fenced":
+                p.attempts += 1
+                p.not_before = max(p.not_before, now + backoff_delay(p.attempts, self.retry_delay, self.backoff_max))
+                self.stats["retries"] += 1
+
+        decision._apply = failed
+        return decision
+
+    def backing_off(self, partition: int, now: float) -> float:
+        return max(0.0, self.partitions[partition].not_before - now)
+
+    def _settle_decision(self, entries: list[Entry], rejected: dict[str, str], stage: str) -> Decision:
+        letters, cleared = [], []
+        for entry in entries:
+            object_id = str(entry.object_id)
+            reason = rejected.get(object_id)
+            if reason is not None:
+                letters.append((object_id, entry.table, tuple(entry.key), stage, reason))
+            elif object_id in self.dead:
+                cleared.append(object_id)
+
+        def apply() -> None:
+            self.dead.update(letter[0] for letter in letters)
+            self.dead.difference_update(cleared)
+            for lane in LANES:
+                self.ledgers[lane].ack(seq for entry in entries for seq in entry.seqs.get(lane, ()))
+            self.owed_done.extend((str(e.object_id), e.resend_due) for e in entries if e.resend_due is not None)
+            self.stats["dead_letters"] += len(letters)
+
+        return Decision(dead_letters=letters, cleared_letters=cleared, _apply=apply)
+
+    def record_lag(self, entries: Iterable[Entry], wall: float) -> None:
+        self.lag_samples.extend(wall - e.captured_at for e in entries if e.captured_at is not None)
+
+    # ------------------------------------------------------------------ lost jobs
+    def jobs_to_check(self, now: float) -> list[Job]:
+        """In-flight jobs whose lease is due for a look."""
+        due = [job for p in self.partitions for job in p.jobs() if now >= job.next_check]
+        for job in due:
+            job.next_check = now + min(1.0, self.lease_seconds / 3)
+        return due
+
+    def on_lease(self, job: Job, holder: str | None, status: str | None, *, now: float, wall: float) -> Decision | None:
+        """What the lease key (and, without it, the RQ job status) says about ``job``.
+
+        The worker renews the lease before every request; a job neither leased nor waiting
+        for a worker for a whole lease is lost (its worker died, froze or never acked).
+        """
+        if holder == job.token:
+            job.unleased_since = None
+            return None
+        if status in WAITING:
+            return None
+        if status in RUNNING:
+            if job.unleased_since is None:
+                job.unleased_since = now
+            if now - job.unleased_since < self.lease_seconds:
+                return None
+        return self.lost(job, f"job {status or 'vanished'} without acknowledgement", wall)
+
+    def lost(self, job: Job, why: str, wall: float) -> Decision:
+        """Fence ``job`` off and send its keys again (as suspects), now and after the horizon."""
+        decision = self._owe(job.entries, wall, f"lost: {why}")
+        decision.drop_payloads.append(job.token)
+        base = decision._apply
+
+        def apply() -> None:
+            base()
+            if self._release(job):
+                self.partitions[job.partition].requeue_front(job.lane, job.entries, suspect=True)
+            self.stats["lost_jobs"] += 1
+
+        decision._apply = apply
+        return decision
+
+    def on_redis_wiped(self, wall: float) -> Decision:
+        """Redis lost every job: all in-flight work is lost (and fenced by a new sentinel)."""
+        jobs = [job for p in self.partitions for job in p.jobs()]
+        decision = self._owe([e for job in jobs for e in job.entries], wall, "lost: redis wiped")
+        base = decision._apply
+
+        def apply() -> None:
+            base()
+            for job in jobs:
+                if self._release(job):
+                    self.partitions[job.partition].requeue_front(job.lane, job.entries, suspect=True)
+            self.stats["lost_jobs"] += len(jobs)
+            self.stats["redis_wipes"] += 1
+
+        decision._apply = apply
+        return decision
+
+    def hold(self, partition: int, until: float) -> None:
+        """Keep ``partition`` idle until ``until`` (an older run's job still holds its lease)."""
+        p = self.partitions[partition]
+        p.not_before = max(p.not_before, until)
+
+    # ------------------------------------------------------------------ progress
+    def checkpoints(self) -> dict[str, int]:
+        return {lane: self.ledgers[lane].checkpoint for lane in LANES}
+
+    @property
+    def idle(self) -> bool:
+        """Everything read is applied and nothing is owed: the relay has caught up."""
+        return (
+            all(self.exhausted.values()) and all(ledger.unacked == 0 for ledger in self.ledgers.values())
+            and not self.owed and not self.owed_done
+            and all(not p.pending[lane] and p.inflight[lane] is None for p in self.partitions for lane in LANES)
+        )
+
+    def oldest_live_wait(self, wall: float) -> float | None:
+        """Age of the oldest live change read but not applied (None when there is none)."""
+        times = [e.captured_at for p in self.partitions for e in p.pending[LIVE].values() if e.captured_at]
+        times += [e.captured_at for p in self.partitions for job in p.jobs() for e in job.entries if e.captured_at]
+        return round(wall - min(times), 3) if times else None
+
+    def snapshot(self, now: float, wall: float) -> dict[str, Any]:
+        """The in-memory view published for ``status`` and ``/metrics``."""
+        return {
+            "checkpoint": self.ledgers[LIVE].checkpoint, "read_cursor": self.ledgers[LIVE].read_cursor,
+            "unacked": sum(ledger.unacked for ledger in self.ledgers.values()),
+            "lanes": {
+                lane: {"checkpoint": self.ledgers[lane].checkpoint, "read_cursor": self.ledgers[lane].read_cursor,
+                       "unacked": self.ledgers[lane].unacked,
+                       "pending": sum(len(p.pending[lane]) for p in self.partitions),
+                       "inflight": sum(p.inflight[lane] is not None for p in self.partitions)}
+                for lane in LANES
+            },
+            "bulk_allowed": self.bulk_allowed(),
+            "resweeps": len(self.owed),
+            "resends_next_due_s": round(min(o.due for o in self.owed.values()) - wall, 1) if self.owed else None,
+            "pending": sum(len(p.pending[lane]) for p in self.partitions for lane in LANES),
+            "inflight": {
+                f"{p.number}{'' if job.lane == LIVE else '/bulk'}": {
+                    "batch_id": job.batch_id, "lane": job.lane, "keys": len(job.entries),
+                    "age_s": round(now - job.dispatched_at, 3)}
+                for p in self.partitions for job in p.jobs()
+            },
+            "backing_off": {str(p.number): round(p.not_before - now, 3) for p in self.partitions if p.not_before > now},
+            "live_oldest_wait_s": self.oldest_live_wait(wall),
+            "stats": dict(self.stats),
+        }
