@@ -1,5 +1,8 @@
 """``init``: phase 1 of a migration — capture installed and collections created, idempotently.
 
+It also generates the job secret that authenticates jobs between the relay and the workers
+(kept in ``_s2w_state`` unless one is given explicitly; see writer/job_secret.py).
+
 Order matters: triggers are installed first (in one SQLite transaction), so that from that
 commit on every change is captured; collections are created afterwards, before the relay
 sends anything. Running it again is harmless and picks up schema changes.
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlite_to_weaviate import capture
 from sqlite_to_weaviate.mapping import ensure_collections
 from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.writer.job_secret import ensure_stored_job_secret
 
 
 @dataclass
@@ -28,6 +32,8 @@ def initialize(settings: Settings) -> InitReport:
     try:
         mapping = settings.load_mapping(conn)
         install = capture.install(conn, sorted(mapping.tables))
+        if settings.job_secret is None:  # an explicit secret is the operator's to keep; never stored
+            ensure_stored_job_secret(conn)
         report = InitReport(captured=list(install.installed), skipped=dict(mapping.skipped),
                             resynced=list(install.resynced), warnings=list(install.warnings))
         report.skipped.update(dict(install.skipped))

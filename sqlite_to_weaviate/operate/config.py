@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlite_to_weaviate.config_sources import load_toml
 from sqlite_to_weaviate.errors import ConfigError
+from sqlite_to_weaviate.redaction import redact_url
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.weaviate_adapter import Secret
 
@@ -72,6 +73,10 @@ class MigrationConfig:
             value = getattr(self, f.name)
             if f.name == "weaviate_api_key" and value is not None:
                 value = "***"
+            elif f.name in ("redis_url", "weaviate_url"):
+                value = redact_url(value)
+            elif f.name == "settings_overrides":
+                value = {k: redact_url(v) if k.endswith("_url") else v for k, v in dict(value).items()}
             parts.append(f"{f.name}={value!r}")
         return f"MigrationConfig({', '.join(parts)})"
 

@@ -42,8 +42,13 @@ from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters
 from sqlite_to_weaviate.writer.job import JOB_FUNCTION
 from sqlite_to_weaviate.writer.partitioning import partition_of
-from sqlite_to_weaviate.writer.payload import PAYLOAD_TTL_SECONDS, Ack, Delete, JobPayload, JobTicket
+from sqlite_to_weaviate.writer.job_secret import relay_job_secret
+from sqlite_to_weaviate.writer.payload import (
+    PAYLOAD_TTL_SECONDS, TICKET_TTL_SECONDS, Ack, Delete, JobPayload, JobTicket,
+)
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+from sqlite_to_weaviate.writer.signing import ForgedAck, JobSigner, payload_digest
+from sqlite_to_weaviate.writer.trust import SecurityEvents
 from sqlite_to_weaviate.writer.ledger import Ledger
 from sqlite_to_weaviate.writer.row_reader import read_rows
 from sqlite_to_weaviate.writer.wake import DatabaseWatcher
@@ -160,6 +165,9 @@ class Relay:
         self.redis = settings.connect_redis()
         self.queue = Queue(self.keys.queue, connection=self.redis, serializer=JSONSerializer)
         self._init_tables()
+        # Redis is untrusted (invariant 10): tickets are signed, acks verified (writer/signing.py).
+        self.signer = JobSigner(relay_job_secret(settings.job_secret, self.conn))
+        self._security = SecurityEvents(self.redis, self.keys)
         checkpoint = int(get_state(self.conn, CHECKPOINT_KEY, "0") or 0)
         self.ledger = Ledger(checkpoint)
         self._persisted = checkpoint
@@ -231,7 +239,7 @@ class Relay:
         if any(p.inflight for p in self.partitions):
             item = self.redis.blpop([self.keys.acks], timeout=0.05)
             if item is not None:
-                self._handle_ack(Ack.loads(item[1]))
+                self._receive_ack(item[1])
             return
         self._wake.wait(self.settings.poll_interval if not self._resweeps else min(self.settings.poll_interval, 0.2))
         self._wake.clear()
@@ -307,8 +315,19 @@ class Relay:
     def _collect_acks(self) -> int:
         raw = self.redis.lpop(self.keys.acks, 1000)
         for item in raw or []:
-            self._handle_ack(Ack.loads(item))
+            self._receive_ack(item)
         return len(raw or [])
+
+    def _receive_ack(self, raw: bytes) -> None:
+        """Act on an ack only if its MAC verifies: a forged "applied" ack would settle work
+        that never reached Weaviate (checkpoint advanced, outbox pruned: data lost)."""
+        try:
+            ack = self.signer.open_ack(raw)
+        except ForgedAck as exc:
+            self.stats["forged_acks"] += 1
+            self._security.note("forged_ack", f"ack ignored: {exc}")
+            return
+        self._handle_ack(ack)
 
     def _handle_ack(self, ack: Ack) -> None:
         if not 0 <= ack.partition < len(self.partitions):
@@ -472,6 +491,7 @@ class Relay:
         pipe = self.redis.pipeline()
         pipe.multi()  # explicitly, before any command: RQ's enqueue calls multi() itself otherwise, and fails
         jobs: list[tuple[Partition, InFlight, int, int]] = []
+        collections = tuple(sorted({t.collection for t in self.mapping.tables.values()}))
         for p in ready:
             entries = batches[p.number]
             upserts, deletes, rejected = payloads[p.number]
@@ -483,13 +503,16 @@ class Relay:
             self._token_counter += 1
             token = f"{self.run_id}-{self._token_counter}"
             batch_id = new_correlation_id()
+            payload = JobPayload(upserts, deletes).dumps()
             ticket = JobTicket(batch_id=batch_id, namespace=self.settings.namespace, partition=p.number,
-                               token=token, lease_seconds=self.settings.lease_seconds)
+                               token=token, lease_seconds=self.settings.lease_seconds, collections=collections,
+                               payload_sha256=payload_digest(payload), expires_at=time.time() + TICKET_TTL_SECONDS)
             job_id = f"{self.settings.namespace}-p{p.number}-{token}"
-            pipe.set(self.keys.payload(token), JobPayload(upserts, deletes).dumps(), ex=PAYLOAD_TTL_SECONDS)
+            pipe.set(self.keys.payload(token), payload, ex=PAYLOAD_TTL_SECONDS)
             pipe.set(self.keys.fence(p.number), token)
             self.queue.enqueue_call(
-                JOB_FUNCTION, args=(ticket.to_json(),), job_id=job_id, timeout=self.settings.job_timeout,
+                JOB_FUNCTION, args=(self.signer.sign_ticket(ticket),), job_id=job_id,
+                timeout=self.settings.job_timeout,
                 result_ttl=60, failure_ttl=self.settings.failure_ttl, ttl=None,
                 description=f"apply batch {batch_id} to partition {p.number}",
                 meta={"batch_id": batch_id, "partition": p.number}, pipeline=pipe,

@@ -1,8 +1,15 @@
 """``status``: how far behind Weaviate is, and whether anything needs a human.
 
 Durable facts come from SQLite (outbox depth beyond the checkpoint, age of the oldest
-unapplied change, dead letters, last error); live facts from Redis (the relay's published
-snapshot, workers seen, queue length). Redis being down is itself a status, not a crash.
+unapplied change, dead letters, the last error); live facts from Redis (the
+relay's published snapshot, workers seen, queue length, refused jobs). Redis being down
+is itself a status, not a crash.
+
+Besides lag and dead letters, one more thing makes the pipeline need a human at once:
+
+* **refused work** — jobs workers refused (a forged or altered job, a foreign function, a
+  worker without the right job secret) or acks the relay ignored, within the last
+  :data:`SECURITY_ALERT_S` seconds (:mod:`.trust`; counters in ``<namespace>:security``).
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.relay import CHECKPOINT_KEY, LAST_ERROR_KEY
+from sqlite_to_weaviate.writer.trust import ALARMING, read_security
+
+SECURITY_ALERT_S = 900.0
 
 
 @dataclass
@@ -31,6 +41,8 @@ class PipelineStatus:
     workers: list[str] = field(default_factory=list)
     queued_jobs: int | None = None
     redis_error: str | None = None
+    refused: dict[str, int] = field(default_factory=dict)
+    last_refusal: dict[str, Any] | None = None
     backfill: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -80,7 +92,30 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
         st.problems.append(f"redis unreachable: {st.redis_error}")
     elif st.relay is None and st.outbox_depth:
         st.problems.append("no relay is running but changes are waiting")
+    refusal = _refusal_problem(st, time.time())
+    if refusal:
+        st.problems.append(refusal)
     return st
+
+
+def _refusal_problem(st: PipelineStatus, now: float) -> str | None:
+    """Refused work in the last SECURITY_ALERT_S seconds: an attack, or a worker without the secret."""
+    counts = dict(st.refused)
+    relay_stats = st.relay.get("stats") if isinstance(st.relay, dict) else None
+    if isinstance(relay_stats, dict) and isinstance(relay_stats.get("forged_acks"), int):
+        counts["forged_ack"] = max(counts.get("forged_ack", 0), relay_stats["forged_acks"])
+    alarming = {k: v for k, v in counts.items() if k in ALARMING and v}
+    last = st.last_refusal if isinstance(st.last_refusal, dict) else {}
+    try:
+        age = now - float(last.get("at"))
+    except (TypeError, ValueError):
+        return None
+    if not alarming or age > SECURITY_ALERT_S:
+        return None
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(alarming.items()))
+    return (f"refused work through Redis ({summary}); last {max(age, 0):.0f}s ago: {str(last.get('reason'))[:200]} "
+            "— forged or altered jobs, or a worker without the pipeline's job secret "
+            "(docs/operations.md, Redis is a trust boundary)")
 
 
 def _live_status(settings: Settings, st: PipelineStatus) -> None:
@@ -95,6 +130,7 @@ def _live_status(settings: Settings, st: PipelineStatus) -> None:
         queue = Queue(keys.queue, connection=client, serializer=JSONSerializer)
         st.queued_jobs = queue.count
         st.workers = sorted(w.name for w in Worker.all(queue=queue))
+        st.refused, st.last_refusal = read_security(client, keys)
         client.close()
     except Exception as exc:  # noqa: BLE001 - an unreachable Redis is reported, not raised
         st.redis_error = f"{type(exc).__name__}: {exc}"
