@@ -122,11 +122,13 @@ def job_secret_cmd(settings: Any, rotate: bool, yes: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--max-lag", type=float, default=60.0, show_default=True, help="Seconds of lag that count as a problem.")
 @click.option("--max-dead-letters", type=int, default=0, show_default=True)
-def status_cmd(settings: Any, as_json: bool, max_lag: float, max_dead_letters: int) -> None:
+@click.option("--max-stuck", type=float, default=30.0, show_default=True,
+              help="Seconds the relay may keep failing with nothing applied before it counts as stuck.")
+def status_cmd(settings: Any, as_json: bool, max_lag: float, max_dead_letters: int, max_stuck: float) -> None:
     """Lag, outbox depth, in-flight jobs, dead letters, workers; exit 1 when something needs a human."""
     from sqlite_to_weaviate.writer.status import collect_status
 
-    st = collect_status(settings, max_lag_s=max_lag, max_dead_letters=max_dead_letters)
+    st = collect_status(settings, max_lag_s=max_lag, max_dead_letters=max_dead_letters, max_stuck_s=max_stuck)
     if as_json:
         click.echo(json.dumps(st.to_json(), indent=2, default=str))
     else:

@@ -15,6 +15,7 @@ import time
 
 from sqlite_to_weaviate.mapping import TableMapping
 from sqlite_to_weaviate.mapping.model import quote_identifier
+from sqlite_to_weaviate.sqlite_text import bind, fetch_all, marker
 
 from . import checkpoint as ckpt
 from .options import BackfillOptions, TablePlan
@@ -23,17 +24,17 @@ from .scan import count_rows
 
 def _key_rate(conn: sqlite3.Connection, table: TableMapping, page_size: int, pages: int) -> float | None:
     pk = ", ".join(quote_identifier(c) for c in table.primary_key)
-    marks = ", ".join("?" * len(table.primary_key))
     t = quote_identifier(table.table)
     after: tuple | None = None
     rows = 0
     started = time.perf_counter()
     for _ in range(pages):
         if after is None:
-            batch = conn.execute(f"SELECT {pk} FROM {t} ORDER BY {pk} LIMIT ?", (page_size,)).fetchall()
+            batch = fetch_all(conn, f"SELECT {pk} FROM {t} ORDER BY {pk} LIMIT ?", (page_size,))
         else:
-            batch = conn.execute(f"SELECT {pk} FROM {t} WHERE ({pk}) > ({marks}) ORDER BY {pk} LIMIT ?",
-                                 (*after, page_size)).fetchall()
+            marks = ", ".join(marker(v) for v in after)
+            batch = fetch_all(conn, f"SELECT {pk} FROM {t} WHERE ({pk}) > ({marks}) ORDER BY {pk} LIMIT ?",
+                              (*[bind(v) for v in after], page_size))
         if not batch:
             break
         rows += len(batch)
@@ -44,10 +45,9 @@ def _key_rate(conn: sqlite3.Connection, table: TableMapping, page_size: int, pag
 
 def _convert_rate(conn: sqlite3.Connection, table: TableMapping, page_size: int) -> float | None:
     started = time.perf_counter()
-    cursor = conn.execute(f"{table.select_sql()} LIMIT ?", (page_size,))
-    names = [d[0] for d in cursor.description]
+    names = table.source_columns  # the SELECT's columns, in order
     rows = 0
-    for values in cursor:
+    for values in fetch_all(conn, f"{table.select_sql()} LIMIT ?", (page_size,)):
         try:
             table.to_object(dict(zip(names, values)))
         except Exception:  # noqa: BLE001 - a bad row costs the same; the relay dead-letters it

@@ -48,6 +48,7 @@ from sqlite_to_weaviate.writer.payload import (
 )
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.signing import ForgedAck, JobSigner, payload_digest
+from sqlite_to_weaviate.writer.stuck import StreakRecorder
 from sqlite_to_weaviate.writer.trust import SecurityEvents
 from sqlite_to_weaviate.writer.ledger import Ledger
 from sqlite_to_weaviate.writer.row_reader import read_rows
@@ -181,6 +182,7 @@ class Relay:
         self._last_drift_check = time.monotonic()
         self._last_persist = 0.0
         self._last_error: str | None = None
+        self._error_streak = StreakRecorder()
         self._lock = RelayLock(settings.sqlite_path)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -422,6 +424,7 @@ class Relay:
         self.log.warning("job lost; fencing it and re-sending its keys", batch_id=job.batch_id,
                          partition=p.number, reason=why)
         self.stats["lost_jobs"] += 1
+        self._record_failure(f"partition {p.number}: job lost ({why})")
         p.inflight = None
         p.requeue_front(job.entries)
         self._schedule_resweep(job.entries)
@@ -631,13 +634,15 @@ class Relay:
 
     def _note_error(self, message: str, backoff: float) -> None:
         self.log.warning("backing off", error=message, seconds=round(backoff, 2))
-        if message != self._last_error:
-            self._last_error = message
-            try:
-                with immediate(self.conn):
-                    set_state(self.conn, LAST_ERROR_KEY, json.dumps({"at": time.time(), "error": message}))
-            except Exception:  # noqa: BLE001 - recording an error must not raise another
-                pass
+        self._record_failure(message)
+
+    def _record_failure(self, message: str) -> None:
+        """Extend the durable error streak that tells `status` the relay is stuck (writer/stuck.py)."""
+        self._last_error = message
+        try:
+            self._error_streak.note(self.conn, message, self.ledger.checkpoint)
+        except Exception:  # noqa: BLE001 - recording an error must not raise another
+            pass
 
     def snapshot(self) -> dict[str, Any]:
         """The relay's in-memory view, for ``status`` (published to Redis every second)."""

@@ -1,12 +1,14 @@
 """``status``: how far behind Weaviate is, and whether anything needs a human.
 
 Durable facts come from SQLite (outbox depth beyond the checkpoint, age of the oldest
-unapplied change, dead letters, the last error); live facts from Redis (the
+unapplied change, dead letters, the relay's error streak); live facts from Redis (the
 relay's published snapshot, workers seen, queue length, refused jobs). Redis being down
 is itself a status, not a crash.
 
-Besides lag and dead letters, one more thing makes the pipeline need a human at once:
+Besides lag and dead letters, two things make the pipeline need a human at once:
 
+* a relay that is **stuck** — failing again and again with nothing applied for more than
+  ``max_stuck_s`` seconds (precise rule in :mod:`.stuck`); the problem quotes the error;
 * **refused work** — jobs workers refused (a forged or altered job, a foreign function, a
   worker without the right job secret) or acks the relay ignored, within the last
   :data:`SECURITY_ALERT_S` seconds (:mod:`.trust`; counters in ``<namespace>:security``).
@@ -23,7 +25,10 @@ from sqlite_to_weaviate.capture import get_state
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
-from sqlite_to_weaviate.writer.relay import CHECKPOINT_KEY, LAST_ERROR_KEY
+from sqlite_to_weaviate.writer.relay import CHECKPOINT_KEY
+from sqlite_to_weaviate.writer.stuck import (
+    DEFAULT_MAX_STUCK_S, describe, load_streak, recent_window, streak_json, stuck_for,
+)
 from sqlite_to_weaviate.writer.trust import ALARMING, read_security
 
 SECURITY_ALERT_S = 900.0
@@ -37,6 +42,7 @@ class PipelineStatus:
     oldest_unapplied_age_s: float | None = None
     dead_letters: int = 0
     last_error: dict[str, Any] | None = None
+    stuck_seconds: float | None = None
     relay: dict[str, Any] | None = None
     workers: list[str] = field(default_factory=list)
     queued_jobs: int | None = None
@@ -54,7 +60,8 @@ class PipelineStatus:
         return not self.problems
 
 
-def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_letters: int = 0) -> PipelineStatus:
+def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_letters: int = 0,
+                   max_stuck_s: float = DEFAULT_MAX_STUCK_S) -> PipelineStatus:
     conn = settings.open_db(readonly=True)
     try:
         st = PipelineStatus()
@@ -75,14 +82,18 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
         st.outbox_depth = int(depth)
         st.oldest_unapplied_age_s = round(time.time() - oldest, 3) if oldest is not None else None
         st.dead_letters = dead_letters.count(conn)
-        raw_error = get_state(conn, LAST_ERROR_KEY) if has_state else None
-        st.last_error = json.loads(raw_error) if raw_error else None
+        streak = load_streak(conn) if has_state else None
+        st.last_error = streak_json(streak)
+        st.stuck_seconds = stuck_for(streak, checkpoint=st.checkpoint, pending=st.outbox_depth, now=time.time(),
+                                     max_stuck=max_stuck_s, recent=recent_window(settings.backoff_max))
         if has_state:
             for key, value in conn.execute("SELECT key, value FROM _s2w_state WHERE key LIKE 'backfill.%'"):
                 st.backfill[key.removeprefix("backfill.")] = _maybe_json(value)
     finally:
         conn.close()
     _live_status(settings, st)
+    if st.stuck_seconds is not None and streak is not None:
+        st.problems.append(describe(streak, st.stuck_seconds))
     if st.oldest_unapplied_age_s is not None and st.oldest_unapplied_age_s > max_lag_s:
         st.problems.append(f"replication lag {st.oldest_unapplied_age_s:.1f}s exceeds {max_lag_s:.0f}s "
                            f"({st.outbox_depth} changes waiting)")
