@@ -169,7 +169,7 @@ def dead_letters_group() -> None:
 def dl_list(settings: Any, table: str | None, as_json: bool) -> None:
     from sqlite_to_weaviate.writer import dead_letters
 
-    conn = settings.open_db()
+    conn = settings.open_db(readonly=True)
     try:
         letters = dead_letters.list_letters(conn, table=table)
     finally:

@@ -76,7 +76,7 @@ class MigrationConfig:
             elif f.name in ("redis_url", "weaviate_url"):
                 value = redact_url(value)
             elif f.name == "settings_overrides":
-                value = {k: redact_url(v) if k.endswith("_url") else v for k, v in dict(value).items()}
+                value = {k: _shown_override(k, v) for k, v in dict(value).items()}
             parts.append(f"{f.name}={value!r}")
         return f"MigrationConfig({', '.join(parts)})"
 
@@ -112,6 +112,17 @@ class MigrationConfig:
                    collection_prefix=settings.collection_prefix, batch_size=settings.batch_size,
                    max_retries=settings.max_retries, retry_delay=settings.retry_delay,
                    settings_overrides=tuning, **options)
+
+
+def _shown_override(name: str, value: Any) -> Any:
+    """A settings override as a repr may show it: URLs without passwords, secrets masked."""
+    if value is None:
+        return None
+    if name.endswith("_url"):
+        return redact_url(value)
+    if any(marker in name.lower() for marker in ("secret", "key", "password", "token")):
+        return "***"
+    return value
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(MigrationConfig)}
