@@ -483,6 +483,10 @@ class Relay:
             return Job.fetch(job_id, connection=self.redis, serializer=JSONSerializer).get_status(refresh=False)
         except NoSuchJobError:
             return None
+        except redis.RedisError:
+            raise
+        except Exception:  # noqa: BLE001 - a job hash someone overwrote in Redis (invariant 10): treat as vanished
+            return None
 
     def _declare_lost(self, p: Partition, why: str) -> None:
         job = p.inflight
