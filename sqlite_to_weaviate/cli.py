@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from sqlite_to_weaviate.cli_support import (
-    EXIT_OK, EXIT_PROBLEMS, Group, connection_options, finite, friendly_errors,
+    EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, Group, connection_options, finite, friendly_errors,
 )
 
 
@@ -87,22 +87,51 @@ def relay_cmd(settings: Any, no_watch: bool) -> None:
 @command(main, "worker")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--name", help="Worker name (default: host-pid).")
-def worker_cmd(settings: Any, burst: bool, name: str | None) -> None:
+@click.option("--allowed-collections", envvar="S2W_ALLOWED_COLLECTIONS",
+              help="Comma-separated collections this worker may write (besides the relay's signed list).")
+def worker_cmd(settings: Any, burst: bool, name: str | None, allowed_collections: str | None) -> None:
     """Apply jobs to Weaviate (run any number, on any host with Redis and Weaviate access)."""
     from sqlite_to_weaviate.writer.worker import run_worker
 
-    run_worker(settings, burst=burst, name=name)
+    run_worker(settings, burst=burst, name=name, allowed_collections=(allowed_collections or "").split(","))
+
+
+@command(main, "job-secret")
+@click.option("--rotate", is_flag=True, help="Replace the stored secret (restart the relay and every worker after).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def job_secret_cmd(settings: Any, rotate: bool, yes: bool) -> None:
+    """Print the secret that authenticates jobs between relay and workers (give it to remote workers)."""
+    from sqlite_to_weaviate.writer.job_secret import ensure_stored_job_secret, stored_job_secret
+
+    if settings.job_secret is not None:
+        click.echo("the job secret is given explicitly (S2W_JOB_SECRET / S2W_JOB_SECRET_FILE); nothing is stored",
+                   err=True)
+        return
+    if rotate and not yes:
+        click.confirm("Replace the job secret? Jobs in flight are refused until relay and workers restart",
+                      abort=True)
+    conn = settings.open_db(readonly=not rotate)
+    try:
+        secret = ensure_stored_job_secret(conn, rotate=True) if rotate else stored_job_secret(conn)
+    finally:
+        conn.close()
+    if secret is None:
+        click.echo("error: no job secret is stored yet: run `sqlite-to-weaviate init` first", err=True)
+        sys.exit(EXIT_CANNOT_RUN)
+    click.echo(secret.reveal())
 
 
 @command(main, "status")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--max-lag", type=finite(0), default=60.0, show_default=True, help="Seconds of lag that count as a problem.")
 @click.option("--max-dead-letters", type=int, default=0, show_default=True)
-def status_cmd(settings: Any, as_json: bool, max_lag: float, max_dead_letters: int) -> None:
+@click.option("--max-stuck", type=float, default=30.0, show_default=True,
+              help="Seconds the relay may keep failing with nothing applied before it counts as stuck.")
+def status_cmd(settings: Any, as_json: bool, max_lag: float, max_dead_letters: int, max_stuck: float) -> None:
     """Lag, outbox depth, in-flight jobs, dead letters, workers; exit 1 when something needs a human."""
     from sqlite_to_weaviate.writer.status import collect_status
 
-    st = collect_status(settings, max_lag_s=max_lag, max_dead_letters=max_dead_letters)
+    st = collect_status(settings, max_lag_s=max_lag, max_dead_letters=max_dead_letters, max_stuck_s=max_stuck)
     if as_json:
         click.echo(json.dumps(st.to_json(), indent=2, default=str))
     else:
@@ -125,6 +154,8 @@ def status_cmd(settings: Any, as_json: bool, max_lag: float, max_dead_letters: i
             click.echo(f"queued jobs       {st.queued_jobs}")
         for name, value in st.backfill.items():
             click.echo(f"backfill {name:<9}{value}")
+        if st.refused:
+            click.echo(f"refused (redis)   {' '.join(f'{k}={v}' for k, v in sorted(st.refused.items()))}")
         if st.last_error:
             click.echo(f"last error        {st.last_error.get('error')}")
         for problem in st.problems:
@@ -144,7 +175,7 @@ def dead_letters_group() -> None:
 def dl_list(settings: Any, table: str | None, as_json: bool) -> None:
     from sqlite_to_weaviate.writer import dead_letters
 
-    conn = settings.open_db()
+    conn = settings.open_db(readonly=True)
     try:
         letters = dead_letters.list_letters(conn, table=table)
     finally:

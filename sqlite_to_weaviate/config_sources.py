@@ -20,6 +20,7 @@ from sqlite_to_weaviate.settings import Settings
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _ALIASES = {"sqlite_url": "sqlite_path", "api_key": "weaviate_api_key"}
+_SECRET_FILE = "job_secret_file"  # read into ``job_secret``; not a Settings field itself
 
 
 def load_toml(path: Path, what: str) -> dict[str, Any]:
@@ -39,8 +40,8 @@ def read_settings_file(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in section.items():
         name = _ALIASES.get(key, key)
-        if name not in _FIELDS:
-            close = difflib.get_close_matches(key, list(_FIELDS) + list(_ALIASES), n=1)
+        if name not in _FIELDS and name != _SECRET_FILE:
+            close = difflib.get_close_matches(key, list(_FIELDS) + list(_ALIASES) + [_SECRET_FILE], n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(sorted(_FIELDS))}"
             raise ConfigError(f"settings file {str(path)!r}: unknown key {key!r}{hint}")
         out[name] = value
@@ -55,6 +56,14 @@ def build_settings(explicit: Mapping[str, Any], config_file: Path | None = None)
             values[_ALIASES.get(key, key)] = value
     if "sqlite_path" not in values:
         raise ConfigError("no SQLite database given: pass --sqlite-url PATH (or set S2W_SQLITE_URL)")
+    secret_file = values.pop(_SECRET_FILE, None)
+    if secret_file is not None:
+        if values.get("job_secret") is not None:
+            raise ConfigError("both a job secret and a job secret file are given (S2W_JOB_SECRET / "
+                              "S2W_JOB_SECRET_FILE); give one")
+        from sqlite_to_weaviate.writer.job_secret import read_job_secret_file
+
+        values["job_secret"] = read_job_secret_file(str(secret_file))
     for name in ("sqlite_path", "mapping_file"):
         if values.get(name) is not None:
             values[name] = Path(str(values[name])) if name == "mapping_file" else values[name]

@@ -8,6 +8,9 @@ captured; collections are created afterwards, before the relay sends anything. E
 collection this run creates is recorded in the registry right after Weaviate accepted
 the create call, so ``rollback`` can tell it from a collection that was already there.
 Running it again is harmless and picks up schema changes.
+
+It also generates the job secret that authenticates jobs between the relay and the workers
+(kept in ``_s2w_state`` unless one is given explicitly; see writer/job_secret.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlite_to_weaviate.capture.txn import immediate
 from sqlite_to_weaviate.mapping import ensure_collections
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.sqlite_db import check_integrity
+from sqlite_to_weaviate.writer.job_secret import ensure_stored_job_secret
 
 
 @dataclass
@@ -38,6 +42,8 @@ def initialize(settings: Settings) -> InitReport:
         try:
             mapping = settings.load_mapping(conn)
             install = capture.install(conn, sorted(mapping.tables))
+            if settings.job_secret is None:  # an explicit secret is the operator's to keep; never stored
+                ensure_stored_job_secret(conn)
             report = InitReport(captured=list(install.installed), skipped=dict(mapping.skipped),
                                 resynced=list(install.resynced), warnings=list(install.warnings))
             report.skipped.update(dict(install.skipped))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlite_to_weaviate.errors import ConfigError
+from sqlite_to_weaviate.redaction import redact_url
 from sqlite_to_weaviate.redis_adapter import validate_redis_url
 from sqlite_to_weaviate.sqlite_db import sqlite_path_from_url
 from sqlite_to_weaviate.weaviate_adapter import Secret, WeaviateEndpoint
@@ -23,9 +24,15 @@ from sqlite_to_weaviate.weaviate_adapter import Secret, WeaviateEndpoint
 _NAMESPACE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
-    """Everything the relay, workers, backfill and verifier need to agree on."""
+    """Everything the relay, workers, backfill and verifier need to agree on.
+
+    ``job_secret`` authenticates what travels through Redis between the relay and the
+    workers (writer/signing.py); when unset, ``init`` (or the relay) generates one and keeps
+    it in the database, where workers beside it read it and remote workers are given it
+    explicitly (docs/operations.md, "Redis is a trust boundary").
+    """
 
     sqlite_path: Path
     weaviate_url: str = "http://127.0.0.1:8080?grpc_port=50051"
@@ -45,13 +52,20 @@ class Settings:
     backoff_max: float = 30.0
     outbox_retention_seconds: float = 0.0
     failure_ttl: int = 7 * 86400
+    job_secret: Secret | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sqlite_path", sqlite_path_from_url(self.sqlite_path))
         WeaviateEndpoint.parse(self.weaviate_url)
         validate_redis_url(self.redis_url)
-        if self.weaviate_api_key is not None and not isinstance(self.weaviate_api_key, Secret):
-            object.__setattr__(self, "weaviate_api_key", Secret(self.weaviate_api_key))
+        for name in ("weaviate_api_key", "job_secret"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Secret):
+                object.__setattr__(self, name, Secret(value))
+        if self.job_secret is not None:
+            from sqlite_to_weaviate.writer.job_secret import validate_job_secret
+
+            validate_job_secret(self.job_secret)
         if not _NAMESPACE.fullmatch(self.namespace):
             raise ConfigError(f"namespace {self.namespace!r}: use 1-64 letters, digits, '_' or '-' (it becomes part of RQ job ids)")
         for name in ("partitions", "batch_size", "read_ahead", "job_timeout", "max_retries", "failure_ttl"):
@@ -70,6 +84,16 @@ class Settings:
                 f"lease_seconds ({self.lease_seconds}) must be below job_timeout ({self.job_timeout}): "
                 "a worker renews its lease while it works and must lose it before RQ kills the job"
             )
+
+    def __repr__(self) -> str:
+        """Every field, with URL passwords masked and secrets shown as ``Secret('***')``."""
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("redis_url", "weaviate_url"):
+                value = redact_url(value)
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -5,6 +5,8 @@ never repeats, even after every row was pruned (a ``seq > cursor`` reader would 
 new rows). Key columns have no declared type, so each value keeps its exact storage class.
 No column has NOT NULL / UNIQUE / CHECK: an outer ``OR IGNORE`` / ``OR REPLACE`` on the app's
 statement propagates into trigger INSERTs and could otherwise drop or replace outbox rows.
+A text key that is not valid UTF-8 is read as ``InvalidText`` (sqlite_text.py) and bound
+back as the same TEXT, so it neither stops the relay nor the backfill's keyset scan.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from sqlite_to_weaviate.sqlite_text import bind, fetch_all, marker
 
 from .errors import CaptureError
 from .identifiers import quote_ident
@@ -63,10 +67,10 @@ def read_outbox(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[Ou
     or dropped since) trailing NULL key slots are dropped.
     """
     widths = _pk_widths(conn)
-    rows = conn.execute(
-        f"SELECT seq, tbl, op, {_KEY_COLS}, ts, ctx FROM _s2w_outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+    rows = fetch_all(  # a text key that is not UTF-8 arrives as InvalidText instead of failing the read
+        conn, f"SELECT seq, tbl, op, {_KEY_COLS}, ts, ctx FROM _s2w_outbox WHERE seq > ? ORDER BY seq LIMIT ?",
         (after_seq, limit),
-    ).fetchall()
+    )
     out = []
     for r in rows:
         keys = r[3 : 3 + MAX_PK_COLUMNS]
@@ -79,7 +83,7 @@ def read_outbox(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[Ou
         out.append(
             OutboxRow(
                 seq=r[0], table=r[1], op=r[2], key=tuple(keys[:n]), ts=r[-2],
-                ctx=json.loads(ctx) if ctx is not None else None,
+                ctx=json.loads(ctx) if isinstance(ctx, str) else None,
             )
         )
     return out
@@ -146,8 +150,8 @@ def enqueue_all_keys(
         after_key = tuple(after_key)
         if len(after_key) != n:
             raise CaptureError(f"table {info.name!r} has a {n}-column key; got after_key={after_key!r}")
-        where = f"WHERE ({pk}) > ({', '.join('?' * n)})"
-        params = list(after_key)
+        where = f"WHERE ({pk}) > ({', '.join(marker(v) for v in after_key)})"
+        params = [bind(v) for v in after_key]
     order = f"ORDER BY {pk}"
     lim = ""
     if limit is not None:
@@ -158,9 +162,10 @@ def enqueue_all_keys(
             f"INSERT INTO _s2w_outbox(tbl, op, {cols}) SELECT ?, ?, {pk} FROM {t} {where} {order}{lim}",
             [info.name, op, *params],
         )
-        last = conn.execute(
+        last = fetch_all(
+            conn,
             f"SELECT {pk} FROM (SELECT {pk} FROM {t} {where} {order}{lim}) "
             f"ORDER BY {', '.join(quote_ident(k) + ' DESC' for k in info.pk)} LIMIT 1",
             params,
-        ).fetchone()
-    return None if last is None else tuple(last)
+        )
+    return tuple(last[0]) if last else None

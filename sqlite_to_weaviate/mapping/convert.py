@@ -20,6 +20,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlite_to_weaviate.sqlite_text import InvalidText
+
 from .errors import MappingError, ValueConversionError
 from .types import MAX_SAFE_INT, DataType
 
@@ -127,6 +129,9 @@ def to_number(value: Any) -> float:
 
 def to_text(value: Any) -> str:
     """TEXT property: text as is, numbers as exact decimal text, UTF-8 blobs decoded."""
+    if isinstance(value, InvalidText):
+        raise ValueConversionError(f"{value.describe()}; fix the value in SQLite, or map the column as "
+                                   "type = \"blob\" to store its bytes")
     if isinstance(value, str):
         try:
             value.encode("utf-8")
@@ -173,7 +178,8 @@ def to_boolean(value: Any) -> bool:
 
 
 def to_blob(value: Any) -> str | None:
-    """BLOB property: standard base64 of the bytes; text is encoded as UTF-8 first.
+    """BLOB property: standard base64 of the bytes; text is encoded as UTF-8 first (TEXT that
+    is not UTF-8 keeps its bytes).
 
     An empty value becomes an absent property: Weaviate refuses "" as a blob, and there is
     no other way to store zero bytes (documented in docs/mapping.md).
@@ -182,6 +188,8 @@ def to_blob(value: Any) -> str | None:
         return base64.b64encode(bytes(value)).decode("ascii") or None
     if isinstance(value, str):
         return base64.b64encode(value.encode("utf-8")).decode("ascii") or None
+    if isinstance(value, InvalidText):  # TEXT that is not UTF-8: its exact bytes
+        return value.base64() or None
     raise ValueConversionError(f"{describe(value)} cannot be a blob", kind="number in a blob column", fix="text")
 
 

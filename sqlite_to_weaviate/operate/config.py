@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlite_to_weaviate.config_sources import load_toml
 from sqlite_to_weaviate.errors import ConfigError
+from sqlite_to_weaviate.redaction import redact_url
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.weaviate_adapter import Secret
 
@@ -75,6 +76,10 @@ class MigrationConfig:
             value = getattr(self, f.name)
             if f.name == "weaviate_api_key" and value is not None:
                 value = "***"
+            elif f.name in ("redis_url", "weaviate_url"):
+                value = redact_url(value)
+            elif f.name == "settings_overrides":
+                value = {k: _shown_override(k, v) for k, v in dict(value).items()}
             parts.append(f"{f.name}={value!r}")
         return f"MigrationConfig({', '.join(parts)})"
 
@@ -110,6 +115,17 @@ class MigrationConfig:
                    collection_prefix=settings.collection_prefix, batch_size=settings.batch_size,
                    max_retries=settings.max_retries, retry_delay=settings.retry_delay,
                    settings_overrides=tuning, **options)
+
+
+def _shown_override(name: str, value: Any) -> Any:
+    """A settings override as a repr may show it: URLs without passwords, secrets masked."""
+    if value is None:
+        return None
+    if name.endswith("_url"):
+        return redact_url(value)
+    if any(marker in name.lower() for marker in ("secret", "key", "password", "token")):
+        return "***"
+    return value
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(MigrationConfig)}

@@ -24,7 +24,7 @@ METRIC_NAMES = (
     "s2w_lag_seconds", "s2w_outbox_depth", "s2w_applied_total", "s2w_errors_total", "s2w_retries_total",
     "s2w_dead_letters", "s2w_backfill_rows_total", "s2w_backfill_progress_ratio", "s2w_verify_differences",
     "s2w_workers", "s2w_phase", "s2w_verify_runs_total", "s2w_verify_differences_found_total",
-    "s2w_verify_repaired_total",
+    "s2w_verify_repaired_total", "s2w_relay_stuck_seconds", "s2w_refused_total",
 )
 
 
@@ -46,6 +46,8 @@ class MetricsSample:
     verify_repaired_total: int = 0
     workers: int = 0
     phase: int = 0
+    relay_stuck_seconds: float = 0.0                          # 0 unless the relay is stuck (writer/stuck.py)
+    refused: dict[str, int] = field(default_factory=dict)     # refusals by kind (writer/trust.py)
     healthy: bool = True
     problems: list[str] = field(default_factory=list)
 
@@ -91,6 +93,11 @@ class SidecarCollector(Collector):
                                   value=s.verify_repaired_total)
         yield GaugeMetricFamily("s2w_workers", "Worker processes alive", value=s.workers)
         yield GaugeMetricFamily("s2w_phase", "Migration phase (1 schema .. 5 cleanup)", value=s.phase)
+        yield GaugeMetricFamily("s2w_relay_stuck_seconds",
+                                "Seconds the relay has kept failing with nothing applied (0: not stuck)",
+                                value=s.relay_stuck_seconds)
+        yield CounterMetricFamily("s2w_refused", "Jobs and acks refused as forged, foreign or unverifiable "
+                                  "(all kinds; `status` breaks them down)", value=sum(s.refused.values()))
 
 
 class MetricsServer:

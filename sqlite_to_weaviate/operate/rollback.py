@@ -73,10 +73,16 @@ class RollbackReport:
 
 
 def namespace_keys(client: Any, namespace: str) -> list[bytes]:
-    """Every Redis key of one pipeline namespace (its own keys, its RQ queue, registries and jobs)."""
+    """Every Redis key of one pipeline namespace (its own keys, its RQ queue, registries and jobs).
+
+    Namespaces may contain ``-``, so job ids (``<namespace>-p<partition>-<run id>-<counter>``,
+    writer/relay.py) are matched whole: namespace ``app`` must not take the jobs of
+    ``app-p2`` (``app-p2-p3-...``), whose text after ``app-p2-`` is not a 12-hex-digit run id.
+    """
     queue = RedisKeys(namespace).queue
+    job_id = rf"{re.escape(namespace)}-p\d+-[0-9a-f]{{12}}-\d+"
     exact = re.compile(
-        rf"^(?:{re.escape(namespace)}:.*|rq:[a-z_]+:{re.escape(queue)}(?::.*)?|rq:[a-z_]+:{re.escape(namespace)}-p\d+-.*)$"
+        rf"^(?:{re.escape(namespace)}:.*|rq:[a-z_]+:{re.escape(queue)}(?::.*)?|rq:[a-z_]+:{job_id}(?::.*)?)$"
     )
     found: set[bytes] = set()
     for pattern in (f"{namespace}:*", f"rq:*:{queue}", f"rq:*:{queue}:*", f"rq:*:{namespace}-p*"):

@@ -63,6 +63,7 @@ class SidecarOptions:
     worker_stop_timeout: float = 30.0     # then SIGKILL (the job is re-sent, never lost)
     watch: bool = True
     max_lag_s: float = 60.0
+    max_stuck_s: float = 30.0             # relay failing with nothing applied this long: /healthz 503
     log_dir: Path | None = None
     worker_log_level: str = "WARNING"
     verify_every: float = DEFAULT_VERIFY_EVERY  # seconds between verifies once live (0: never)
@@ -246,10 +247,12 @@ class Sidecar:
         from sqlite_to_weaviate.writer.status import collect_status
 
         s = MetricsSample()
-        st = collect_status(self.settings, max_lag_s=self.options.max_lag_s)
+        st = collect_status(self.settings, max_lag_s=self.options.max_lag_s, max_stuck_s=self.options.max_stuck_s)
         s.lag_seconds = st.oldest_unapplied_age_s or 0.0
         s.outbox_depth = st.outbox_depth
         s.dead_letters = st.dead_letters
+        s.relay_stuck_seconds = round(st.stuck_seconds or 0.0, 3)
+        s.refused = dict(st.refused)
         s.problems = list(st.problems)
         for table, value in st.backfill.items():
             if not isinstance(value, dict):

@@ -5,7 +5,7 @@ any fork, and a crashed worker must not take the relay down). The pool restarts 
 that exit unexpectedly and stops them with SIGTERM, which RQ treats as a warm shutdown:
 the current job finishes and acknowledges; anything not acknowledged is re-sent by the
 relay from the durable outbox. Settings travel through the environment, never argv, so
-the API key does not show up in ``ps``.
+the API key and the job secret do not show up in ``ps``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,13 @@ def worker_cli_env(settings: Settings, log_level: str = "WARNING") -> dict[str, 
         env["S2W_WEAVIATE_API_KEY"] = settings.weaviate_api_key.reveal()
     else:
         env.pop("S2W_WEAVIATE_API_KEY", None)
+    # The job secret the relay signs with: given explicitly, or (unset here) the one the
+    # worker reads from the database beside it, exactly as the relay does.
+    env.pop("S2W_JOB_SECRET_FILE", None)
+    if settings.job_secret:
+        env["S2W_JOB_SECRET"] = settings.job_secret.reveal()
+    else:
+        env.pop("S2W_JOB_SECRET", None)
     return env
 
 

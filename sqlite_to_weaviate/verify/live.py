@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from sqlite_to_weaviate import tool_objects
 from sqlite_to_weaviate.mapping.model import quote_identifier
+from sqlite_to_weaviate.sqlite_text import bind, fetch_all, has_invalid, marker
 
 CHECKPOINT_KEY = "relay.checkpoint"
 
@@ -50,11 +51,11 @@ def pending_keys(conn: sqlite3.Connection, table: str, width: int, after_seq: in
     if not capture_installed(conn):
         return set()
     cols = ", ".join(f"k{i}" for i in range(1, width + 1))
-    rows = conn.execute(f"SELECT {cols} FROM _s2w_outbox WHERE tbl = ? AND seq > ?", (table, after_seq))
-    keys = {tuple(r) for r in rows}
+    keys = {tuple(r) for r in fetch_all(conn, f"SELECT {cols} FROM _s2w_outbox WHERE tbl = ? AND seq > ?",
+                                        (table, after_seq))}
     if _table_exists(conn, "_s2w_resends"):
-        keys.update(tuple(r) for r in conn.execute(
-            f"SELECT {cols} FROM _s2w_resends WHERE tbl = ? AND key_width = ?", (table, width)))
+        keys.update(tuple(r) for r in fetch_all(
+            conn, f"SELECT {cols} FROM _s2w_resends WHERE tbl = ? AND key_width = ?", (table, width)))
     return keys
 
 
@@ -107,6 +108,11 @@ def read_rows(conn: sqlite3.Connection, table, keys: Iterable[tuple]) -> dict[tu
     cond = " AND ".join(f"{quote_identifier(c)} IS ?" for c in pk)
     sql = f"{table.select_sql()} WHERE {cond}"
     for key in keys:
-        for values in conn.execute(sql, key):
+        if has_invalid(key):  # a text key that is not UTF-8: bound back as the same TEXT
+            exact = " AND ".join(f"{quote_identifier(c)} IS {marker(v)}" for c, v in zip(pk, key))
+            rows = fetch_all(conn, f"{table.select_sql()} WHERE {exact}", [bind(v) for v in key])
+        else:
+            rows = fetch_all(conn, sql, key)
+        for values in rows:
             found[tuple(values[i] for i in positions)] = dict(zip(columns, values))
     return found

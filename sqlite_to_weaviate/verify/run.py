@@ -94,7 +94,7 @@ def verify(
         if repair:
             if not live.capture_installed(conn):
                 raise VerifyError("--repair needs capture installed (the outbox carries the repairs): run `sqlite-to-weaviate init`")
-            write_conn = settings.open_db()
+            write_conn = settings.open_db(wal=False)
         with Scratch(scratch_dir) as scratch:
             ctx = _Context(conn, client, scratch, live_recheck, recheck_timeout, repair, write_conn, progress,
                            live.high_water(conn), live.checkpoint(conn))

@@ -19,6 +19,7 @@ from typing import Any
 from sqlite_to_weaviate.mapping import TableMapping, content_hash
 from sqlite_to_weaviate.mapping.errors import MappingError
 from sqlite_to_weaviate.mapping.model import quote_identifier
+from sqlite_to_weaviate.sqlite_text import bind, fetch_all, has_invalid, marker
 
 PAGE_SIZE = 5000
 
@@ -80,16 +81,16 @@ class StagedTable:
         cols = ", ".join(f"k{i}" for i in range(self.key_width))
         found: dict[bytes, tuple] = {}
         for u in uuids:
-            row = self.scratch.conn.execute(f"SELECT {cols} FROM {self.name} WHERE u = ?", (u,)).fetchone()
-            if row is not None:
-                found[u] = tuple(row)
+            rows = fetch_all(self.scratch.conn, f"SELECT {cols} FROM {self.name} WHERE u = ?", (u,))
+            if rows:
+                found[u] = tuple(rows[0])
         return found
 
     def sample_keys(self, n: int) -> list[tuple]:
         """``n`` random staged keys (the scratch db, not the app's, pays for the random sort)."""
         cols = ", ".join(f"k{i}" for i in range(self.key_width))
-        return [tuple(r) for r in self.scratch.conn.execute(
-            f"SELECT {cols} FROM {self.name} ORDER BY random() LIMIT ?", (n,))]
+        return [tuple(r) for r in fetch_all(
+            self.scratch.conn, f"SELECT {cols} FROM {self.name} ORDER BY random() LIMIT ?", (n,))]
 
 
 def iter_pages(conn: sqlite3.Connection, table: TableMapping, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
@@ -109,9 +110,9 @@ def iter_pages(conn: sqlite3.Connection, table: TableMapping, page_size: int = P
         if last is None:
             sql, params = f"{base} WHERE {not_null} ORDER BY {pk} LIMIT ?", [page_size]
         else:
-            marks = ", ".join("?" * len(last))
-            sql, params = f"{base} WHERE ({pk}) > ({marks}) ORDER BY {pk} LIMIT ?", [*last, page_size]
-        rows = conn.execute(sql, params).fetchall()
+            marks = ", ".join(marker(v) for v in last)
+            sql, params = f"{base} WHERE ({pk}) > ({marks}) ORDER BY {pk} LIMIT ?", [*map(bind, last), page_size]
+        rows = fetch_all(conn, sql, params)  # TEXT that is not UTF-8 arrives as InvalidText
         if not rows:
             return
         yield [dict(zip(columns, r)) for r in rows]
@@ -148,6 +149,7 @@ def stage_table(
     insert = f"INSERT INTO {staged.name} VALUES (?, ?, {', '.join('?' * width)})"
     for page in iter_pages(conn, table, page_size):
         batch = []
+        exact = []  # keys holding TEXT that is not UTF-8: staged as that same TEXT
         for row in page:
             key = table.key_of(row)
             try:
@@ -155,10 +157,14 @@ def stage_table(
             except MappingError:
                 staged.null_keys += 1
                 continue
-            batch.append((u, content_hash(table, row), *key))
+            (exact if has_invalid(key) else batch).append((u, content_hash(table, row), *key))
         sc.execute("BEGIN")
         sc.executemany(insert, batch)
+        for values in exact:
+            sc.execute(f"INSERT INTO {staged.name} VALUES ({', '.join(marker(v) for v in values)})",
+                       [bind(v) for v in values])
         sc.execute("COMMIT")
+        batch.extend(exact)
         staged.rows += len(batch)
         if progress is not None:
             progress(len(page))
@@ -185,9 +191,9 @@ def find_keys(conn: sqlite3.Connection, table: TableMapping, wanted: set[bytes],
         if last is None:
             sql, params = f"SELECT {pk} FROM {t} WHERE {not_null} ORDER BY {pk} LIMIT ?", [page_size]
         else:
-            sql = f"SELECT {pk} FROM {t} WHERE ({pk}) > ({', '.join('?' * len(last))}) ORDER BY {pk} LIMIT ?"
-            params = [*last, page_size]
-        rows = conn.execute(sql, params).fetchall()
+            sql = f"SELECT {pk} FROM {t} WHERE ({pk}) > ({', '.join(map(marker, last))}) ORDER BY {pk} LIMIT ?"
+            params = [*map(bind, last), page_size]
+        rows = fetch_all(conn, sql, params)
         for key in rows:
             u = table.uuid_for_key(tuple(key)).bytes
             if u in wanted:

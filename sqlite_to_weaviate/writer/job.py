@@ -16,6 +16,12 @@ finish a cancelled request. :func:`write_horizon` bounds all of that; the relay 
 the keys of every job whose outcome it does not know once more after that horizon, from
 a durable list (``writer.resends``), so the last write of each key is a fresh read.
 
+Redis is untrusted (invariant 10): before anything else the job verifies its ticket's MAC,
+then the payload against the signed digest and every collection against the signed list
+(:mod:`.trust`); a job that fails a check writes nothing. Only workers of the project's
+own class (:mod:`.guard`) reach this function at all: they refuse any other function a
+job names before importing it.
+
 The Weaviate client is created lazily once per worker process, after any fork (a gRPC
 channel created before ``fork()`` hangs in the child), from ``S2W_WEAVIATE_URL`` /
 ``S2W_WEAVIATE_API_KEY`` which ``sqlite-to-weaviate worker`` exports; a plain
@@ -34,6 +40,8 @@ import rq
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.writer.payload import Ack, JobPayload, JobTicket, PayloadError
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+from sqlite_to_weaviate.writer.signing import Refused
+from sqlite_to_weaviate.writer.trust import WorkerTrust
 from sqlite_to_weaviate.writer.weaviate_apply import Fenced, RetryPolicy, TransientError, apply_deletes, apply_upserts
 
 JOB_FUNCTION = "sqlite_to_weaviate.writer.job.apply_batch"
@@ -100,6 +108,21 @@ class _ProcessClient:
 _process_client = _ProcessClient()
 
 
+class _ProcessTrust:
+    """This worker process's checks; re-read while no job secret is available yet."""
+
+    def __init__(self) -> None:
+        self._trust: WorkerTrust | None = None
+
+    def get(self) -> WorkerTrust:
+        if self._trust is None or self._trust.signer is None:
+            self._trust = WorkerTrust.from_environment()
+        return self._trust
+
+
+_process_trust = _ProcessTrust()
+
+
 def _policy_from_env() -> RetryPolicy:
     return RetryPolicy(
         max_retries=int(os.environ.get("S2W_MAX_RETRIES", "3")),
@@ -147,22 +170,28 @@ class Lease:
 def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     """RQ entry point. Returns the Ack as a dict (also pushed to the relay's ack list)."""
     started = time.monotonic()
-    ticket = JobTicket.from_json(raw_ticket)
-    keys = RedisKeys(ticket.namespace)
     job = rq.get_current_job()
     redis_conn = job.connection if job is not None else None
     if redis_conn is None:
         raise RuntimeError("apply_batch must run inside an RQ job")
+    trust = _process_trust.get()
+    try:
+        ticket = trust.open_ticket(raw_ticket)
+    except Refused as exc:  # nothing of an unauthenticated ticket is used, and no ack is sent for it
+        trust.events(redis_conn, trust.namespace or _queue_namespace(job)).note(exc.kind, exc.reason, job_id=job.id)
+        raise
+    keys = RedisKeys(ticket.namespace)
     log = get_logger("s2w.worker", batch_id=ticket.batch_id, partition=ticket.partition)
     lease = Lease(redis_conn, keys, ticket)
     rejected: dict[str, str] = {}
     outcome, error = "applied", None
     payload = JobPayload()
     try:
+        trust.check_fresh(ticket)
         client = _process_client.get()
         policy = _policy_from_env()
         lease.guard()
-        payload = _load_payload(redis_conn, keys, ticket)
+        payload = _load_payload(redis_conn, keys, ticket, trust)
         if payload.upserts:
             rejected = apply_upserts(client, payload.upserts, policy, lease.guard, frozenset(payload.replace))
         if payload.deletes:
@@ -171,6 +200,10 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     except Fenced as exc:
         outcome, error = "fenced", str(exc)
         log.warning("job fenced off", reason=str(exc))
+    except Refused as exc:
+        outcome, error = "refused", exc.reason
+        trust.events(redis_conn, ticket.namespace).note(exc.kind, exc.reason, job_id=job.id)
+        lease.release()
     except (TransientError, PayloadError) as exc:
         outcome, error = "transient", str(exc)
         if isinstance(exc, TransientError):
@@ -188,17 +221,23 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     )
     pipe = redis_conn.pipeline(transaction=False)
     pipe.delete(keys.payload(ticket.token))  # whatever the outcome, a re-send gets a new token and payload
-    pipe.rpush(keys.acks, ack.dumps())
+    pipe.rpush(keys.acks, trust.signer.seal_ack(ack))  # open_ticket succeeded, so there is a signer
     pipe.execute()
     log.info("job done", outcome=outcome, upserts=len(payload.upserts), deletes=len(payload.deletes),
              rejected=len(rejected), seconds=ack.seconds)
     return ack.__dict__
 
 
-def _load_payload(redis_conn: Any, keys: RedisKeys, ticket: JobTicket) -> JobPayload:
+def _load_payload(redis_conn: Any, keys: RedisKeys, ticket: JobTicket, trust: WorkerTrust) -> JobPayload:
     raw = redis_conn.get(keys.payload(ticket.token))
     if raw is None:
         # The fence still names this job, so Redis lost the key (evicted, or expired while
         # the job waited for a worker longer than the payload TTL): hand the job back.
         raise PayloadError(f"the payload of job {ticket.token} is gone from Redis")
-    return JobPayload.loads(raw)
+    return trust.open_payload(ticket, raw)
+
+
+def _queue_namespace(job: Any) -> str:
+    """The namespace of the queue a job came from (for counting a refusal of a forged ticket)."""
+    origin = str(getattr(job, "origin", "") or "")
+    return origin.removesuffix(".apply") or "s2w"

@@ -7,6 +7,10 @@ several times on its way through a worker (enqueue, start, success); with 200 fu
 object images per job that was over half of the relay's and the workers' CPU. The
 payload is encoded once with orjson and read once by the worker.
 
+Redis is untrusted (invariant 10): the relay signs every ticket, the ticket binds its
+payload by SHA-256 digest and names the collections the mapping allows, and workers sign
+their acks (:mod:`.signing`); a worker verifies all of it before writing anything.
+
 A payload holds complete object images (read from SQLite at dispatch) and deletes, at
 most one operation per object id, so a worker can apply them in any order and
 concurrently without reordering two changes to one object. Primary keys never travel:
@@ -27,10 +31,14 @@ from typing import Any
 
 import orjson
 
-TICKET_VERSION = 2
+TICKET_VERSION = 3
 # A payload key outlives any job that can still legitimately read it: it is deleted when
 # its job finishes or is declared lost; the TTL only reaps keys of a relay that died.
 PAYLOAD_TTL_SECONDS = 24 * 3600
+# A signed ticket is honoured for this long after the relay issued it: it bounds how long a
+# copy of a genuine job could be replayed through Redis. A job that waited longer for a
+# worker is refused as expired and the relay re-sends its keys with a fresh ticket.
+TICKET_TTL_SECONDS = 3600
 
 
 class PayloadError(ValueError):
@@ -53,11 +61,16 @@ class JobTicket:
     partition: int
     token: str
     lease_seconds: float
+    collections: tuple[str, ...] = ()  # the mapped collections: a payload may write only these
+    payload_sha256: str = ""           # digest of the payload key's bytes
+    expires_at: float = 0.0            # unix time after which workers refuse the ticket
 
     def to_json(self) -> dict[str, Any]:
         return {
             "v": TICKET_VERSION, "batch_id": self.batch_id, "namespace": self.namespace,
             "partition": self.partition, "token": self.token, "lease_seconds": self.lease_seconds,
+            "collections": list(self.collections), "payload_sha256": self.payload_sha256,
+            "expires_at": self.expires_at,
         }
 
     @classmethod
@@ -66,8 +79,19 @@ class JobTicket:
             version = data.get("v") if isinstance(data, dict) else type(data).__name__
             raise PayloadError(f"job ticket version {version!r} is not {TICKET_VERSION}: "
                                "run the same sqlite-to-weaviate version in the relay and the workers")
-        return cls(batch_id=data["batch_id"], namespace=data["namespace"], partition=int(data["partition"]),
-                   token=data["token"], lease_seconds=float(data["lease_seconds"]))
+        try:
+            collections = data["collections"]
+            if not isinstance(collections, list) or not all(isinstance(c, str) for c in collections):
+                raise TypeError("collections must be a list of names")
+            ticket = cls(batch_id=str(data["batch_id"]), namespace=str(data["namespace"]),
+                         partition=int(data["partition"]), token=str(data["token"]),
+                         lease_seconds=float(data["lease_seconds"]), collections=tuple(collections),
+                         payload_sha256=str(data["payload_sha256"]), expires_at=float(data["expires_at"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PayloadError(f"job ticket is malformed: {type(exc).__name__}: {exc}") from None
+        if not ticket.lease_seconds > 0 or not ticket.partition >= 0:
+            raise PayloadError("job ticket is malformed: lease and partition must be positive")
+        return ticket
 
 
 @dataclass(frozen=True)
@@ -105,15 +129,45 @@ class Ack:
     batch_id: str
     partition: int
     token: str
-    outcome: str  # "applied" | "fenced" | "transient"
+    outcome: str  # "applied" | "fenced" | "transient" | "refused" (a check of writer.trust failed)
     rejected: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     worker: str | None = None
     seconds: float = 0.0
 
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
     def dumps(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))
 
     @classmethod
+    def from_json(cls, data: Any) -> "Ack":
+        """An ack from decoded JSON, every field type-checked (it came through Redis)."""
+        if not isinstance(data, dict):
+            raise PayloadError(f"an ack must be a JSON object, not {type(data).__name__}")
+        try:
+            ack = cls(**data)
+        except TypeError as exc:
+            raise PayloadError(f"ack has unexpected fields: {exc}") from None
+        checks = (
+            isinstance(ack.batch_id, str), type(ack.partition) is int, isinstance(ack.token, str),
+            ack.outcome in ACK_OUTCOMES, isinstance(ack.rejected, dict),
+            all(isinstance(k, str) and isinstance(v, str) for k, v in ack.rejected.items()),
+            ack.error is None or isinstance(ack.error, str), ack.worker is None or isinstance(ack.worker, str),
+            isinstance(ack.seconds, (int, float)) and not isinstance(ack.seconds, bool),
+        )
+        if not all(checks):
+            raise PayloadError("ack has a field of the wrong type")
+        return ack
+
+    @classmethod
     def loads(cls, raw: bytes | str) -> "Ack":
-        return cls(**json.loads(raw))
+        try:
+            data = json.loads(raw)
+        except (ValueError, TypeError) as exc:
+            raise PayloadError(f"ack is not JSON: {exc}") from None
+        return cls.from_json(data)
+
+
+ACK_OUTCOMES = ("applied", "fenced", "transient", "refused")

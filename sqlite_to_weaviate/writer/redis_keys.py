@@ -34,6 +34,11 @@ class RedisKeys:
         """JSON snapshot of the relay's in-memory state, for ``status``."""
         return f"{self.namespace}:relay-status"
 
+    @property
+    def security(self) -> str:
+        """Hash of refusal counters (kind -> count) and the last refusal, for ``status``."""
+        return f"{self.namespace}:security"
+
     def fence(self, partition: int) -> str:
         """Token of the one job currently allowed to write for ``partition``."""
         return f"{self.namespace}:fence:{partition}"

@@ -45,8 +45,14 @@ from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters, resends
 from sqlite_to_weaviate.writer.job import JOB_FUNCTION, write_horizon
 from sqlite_to_weaviate.writer.partitioning import partition_of
-from sqlite_to_weaviate.writer.payload import PAYLOAD_TTL_SECONDS, Ack, Delete, JobPayload, JobTicket
+from sqlite_to_weaviate.writer.job_secret import relay_job_secret
+from sqlite_to_weaviate.writer.payload import (
+    PAYLOAD_TTL_SECONDS, TICKET_TTL_SECONDS, Ack, Delete, JobPayload, JobTicket,
+)
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+from sqlite_to_weaviate.writer.signing import ForgedAck, JobSigner, payload_digest
+from sqlite_to_weaviate.writer.stuck import StreakRecorder
+from sqlite_to_weaviate.writer.trust import SecurityEvents
 from sqlite_to_weaviate.writer.ledger import Ledger
 from sqlite_to_weaviate.writer.row_reader import read_rows
 from sqlite_to_weaviate.writer.wake import DatabaseWatcher
@@ -179,6 +185,9 @@ class Relay:
         self.redis = settings.connect_redis()
         self.queue = Queue(self.keys.queue, connection=self.redis, serializer=JSONSerializer)
         self._init_tables()
+        # Redis is untrusted (invariant 10): tickets are signed, acks verified (writer/signing.py).
+        self.signer = JobSigner(relay_job_secret(settings.job_secret, self.conn))
+        self._security = SecurityEvents(self.redis, self.keys)
         checkpoint = int(get_state(self.conn, CHECKPOINT_KEY, "0") or 0)
         self.ledger = Ledger(checkpoint)
         self._persisted = checkpoint
@@ -200,6 +209,7 @@ class Relay:
         self._last_drift_check = time.monotonic()
         self._last_persist = 0.0
         self._last_error: str | None = None
+        self._error_streak = StreakRecorder()
         self._lock = RelayLock(settings.sqlite_path)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -259,7 +269,7 @@ class Relay:
         if any(p.inflight for p in self.partitions):
             item = self.redis.blpop([self.keys.acks], timeout=0.05)
             if item is not None:
-                self._handle_ack(Ack.loads(item[1]))
+                self._receive_ack(item[1])
             return
         self._wake.wait(self.settings.poll_interval if not self._resends else min(self.settings.poll_interval, 0.2))
         self._wake.clear()
@@ -370,8 +380,19 @@ class Relay:
     def _collect_acks(self) -> int:
         raw = self.redis.lpop(self.keys.acks, 1000)
         for item in raw or []:
-            self._handle_ack(Ack.loads(item))
+            self._receive_ack(item)
         return len(raw or [])
+
+    def _receive_ack(self, raw: bytes) -> None:
+        """Act on an ack only if its MAC verifies: a forged "applied" ack would settle work
+        that never reached Weaviate (checkpoint advanced, outbox pruned: data lost)."""
+        try:
+            ack = self.signer.open_ack(raw)
+        except ForgedAck as exc:
+            self.stats["forged_acks"] += 1
+            self._security.note("forged_ack", f"ack ignored: {exc}")
+            return
+        self._handle_ack(ack)
 
     def _handle_ack(self, ack: Ack) -> None:
         if not 0 <= ack.partition < len(self.partitions):
@@ -462,6 +483,10 @@ class Relay:
             return Job.fetch(job_id, connection=self.redis, serializer=JSONSerializer).get_status(refresh=False)
         except NoSuchJobError:
             return None
+        except redis.RedisError:
+            raise
+        except Exception:  # noqa: BLE001 - a job hash someone overwrote in Redis (invariant 10): treat as vanished
+            return None
 
     def _declare_lost(self, p: Partition, why: str) -> None:
         job = p.inflight
@@ -471,6 +496,7 @@ class Relay:
                          partition=p.number, reason=why)
         self._schedule_resweep(job.entries, f"lost: {why}")  # durable first: if this fails, the job stays in flight
         self.stats["lost_jobs"] += 1
+        self._record_failure(f"partition {p.number}: job lost ({why})")
         p.inflight = None
         p.requeue_front(job.entries, suspect=True)
         # Last, once the keys are safely back in the partition: if Redis is down this raises
@@ -562,6 +588,7 @@ class Relay:
         pipe = self.redis.pipeline()
         pipe.multi()  # explicitly, before any command: RQ's enqueue calls multi() itself otherwise, and fails
         jobs: list[tuple[Partition, InFlight, int, int]] = []
+        collections = tuple(sorted({t.collection for t in self.mapping.tables.values()}))
         for p in ready:
             entries = batches[p.number]
             upserts, deletes, rejected, replace = payloads[p.number]
@@ -573,13 +600,16 @@ class Relay:
             self._token_counter += 1
             token = f"{self.run_id}-{self._token_counter}"
             batch_id = new_correlation_id()
+            payload = JobPayload(upserts, deletes, replace).dumps()
             ticket = JobTicket(batch_id=batch_id, namespace=self.settings.namespace, partition=p.number,
-                               token=token, lease_seconds=self.settings.lease_seconds)
+                               token=token, lease_seconds=self.settings.lease_seconds, collections=collections,
+                               payload_sha256=payload_digest(payload), expires_at=time.time() + TICKET_TTL_SECONDS)
             job_id = f"{self.settings.namespace}-p{p.number}-{token}"
-            pipe.set(self.keys.payload(token), JobPayload(upserts, deletes, replace).dumps(), ex=PAYLOAD_TTL_SECONDS)
+            pipe.set(self.keys.payload(token), payload, ex=PAYLOAD_TTL_SECONDS)
             pipe.set(self.keys.fence(p.number), token)
             self.queue.enqueue_call(
-                JOB_FUNCTION, args=(ticket.to_json(),), job_id=job_id, timeout=self.settings.job_timeout,
+                JOB_FUNCTION, args=(self.signer.sign_ticket(ticket),), job_id=job_id,
+                timeout=self.settings.job_timeout,
                 result_ttl=60, failure_ttl=self.settings.failure_ttl, ttl=None,
                 description=f"apply batch {batch_id} to partition {p.number}",
                 meta={"batch_id": batch_id, "partition": p.number}, pipeline=pipe,
@@ -710,13 +740,15 @@ class Relay:
 
     def _note_error(self, message: str, backoff: float) -> None:
         self.log.warning("backing off", error=message, seconds=round(backoff, 2))
-        if message != self._last_error:
-            self._last_error = message
-            try:
-                with immediate(self.conn):
-                    set_state(self.conn, LAST_ERROR_KEY, json.dumps({"at": time.time(), "error": message}))
-            except Exception:  # noqa: BLE001 - recording an error must not raise another
-                pass
+        self._record_failure(message)
+
+    def _record_failure(self, message: str) -> None:
+        """Extend the durable error streak that tells `status` the relay is stuck (writer/stuck.py)."""
+        self._last_error = message
+        try:
+            self._error_streak.note(self.conn, message, self.ledger.checkpoint)
+        except Exception:  # noqa: BLE001 - recording an error must not raise another
+            pass
 
     def snapshot(self) -> dict[str, Any]:
         """The relay's in-memory view, for ``status`` (published to Redis every second)."""

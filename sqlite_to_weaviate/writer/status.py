@@ -1,8 +1,17 @@
 """``status``: how far behind Weaviate is, and whether anything needs a human.
 
 Durable facts come from SQLite (outbox depth beyond the checkpoint, age of the oldest
-unapplied change, dead letters, last error); live facts from Redis (the relay's published
-snapshot, workers seen, queue length). Redis being down is itself a status, not a crash.
+unapplied change, dead letters, the relay's error streak); live facts from Redis (the
+relay's published snapshot, workers seen, queue length, refused jobs). Redis being down
+is itself a status, not a crash.
+
+Besides lag and dead letters, two things make the pipeline need a human at once:
+
+* a relay that is **stuck** — failing again and again with nothing applied for more than
+  ``max_stuck_s`` seconds (precise rule in :mod:`.stuck`); the problem quotes the error;
+* **refused work** — jobs workers refused (a forged or altered job, a foreign function, a
+  worker without the right job secret) or acks the relay ignored, within the last
+  :data:`SECURITY_ALERT_S` seconds (:mod:`.trust`; counters in ``<namespace>:security``).
 """
 
 from __future__ import annotations
@@ -17,7 +26,13 @@ from sqlite_to_weaviate.capture import get_state
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters, resends
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
-from sqlite_to_weaviate.writer.relay import CHECKPOINT_KEY, LAST_ERROR_KEY
+from sqlite_to_weaviate.writer.relay import CHECKPOINT_KEY
+from sqlite_to_weaviate.writer.stuck import (
+    DEFAULT_MAX_STUCK_S, describe, load_streak, recent_window, streak_json, stuck_for,
+)
+from sqlite_to_weaviate.writer.trust import ALARMING, read_security
+
+SECURITY_ALERT_S = 900.0
 
 
 @dataclass
@@ -30,10 +45,13 @@ class PipelineStatus:
     resends_pending: int = 0  # keys owed a second send after a fault (durable)
     resends_next_due_s: float | None = None
     last_error: dict[str, Any] | None = None
+    stuck_seconds: float | None = None
     relay: dict[str, Any] | None = None
     workers: list[str] = field(default_factory=list)
     queued_jobs: int | None = None
     redis_error: str | None = None
+    refused: dict[str, int] = field(default_factory=dict)
+    last_refusal: dict[str, Any] | None = None
     backfill: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -52,7 +70,8 @@ class PipelineStatus:
         return asdict(self) | {"caught_up": self.caught_up, "healthy": self.healthy}
 
 
-def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_letters: int = 0) -> PipelineStatus:
+def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_letters: int = 0,
+                   max_stuck_s: float = DEFAULT_MAX_STUCK_S) -> PipelineStatus:
     conn = settings.open_db(readonly=True)
     try:
         st = PipelineStatus()
@@ -75,14 +94,18 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
         st.dead_letters = dead_letters.count(conn)
         st.resends_pending, next_due = resends.pending(conn)
         st.resends_next_due_s = None if next_due is None else round(max(0.0, next_due - time.time()), 1)
-        raw_error = get_state(conn, LAST_ERROR_KEY) if has_state else None
-        st.last_error = json.loads(raw_error) if raw_error else None
+        streak = load_streak(conn) if has_state else None
+        st.last_error = streak_json(streak)
+        st.stuck_seconds = stuck_for(streak, checkpoint=st.checkpoint, pending=st.outbox_depth, now=time.time(),
+                                     max_stuck=max_stuck_s, recent=recent_window(settings.backoff_max))
         if has_state:
             for key, value in conn.execute("SELECT key, value FROM _s2w_state WHERE key LIKE 'backfill.%'"):
                 st.backfill[key.removeprefix("backfill.")] = _maybe_json(value)
     finally:
         conn.close()
     _live_status(settings, st)
+    if st.stuck_seconds is not None and streak is not None:
+        st.problems.append(describe(streak, st.stuck_seconds))
     if st.oldest_unapplied_age_s is not None and st.oldest_unapplied_age_s > max_lag_s:
         st.problems.append(f"replication lag {st.oldest_unapplied_age_s:.1f}s exceeds {max_lag_s:.0f}s "
                            f"({st.outbox_depth} changes waiting)")
@@ -92,7 +115,30 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
         st.problems.append(f"redis unreachable: {st.redis_error}")
     elif st.relay is None and (st.outbox_depth or st.resends_pending):
         st.problems.append("no relay is running but changes are waiting")
+    refusal = _refusal_problem(st, time.time())
+    if refusal:
+        st.problems.append(refusal)
     return st
+
+
+def _refusal_problem(st: PipelineStatus, now: float) -> str | None:
+    """Refused work in the last SECURITY_ALERT_S seconds: an attack, or a worker without the secret."""
+    counts = dict(st.refused)
+    relay_stats = st.relay.get("stats") if isinstance(st.relay, dict) else None
+    if isinstance(relay_stats, dict) and isinstance(relay_stats.get("forged_acks"), int):
+        counts["forged_ack"] = max(counts.get("forged_ack", 0), relay_stats["forged_acks"])
+    alarming = {k: v for k, v in counts.items() if k in ALARMING and v}
+    last = st.last_refusal if isinstance(st.last_refusal, dict) else {}
+    try:
+        age = now - float(last.get("at"))
+    except (TypeError, ValueError):
+        return None
+    if not alarming or age > SECURITY_ALERT_S:
+        return None
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(alarming.items()))
+    return (f"refused work through Redis ({summary}); last {max(age, 0):.0f}s ago: {str(last.get('reason'))[:200]} "
+            "— forged or altered jobs, or a worker without the pipeline's job secret "
+            "(docs/operations.md, Redis is a trust boundary)")
 
 
 def _live_status(settings: Settings, st: PipelineStatus) -> None:
@@ -103,13 +149,26 @@ def _live_status(settings: Settings, st: PipelineStatus) -> None:
     try:
         client = settings.connect_redis()
         raw = client.get(keys.relay_status)
-        st.relay = json.loads(raw) if raw else None
+        st.relay = _relay_snapshot(raw)
         queue = Queue(keys.queue, connection=client, serializer=JSONSerializer)
         st.queued_jobs = queue.count
         st.workers = sorted(w.name for w in Worker.all(queue=queue))
+        st.refused, st.last_refusal = read_security(client, keys)
         client.close()
     except Exception as exc:  # noqa: BLE001 - an unreachable Redis is reported, not raised
         st.redis_error = f"{type(exc).__name__}: {exc}"
+
+
+def _relay_snapshot(raw: bytes | None) -> dict[str, Any] | None:
+    """The relay's published snapshot, if it has the shape the relay writes (Redis is untrusted)."""
+    try:
+        data = json.loads(raw) if raw else None
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("inflight"), dict) \
+            or not isinstance(data.get("pending"), int) or "pid" not in data or "host" not in data:
+        return None
+    return data
 
 
 def _maybe_json(value: str) -> Any:

@@ -1,10 +1,12 @@
 """Start RQ workers that apply jobs to Weaviate.
 
-A :class:`rq.SimpleWorker` runs jobs in its own process (no fork per job: ~10 ms less
-per job, and the gRPC channel is created once per process after any fork). Workers need
-only Redis and Weaviate; the connection settings are exported to the process environment
-where the job function (:mod:`sqlite_to_weaviate.writer.job`) reads them, which is also
-how a plain ``rq worker`` is configured.
+A :class:`~sqlite_to_weaviate.writer.guard.GuardedWorker` (an :class:`rq.SimpleWorker`:
+jobs run in its own process, no fork per job, ~10 ms less per job, and the gRPC channel
+is created once per process after any fork) runs only the project's own job function.
+Workers need only Redis and Weaviate; the connection settings and the job secret are
+exported to the process environment where the job function
+(:mod:`sqlite_to_weaviate.writer.job`) reads them, which is also how a plain
+``rq worker -w sqlite_to_weaviate.writer.guard.GuardedWorker`` is configured.
 """
 
 from __future__ import annotations
@@ -12,19 +14,27 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Iterable
 
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.serializers import JSONSerializer
 
+from sqlite_to_weaviate.errors import ConfigError
+from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.writer.guard import GuardedWorker
 from sqlite_to_weaviate.writer.job import request_timeout_for
+from sqlite_to_weaviate.writer.job_secret import ENV_VAR, worker_job_secret
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+from sqlite_to_weaviate.writer.trust import ALLOWED_COLLECTIONS_ENV, NAMESPACE_ENV
 
 
-def worker_environment(settings: Settings) -> dict[str, str]:
-    """Variables the job function reads (the API key is passed only through the environment)."""
+def worker_environment(settings: Settings, allowed_collections: Iterable[str] = ()) -> dict[str, str]:
+    """Variables the job function reads (secrets are passed only through the environment)."""
     env = {
         "S2W_WEAVIATE_URL": settings.weaviate_url,
+        "S2W_SQLITE_URL": str(settings.sqlite_path),
+        NAMESPACE_ENV: settings.namespace,
         "S2W_MAX_RETRIES": str(settings.max_retries),
         "S2W_RETRY_DELAY": str(settings.retry_delay),
         "S2W_BACKOFF_MAX": str(settings.backoff_max),
@@ -32,15 +42,39 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     }
     if settings.weaviate_api_key:
         env["S2W_WEAVIATE_API_KEY"] = settings.weaviate_api_key.reveal()
+    if settings.job_secret:
+        env[ENV_VAR] = settings.job_secret.reveal()
+    allowed = sorted({name.strip() for name in allowed_collections if name.strip()})
+    if allowed:
+        env[ALLOWED_COLLECTIONS_ENV] = ",".join(allowed)
     return env
 
 
-def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None, log_level: str = "WARNING") -> bool:
+def check_job_secret(settings: Settings) -> bool:
+    """Fail fast when this worker could never verify a job: no secret given and no database
+    to read it from. Returns whether a secret is available right now (a worker beside the
+    database may start before ``init`` has generated one; it reads it when jobs arrive)."""
+    if worker_job_secret(settings.job_secret, settings.sqlite_path) is not None:
+        return True
+    if settings.sqlite_path.is_file():
+        return False
+    raise ConfigError(
+        "this worker has no job secret: set S2W_JOB_SECRET or S2W_JOB_SECRET_FILE to the pipeline's secret "
+        "(`sqlite-to-weaviate job-secret` prints it where the database is), or run the worker where it can "
+        f"read the database ({settings.sqlite_path} does not exist here)"
+    )
+
+
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None, log_level: str = "WARNING",
+               allowed_collections: Iterable[str] = ()) -> bool:
     """Process jobs until stopped (or, with ``burst``, until the queue is empty)."""
-    os.environ.update(worker_environment(settings))
+    if not check_job_secret(settings):
+        get_logger("s2w.worker").warning("no job secret in the database yet (run `init`); jobs are refused until "
+                                         "there is one", database=str(settings.sqlite_path))
+    os.environ.update(worker_environment(settings, allowed_collections))
     connection = settings.connect_redis()
     queue = Queue(RedisKeys(settings.namespace).queue, connection=connection, serializer=JSONSerializer)
-    worker = SimpleWorker(
+    worker = GuardedWorker(
         [queue], connection=connection, serializer=JSONSerializer,
         name=name or f"s2w-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}",
     )

@@ -210,12 +210,17 @@ class _FakeScan:
 
 
 def test_namespace_keys_never_match_another_namespace():
-    keys = ["ns:sentinel", "ns:fence:1", "rq:queue:ns.apply", "rq:wip:ns.apply", "rq:job:ns-p3-abc-1",
-            "rq:results:ns-p0-x-2", "ns-prod:sentinel", "rq:job:ns-prod-p1-x", "rq:queue:ns-prod.apply",
-            "rq:queues", "other:key"]
+    # job ids are <namespace>-p<partition>-<12-hex run id>-<counter> (writer/relay.py)
+    keys = ["ns:sentinel", "ns:fence:1", "rq:queue:ns.apply", "rq:wip:ns.apply", "rq:job:ns-p3-0123456789ab-1",
+            "rq:results:ns-p0-0123456789ab-2", "ns-prod:sentinel", "rq:job:ns-prod-p1-0123456789ab-1",
+            "rq:queue:ns-prod.apply", "rq:queues", "other:key",
+            # issue 14: namespace "ns" took the jobs of namespace "ns-p2"
+            "ns-p2:sentinel", "rq:job:ns-p2-p3-0123456789ab-1", "rq:results:ns-p2-p0-0123456789ab-9"]
     found = {k.decode() for k in namespace_keys(_FakeScan(keys), "ns")}
-    assert found == {"ns:sentinel", "ns:fence:1", "rq:queue:ns.apply", "rq:wip:ns.apply", "rq:job:ns-p3-abc-1",
-                     "rq:results:ns-p0-x-2"}
+    assert found == {"ns:sentinel", "ns:fence:1", "rq:queue:ns.apply", "rq:wip:ns.apply",
+                     "rq:job:ns-p3-0123456789ab-1", "rq:results:ns-p0-0123456789ab-2"}
+    other = {k.decode() for k in namespace_keys(_FakeScan(keys), "ns-p2")}
+    assert other == {"ns-p2:sentinel", "rq:job:ns-p2-p3-0123456789ab-1", "rq:results:ns-p2-p0-0123456789ab-9"}
 
 
 # ----------------------------------------------------------------------------- backup command

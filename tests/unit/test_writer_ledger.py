@@ -9,7 +9,7 @@ import pytest
 
 from sqlite_to_weaviate.writer.ledger import Ledger
 from sqlite_to_weaviate.writer.partitioning import partition_of
-from sqlite_to_weaviate.writer.payload import Ack, Delete, JobPayload, JobTicket, PayloadError
+from sqlite_to_weaviate.writer.payload import TICKET_VERSION, Ack, Delete, JobPayload, JobTicket, PayloadError
 from sqlite_to_weaviate.writer.weaviate_apply import is_transient
 
 
@@ -62,7 +62,7 @@ def test_partition_is_stable_and_spread():
 def test_ticket_payload_and_ack_round_trip():
     ticket = JobTicket(batch_id="b", namespace="ns", partition=3, token="t-1", lease_seconds=30.0)
     assert JobTicket.from_json(ticket.to_json()) == ticket
-    with pytest.raises(PayloadError, match="version 99 is not 2"):
+    with pytest.raises(PayloadError, match=f"version 99 is not {TICKET_VERSION}"):
         JobTicket.from_json(dict(ticket.to_json(), v=99))
     with pytest.raises(PayloadError, match="version 'str'"):
         JobTicket.from_json("not a ticket")  # type: ignore[arg-type]
