@@ -173,7 +173,7 @@ def dead_letters_group() -> None:
 @click.option("--table")
 @click.option("--json", "as_json", is_flag=True)
 def dl_list(settings: Any, table: str | None, as_json: bool) -> None:
-    from sqlite_to_weaviate.writer import dead_letters
+    from sqlite_to_weaviate.store import dead_letters
 
     conn = settings.open_db(readonly=True)
     try:
@@ -193,7 +193,7 @@ def dl_list(settings: Any, table: str | None, as_json: bool) -> None:
 @click.option("--uuid", "object_id")
 def dl_retry(settings: Any, table: str | None, object_id: str | None) -> None:
     """Re-enqueue the keys through the outbox (after fixing the mapping or the data)."""
-    from sqlite_to_weaviate.writer import dead_letters
+    from sqlite_to_weaviate.store import dead_letters
 
     conn = settings.open_db()
     try:
@@ -209,7 +209,7 @@ def dl_retry(settings: Any, table: str | None, object_id: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def dl_drop(settings: Any, table: str | None, object_id: str | None, yes: bool) -> None:
     """Forget dead letters: those rows will not be in Weaviate."""
-    from sqlite_to_weaviate.writer import dead_letters
+    from sqlite_to_weaviate.store import dead_letters
 
     if not yes:
         click.confirm("Drop the selected dead letters? Their rows stay missing from Weaviate", abort=True)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.mapping import TableMapping
 from sqlite_to_weaviate.settings import Settings

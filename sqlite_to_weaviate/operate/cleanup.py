@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlite_to_weaviate import capture, tool_objects
+from sqlite_to_weaviate import capture
+from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.capture.install import tool_tables_exist
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.relay import RelayLock
 

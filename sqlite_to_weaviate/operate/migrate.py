@@ -349,7 +349,7 @@ class SQLiteToWeaviateMigrator:
 
     def _problems(self, result: MigrationResult, summary: Any, counts: Any) -> list[str]:
         """Why the migration is not a success: refused rows, other differences, unequal counts, dead letters."""
-        from sqlite_to_weaviate.writer import dead_letters
+        from sqlite_to_weaviate.store import dead_letters
 
         problems: list[str] = []
         if summary.refused:

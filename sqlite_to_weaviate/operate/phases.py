@@ -20,10 +20,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlite_to_weaviate import tool_objects
+from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.capture import get_state, set_state
-from sqlite_to_weaviate.capture.state import ensure_state_table, has_state_table
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.state import ensure_state_table, has_state_table
+from sqlite_to_weaviate.store.txn import immediate
 
 PHASE_KEY = "phase"
 VERIFY_KEY = "verify.last"
@@ -159,7 +159,7 @@ def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, ma
     checks["outbox_drained"] = depth == 0
     if depth:
         reasons.append(f"{depth} captured change(s) not yet applied (lag {facts['lag_s']:.1f}s)")
-    from sqlite_to_weaviate.writer import resends
+    from sqlite_to_weaviate.store import resends
 
     owed, _ = resends.pending(conn)
     facts["resends_pending"] = owed

@@ -26,8 +26,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlite_to_weaviate import capture, tool_objects
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate import capture
+from sqlite_to_weaviate.store import registry as tool_objects
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.mapping.naming import HASH_PROPERTY

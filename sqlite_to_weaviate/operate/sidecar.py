@@ -215,7 +215,7 @@ class Sidecar:
         return sum(stats.get(k, 0) for k in ("retries", "lost_jobs", "redis_wipes", "stale_acks"))
 
     def _resends_owed(self) -> int:
-        from sqlite_to_weaviate.writer import resends
+        from sqlite_to_weaviate.store import resends
 
         conn = self.settings.open_db(readonly=True)
         try:

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
-from sqlite_to_weaviate import tool_objects
+from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.mapping.model import quote_identifier
 from sqlite_to_weaviate.sqlite_text import bind, fetch_all, has_invalid, marker
 

@@ -17,8 +17,8 @@ import secrets
 import sqlite3
 from pathlib import Path
 
-from sqlite_to_weaviate.capture.state import ensure_state_table, get_state, set_state
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.state import ensure_state_table, get_state, set_state
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.errors import ConfigError
 from sqlite_to_weaviate.weaviate_adapter import Secret
 

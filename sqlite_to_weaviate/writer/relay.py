@@ -34,15 +34,16 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from sqlite_to_weaviate import capture, tool_objects
+from sqlite_to_weaviate import capture
+from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.capture import get_state, read_outbox, set_state
-from sqlite_to_weaviate.capture.state import ensure_state_table
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.state import ensure_state_table
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger, new_correlation_id
 from sqlite_to_weaviate.mapping import ConversionError, Mapping, MappingError, ensure_collections
 from sqlite_to_weaviate.settings import Settings
-from sqlite_to_weaviate.writer import dead_letters, resends
+from sqlite_to_weaviate.store import dead_letters, resends
 from sqlite_to_weaviate.writer.job import JOB_FUNCTION, write_horizon
 from sqlite_to_weaviate.writer.partitioning import partition_of
 from sqlite_to_weaviate.writer.job_secret import relay_job_secret

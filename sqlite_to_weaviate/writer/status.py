@@ -21,10 +21,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlite_to_weaviate import tool_objects
+from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.capture import get_state
 from sqlite_to_weaviate.settings import Settings
-from sqlite_to_weaviate.writer import dead_letters, resends
+from sqlite_to_weaviate.store import dead_letters, resends
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.relay import CHECKPOINT_KEY
 from sqlite_to_weaviate.writer.stuck import (

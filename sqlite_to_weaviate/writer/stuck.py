@@ -29,8 +29,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from sqlite_to_weaviate.capture.state import get_state, set_state
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.state import get_state, set_state
+from sqlite_to_weaviate.store.txn import immediate
 
 STREAK_KEY = "relay.last_error"
 PERSIST_EVERY = 2.0

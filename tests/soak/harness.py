@@ -46,7 +46,7 @@ from sqlite_to_weaviate.local.weaviate_server import WeaviateServer
 from sqlite_to_weaviate.mapping import encode_vector, seed_preset_toml
 from sqlite_to_weaviate.operate.workers import worker_cli_env
 from sqlite_to_weaviate.settings import Settings
-from sqlite_to_weaviate.writer import dead_letters
+from sqlite_to_weaviate.store import dead_letters
 from tests.support.pipeline import stop_process_groups
 
 FAULT_KINDS = ("kill_relay", "kill_worker", "kill_backfill", "redis_wipe", "weaviate_restart", "weaviate_kill",

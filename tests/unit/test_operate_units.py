@@ -114,7 +114,7 @@ def test_readiness_gate_says_why(tmp_path):
     record_verification(conn, {"clean": False, "differences": 3})
     assert "3 difference(s)" in " ".join(evaluate_readiness(conn, ["items"]).reasons)
     record_verification(conn, {"clean": True, "differences": 0})
-    from sqlite_to_weaviate.writer import dead_letters
+    from sqlite_to_weaviate.store import dead_letters
 
     dead_letters.record(conn, [("u", "items", (1,), "weaviate", "rejected")])
     r = evaluate_readiness(conn, ["items"])

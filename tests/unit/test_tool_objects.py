@@ -6,7 +6,8 @@ import sqlite3
 
 import pytest
 
-from sqlite_to_weaviate import capture, tool_objects
+from sqlite_to_weaviate import capture
+from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.capture.schema import user_tables
 
 

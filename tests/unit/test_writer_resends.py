@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 
-from sqlite_to_weaviate.writer import resends
+from sqlite_to_weaviate.store import resends
 from sqlite_to_weaviate.writer.job import request_timeout_for, write_horizon
 from sqlite_to_weaviate.writer.payload import Delete, JobPayload
 from sqlite_to_weaviate.writer.relay import Entry, Partition

@@ -20,8 +20,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlite_to_weaviate import tool_objects
-from sqlite_to_weaviate.capture.txn import immediate
+from . import registry as tool_objects
+from .txn import immediate
 
 MAX_KEY = 8
 _KEY_COLS = ", ".join(f"k{i}" for i in range(1, MAX_KEY + 1))

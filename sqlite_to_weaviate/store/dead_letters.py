@@ -14,9 +14,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlite_to_weaviate import tool_objects
-from sqlite_to_weaviate.capture import enqueue_keys
-from sqlite_to_weaviate.capture.txn import immediate
+from . import registry as tool_objects
+from .lanes import enqueue_keys
+from .txn import immediate
 
 MAX_KEY = 8
 _KEY_COLS = ", ".join(f"k{i}" for i in range(1, MAX_KEY + 1))
@@ -110,14 +110,14 @@ def uuids(conn: sqlite3.Connection) -> set[str]:
 
 
 def retry(conn: sqlite3.Connection, *, table: str | None = None, uuid: str | None = None) -> int:
-    """Re-enqueue dead-lettered keys through the outbox (op 'R'); the letters stay until they sync."""
+    """Re-enqueue dead-lettered keys through the bulk lane (op 'R'); the letters stay until they sync."""
     letters = [d for d in list_letters(conn, table=table) if uuid is None or d.uuid == uuid]
     by_table: dict[str, list[tuple]] = {}
     for letter in letters:
         by_table.setdefault(letter.table, []).append(letter.key)
     with immediate(conn):
         for tbl, keys in by_table.items():
-            enqueue_keys(conn, tbl, keys, op="R", ctx={"origin": "dead-letters retry"})
+            enqueue_keys(conn, tbl, keys, op="R", ctx={"origin": "dead-letters retry"})  # history lane: live first
     return len(letters)
 
 
