@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlite_to_weaviate.errors import S2WError
 
-class MappingError(ValueError):
-    """The mapping or its configuration is invalid; the message says what to change."""
+
+class MappingError(S2WError, ValueError):
+    """The mapping or its configuration is invalid; the message says what to change.
+
+    An :class:`~sqlite_to_weaviate.errors.S2WError`, so every command turns it into one
+    line and exit code 3 (could not run) instead of a traceback.
+    """
 
 
 class ConversionError(ValueError):
