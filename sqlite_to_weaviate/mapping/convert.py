@@ -75,7 +75,10 @@ def to_int(value: Any) -> int:
         result = int(value)
     elif isinstance(value, str):
         if not _INT_LITERAL.fullmatch(value):
-            raise ValueConversionError(f"{describe(value)} is not an integer literal")
+            raise ValueConversionError(
+                f"{describe(value)} is not an integer literal; if the column holds text as well as numbers, "
+                "map it as type = \"text\""
+            )
         result = int(value)
     else:
         raise ValueConversionError(f"{describe(value)} cannot be an int; map the column as type = \"blob\"")
@@ -101,7 +104,10 @@ def to_number(value: Any) -> float:
         result = value
     elif isinstance(value, str):
         if not _NUMBER_LITERAL.fullmatch(value):
-            raise ValueConversionError(f"{describe(value)} is not a number literal")
+            raise ValueConversionError(
+                f"{describe(value)} is not a number literal; if the column holds text as well as numbers, "
+                "map it as type = \"text\" (numbers become their exact decimal text)"
+            )
         result = float(value)
     else:
         raise ValueConversionError(f"{describe(value)} cannot be a number")
@@ -228,8 +234,12 @@ def unix_to_date(value: int | float, unit: str) -> str:
         micros = int((Decimal(value) * scale).to_integral_value(rounding=ROUND_HALF_EVEN))
         moment = _EPOCH + timedelta(microseconds=micros)
     except (OverflowError, InvalidOperation, ValueError) as exc:
-        raise ValueConversionError(f"unix time {value!r} ({unit}) is out of range") from exc
+        raise ValueConversionError(f"unix time {value!r} ({unit}) is out of range{_unit_hint(unit)}") from exc
     return _format_utc(moment, f"{moment.microsecond:06d}")
+
+
+def _unit_hint(unit: str) -> str:
+    return "; if the column holds unix milliseconds, set date_unit = \"ms\" for it" if unit == "s" else ""
 
 
 def to_date(value: Any, unit: str, naive_tz: tzinfo) -> str:

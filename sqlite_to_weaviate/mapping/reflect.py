@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from .config_file import ColumnConfig, MappingConfig, TableConfig
 from .errors import MappingError
 from .model import ColumnMapping, Mapping, ReferenceMapping, TableMapping
-from .naming import HASH_PROPERTY, collection_name, property_name
+from .naming import HASH_PROPERTY, collection_name, property_name, toml_key
 from .types import DataType
 
 INTERNAL_PREFIX = "_s2w_"
 NO_PRIMARY_KEY = "no declared primary key: rowids are unstable under VACUUM; add a PRIMARY KEY or exclude the table"
+VIEW = "view: it stores no rows of its own; the tables it reads are migrated (map a table, not a view)"
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,12 @@ def infer_type(declared_type: str) -> tuple[DataType, str | None]:
 
     Names first (BOOL -> boolean, JSON -> text holding JSON, DATE/TIME -> date), then
     SQLite's affinity rules: INT -> int; CHAR/CLOB/TEXT -> text; BLOB -> blob; no type ->
-    text; REAL/FLOA/DOUB and NUMERIC affinity (DECIMAL, NUMERIC) -> number.
+    text; REAL/FLOA/DOUB and NUMERIC affinity (DECIMAL, NUMERIC) -> number. ``ANY`` (a
+    STRICT table's "any value" column) -> text, which holds every number exactly too.
     """
     declared = declared_type.upper()
+    if declared.strip() == "ANY":
+        return DataType.TEXT, None
     if "BOOL" in declared:
         return DataType.BOOLEAN, None
     if "JSON" in declared:
@@ -74,15 +78,22 @@ def _cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
 
 
 def list_tables(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    """(name, kind) of every table in the main schema; kind is table, virtual or shadow."""
+    """(name, kind) of every table and view in the main schema; kind is table, virtual, shadow or view.
+
+    Only ``main``: databases the application ATTACHes to its own connections are other
+    files, never captured (docs/capture.md).
+    """
     try:
         rows = _cursor(conn).execute(
             "SELECT name, type FROM pragma_table_list WHERE schema = 'main' ORDER BY name"
         ).fetchall()
-        return [(name, kind) for name, kind in rows if kind in ("table", "virtual", "shadow")]
+        return [(name, kind) for name, kind in rows if kind in ("table", "virtual", "shadow", "view")]
     except sqlite3.OperationalError:  # SQLite < 3.37 has no pragma_table_list
-        rows = _cursor(conn).execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name").fetchall()
-        return [(name, "virtual" if (sql or "").upper().startswith("CREATE VIRTUAL") else "table") for name, sql in rows]
+        rows = _cursor(conn).execute(
+            "SELECT name, type, sql FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
+        ).fetchall()
+        return [(name, "view" if kind == "view" else "virtual" if (sql or "").upper().startswith("CREATE VIRTUAL")
+                 else "table") for name, kind, sql in rows]
 
 
 def table_columns(conn: sqlite3.Connection, table: str) -> list[SourceColumn]:
@@ -128,6 +139,8 @@ def reflect_mapping(conn: sqlite3.Connection, config: MappingConfig | None = Non
             skipped[name] = "virtual table (e.g. FTS): not supported; map the table holding its content instead"
         elif kind == "shadow":
             skipped[name] = "shadow table of a virtual table: internal storage, not application data"
+        elif kind == "view":
+            skipped[name] = VIEW
         else:
             columns = table_columns(conn, name)
             if not any(c.pk_position for c in columns):
@@ -193,7 +206,7 @@ def _table_mapping(config: MappingConfig, table: str, columns: list[SourceColumn
         column_config = table_config.columns.get(column.name, ColumnConfig())
         if column.name in table_config.exclude_columns or column_config.exclude or column.name in vector_columns:
             continue
-        mapped.append(_column_mapping(config, column, column_config))
+        mapped.append(_column_mapping(config, table, column, column_config))
 
     references = []
     for index, reference in enumerate(table_config.references):
@@ -233,7 +246,18 @@ def _table_mapping(config: MappingConfig, table: str, columns: list[SourceColumn
     )
 
 
-def _column_mapping(config: MappingConfig, column: SourceColumn, column_config: ColumnConfig) -> ColumnMapping:
+def _derived_property(config: MappingConfig, table: str, column: str) -> str:
+    """The derived property name, or an error naming the table and the config key that fixes it."""
+    try:
+        return property_name(column)
+    except MappingError as exc:
+        raise MappingError(
+            f"table {table!r}: {exc} "
+            f"([tables.{toml_key(table)}.columns.{toml_key(column)}] property = \"...\")"
+        ) from None
+
+
+def _column_mapping(config: MappingConfig, table: str, column: SourceColumn, column_config: ColumnConfig) -> ColumnMapping:
     inferred, json_as = infer_type(column.declared_type)
     data_type = column_config.type or inferred
     if column_config.date_unit and data_type is not DataType.DATE:
@@ -249,7 +273,7 @@ def _column_mapping(config: MappingConfig, column: SourceColumn, column_config: 
         json_as = None
     return ColumnMapping(
         column=column.name,
-        property=column_config.property or property_name(column.name),
+        property=column_config.property or _derived_property(config, table, column.name),
         data_type=data_type,
         vectorize=bool(column_config.vectorize),
         index_filterable=True if column_config.filterable is None else column_config.filterable,

@@ -16,6 +16,7 @@ from sqlite_to_weaviate.mapping import (
     seed_preset_config,
     seed_schema_sql,
 )
+from sqlite_to_weaviate.mapping.reflect import VIEW
 
 
 def db(sql: str) -> sqlite3.Connection:
@@ -31,7 +32,7 @@ def db(sql: str) -> sqlite3.Connection:
     ("NUMERIC", DataType.NUMBER), ("DECIMAL(10,2)", DataType.NUMBER),
     ("BOOLEAN", DataType.BOOLEAN), ("bool", DataType.BOOLEAN),
     ("DATETIME", DataType.DATE), ("TIMESTAMP", DataType.DATE), ("DATE", DataType.DATE),
-    ("BLOB", DataType.BLOB), ("JSON", DataType.TEXT),
+    ("BLOB", DataType.BLOB), ("JSON", DataType.TEXT), ("ANY", DataType.TEXT), ("any", DataType.TEXT),
 ])
 def test_infer_type(declared, expected) -> None:
     assert infer_type(declared)[0] is expected
@@ -225,3 +226,33 @@ def test_mapping_from_sqlalchemy_models() -> None:
         "score": DataType.NUMBER, "extra": DataType.TEXT, "raw": DataType.BLOB}
     assert msg.column("extra").json_as == "text"
     assert msg.references[0].target_collection == "Conversations"
+
+
+def test_views_are_skipped_with_a_reason() -> None:
+    conn = db("""
+        CREATE TABLE customers (id INTEGER PRIMARY KEY, active BOOLEAN);
+        CREATE VIEW active_customers AS SELECT id FROM customers WHERE active;
+    """)
+    mapping = reflect_mapping(conn)
+    assert list(mapping.tables) == ["customers"]
+    assert mapping.skipped == {"active_customers": VIEW}
+    with pytest.raises(MappingError, match=r"configured but not mapped \(view: it stores no rows"):
+        reflect_mapping(conn, parse_mapping_config("[tables.active_customers]\n", "m.toml"))
+
+
+def test_strict_any_column_is_text() -> None:
+    mapping = reflect_mapping(db("CREATE TABLE s (id INTEGER PRIMARY KEY, v ANY, n INT) STRICT"))
+    assert mapping.table("s").column("v").data_type is DataType.TEXT
+    assert mapping.table("s").column("n").data_type is DataType.INT
+
+
+def test_underivable_or_long_column_names() -> None:
+    conn = db('CREATE TABLE "Order Details" (id INTEGER PRIMARY KEY, "日本" TEXT)')
+    with pytest.raises(MappingError, match=r"table 'Order Details': cannot derive a property name from column '日本'.*"
+                                           r"\[tables\.\"Order Details\"\.columns\.\"日本\"\] property = "):
+        reflect_mapping(conn)
+    long = "reading_" * 40
+    conn = db(f'CREATE TABLE t (id INTEGER PRIMARY KEY, "{long}a" REAL, "{long}b" REAL)')
+    properties = [c.property for c in reflect_mapping(conn).table("t").columns][1:]
+    assert [len(p) for p in properties] == [231, 231] and properties[0] != properties[1]
+    assert properties[0].startswith("reading" + "Reading" * 30)
