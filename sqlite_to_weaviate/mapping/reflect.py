@@ -8,6 +8,7 @@ reported in ``Mapping.skipped`` with the reason, never silently dropped.
 from __future__ import annotations
 
 import difflib
+import re
 import sqlite3
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from .naming import HASH_PROPERTY, collection_name, property_name, toml_key
 from .types import DataType
 
 INTERNAL_PREFIX = "_s2w_"
+_USING = re.compile(r"\bUSING\s+[\"'`\[]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 NO_PRIMARY_KEY = "no declared primary key: rowids are unstable under VACUUM; add a PRIMARY KEY or exclude the table"
 VIEW = "view: it stores no rows of its own; the tables it reads are migrated (map a table, not a view)"
 
@@ -96,6 +98,33 @@ def list_tables(conn: sqlite3.Connection) -> list[tuple[str, str]]:
                  else "table") for name, kind, sql in rows]
 
 
+def unrecognised_shadow_tables(conn: sqlite3.Connection, names: list[str]) -> dict[str, tuple[str, str]]:
+    """Tables that look like shadow tables of a virtual table whose module is not loaded here.
+
+    SQLite recognises a shadow table (``<vtab>_<suffix>``) only through the virtual table's
+    module. An application may load a module this process does not have (sqlite-vec's
+    ``vec0``, a custom FTS tokenizer build, ...): its shadow tables then look like ordinary
+    tables. Returns table -> (virtual table, module) for every ordinary-looking table named
+    ``<vtab>_...`` of such a virtual table.
+    """
+    cursor = _cursor(conn)
+    try:
+        loaded = {row[0].lower() for row in cursor.execute("SELECT name FROM pragma_module_list")}
+    except sqlite3.OperationalError:  # built without the introspection pragmas: nothing to go on
+        return {}
+    unloaded: dict[str, str] = {}
+    for name, sql in cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall():
+        match = _USING.search(sql or "")
+        if (sql or "").lstrip().upper().startswith("CREATE VIRTUAL") and match and match.group(1).lower() not in loaded:
+            unloaded[name] = match.group(1)
+    found: dict[str, tuple[str, str]] = {}
+    for name in names:
+        for vtab, module in unloaded.items():
+            if name != vtab and name.lower().startswith(vtab.lower() + "_"):
+                found[name] = (vtab, module)
+    return found
+
+
 def table_columns(conn: sqlite3.Connection, table: str) -> list[SourceColumn]:
     """Columns including generated ones (hidden 2 and 3); hidden 1 is virtual-table only."""
     rows = _cursor(conn).execute(
@@ -130,11 +159,18 @@ def reflect_mapping(conn: sqlite3.Connection, config: MappingConfig | None = Non
 
     skipped: dict[str, str] = {}
     columns_of: dict[str, list[SourceColumn]] = {}
+    unrecognised = unrecognised_shadow_tables(conn, names)
     for name, kind in all_tables:
         if config.include is not None and name not in config.include:
             skipped[name] = "not listed in `include` of the mapping config"
         elif name in config.exclude:
             skipped[name] = "listed in `exclude` of the mapping config"
+        elif name in unrecognised and config.include is None and name not in config.tables:
+            vtab, module = unrecognised[name]
+            skipped[name] = (
+                f"probably a shadow table of virtual table {vtab!r}, whose module {module!r} is not loaded here "
+                "(so SQLite cannot tell): internal storage; list it in `include` if it is application data"
+            )
         elif kind == "virtual":
             skipped[name] = "virtual table (e.g. FTS): not supported; map the table holding its content instead"
         elif kind == "shadow":

@@ -256,3 +256,29 @@ def test_underivable_or_long_column_names() -> None:
     properties = [c.property for c in reflect_mapping(conn).table("t").columns][1:]
     assert [len(p) for p in properties] == [231, 231] and properties[0] != properties[1]
     assert properties[0].startswith("reading" + "Reading" * 30)
+
+
+def test_shadow_tables_of_a_module_not_loaded_here_are_skipped(tmp_path) -> None:
+    """sqlite-vec's vec0 (or any module this process lacks): its shadow tables look ordinary to SQLite."""
+    path = tmp_path / "vec.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE VIRTUAL TABLE items_vec USING fts5(x);
+        CREATE TABLE items_vec_notes (id INTEGER PRIMARY KEY, note TEXT);
+        CREATE TABLE items (id INTEGER PRIMARY KEY, title TEXT);
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_master SET sql = replace(sql, 'fts5', 'vec0') WHERE name = 'items_vec';
+    """)
+    conn.close()
+    conn = sqlite3.connect(path)  # the schema now names a module this process does not have
+    mapping = reflect_mapping(conn)
+    assert list(mapping.tables) == ["items"]
+    assert "virtual table" in mapping.skipped["items_vec"]
+    for shadow in ("items_vec_data", "items_vec_idx", "items_vec_content", "items_vec_docsize", "items_vec_config",
+                   "items_vec_notes"):
+        assert "probably a shadow table of virtual table 'items_vec', whose module 'vec0'" in mapping.skipped[shadow]
+    # a table that really is application data is mapped when the user says so
+    explicit = reflect_mapping(conn, parse_mapping_config('include = ["items", "items_vec_notes"]\n', "m.toml"))
+    assert sorted(explicit.tables) == ["items", "items_vec_notes"]
+    explicit = reflect_mapping(conn, parse_mapping_config("[tables.items_vec_notes]\n", "m.toml"))
+    assert "items_vec_notes" in explicit.tables and "items_vec_data" not in explicit.tables
