@@ -165,7 +165,7 @@ def reflect_mapping(conn: sqlite3.Connection, config: MappingConfig | None = Non
             skipped[name] = "not listed in `include` of the mapping config"
         elif name in config.exclude:
             skipped[name] = "listed in `exclude` of the mapping config"
-        elif name in unrecognised and config.include is None and name not in config.tables:
+        elif kind == "table" and name in unrecognised and config.include is None and name not in config.tables:
             vtab, module = unrecognised[name]
             skipped[name] = (
                 f"probably a shadow table of virtual table {vtab!r}, whose module {module!r} is not loaded here "
@@ -282,7 +282,7 @@ def _table_mapping(config: MappingConfig, table: str, columns: list[SourceColumn
     )
 
 
-def _derived_property(config: MappingConfig, table: str, column: str) -> str:
+def _derived_property(table: str, column: str) -> str:
     """The derived property name, or an error naming the table and the config key that fixes it."""
     try:
         return property_name(column)
@@ -309,7 +309,7 @@ def _column_mapping(config: MappingConfig, table: str, column: SourceColumn, col
         json_as = None
     return ColumnMapping(
         column=column.name,
-        property=column_config.property or _derived_property(config, table, column.name),
+        property=column_config.property or _derived_property(table, column.name),
         data_type=data_type,
         vectorize=bool(column_config.vectorize),
         index_filterable=True if column_config.filterable is None else column_config.filterable,
