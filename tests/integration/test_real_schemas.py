@@ -32,11 +32,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from weaviate.classes.config import DataType as WeaviateType
-from weaviate.classes.config import Property
+from weaviate.classes.config import Configure, Property
 
 from sqlite_to_weaviate.backfill import BackfillOptions, backfill
 from sqlite_to_weaviate.cli import init_cmd
-from sqlite_to_weaviate.mapping.naming import MAX_COLLECTION_NAME, MAX_PROPERTY_NAME
+from sqlite_to_weaviate.mapping.naming import MAX_COLLECTION_NAME, MAX_PROPERTY_NAME, MAX_VECTOR_NAME
 from sqlite_to_weaviate.operate.workers import worker_cli_env
 from sqlite_to_weaviate.verify import verify
 from tests.support import real_schemas
@@ -220,16 +220,22 @@ def test_each_real_schema_alone_with_more_rows(schema, tmp_path, make_settings, 
 
 
 def test_weaviate_name_limits_are_the_ones_the_mapping_uses(weaviate_client, collection_prefix):
-    """The real server takes a 255-character collection and a 231-character property, and no more."""
+    """The real server takes a 255-character collection, a 231-character property and a 230-character
+    named vector, and no more."""
     longest = collection_prefix + "C" * (MAX_COLLECTION_NAME - len(collection_prefix))
-    prop = "p" * MAX_PROPERTY_NAME
-    weaviate_client.collections.create(longest, properties=[Property(name=prop, data_type=WeaviateType.TEXT)])
+    prop, vector = "p" * MAX_PROPERTY_NAME, "v" * MAX_VECTOR_NAME
+    weaviate_client.collections.create(longest, properties=[Property(name=prop, data_type=WeaviateType.TEXT)],
+                                       vector_config=[Configure.Vectors.self_provided(name=vector)])
     collection = weaviate_client.collections.use(longest)
-    collection.data.insert({prop: "fits"})
-    assert [o.properties[prop] for o in collection.query.fetch_objects().objects] == ["fits"]
-    with pytest.raises(Exception, match="(?i)longer than 255|not a valid class name"):
+    collection.data.insert({prop: "fits"}, vector={vector: [0.5, 0.25]})
+    [stored] = collection.query.fetch_objects(include_vector=True).objects
+    assert stored.properties[prop] == "fits" and stored.vector[vector] == [0.5, 0.25]
+    with pytest.raises(Exception, match="should not be longer than 230 characters"):
+        weaviate_client.collections.create(collection_prefix + "V", vector_config=[
+            Configure.Vectors.self_provided(name=vector + "v")])
+    with pytest.raises(Exception, match="should not be longer than 255 characters"):
         weaviate_client.collections.create(longest + "X")
-    with pytest.raises(Exception, match="(?i)longer than 231|not a valid property name"):
+    with pytest.raises(Exception, match="should not be longer than 231 characters"):
         weaviate_client.collections.create(collection_prefix + "P", properties=[
             Property(name=prop + "p", data_type=WeaviateType.TEXT)])
 
