@@ -174,8 +174,8 @@ def run_lifecycle(settings, schemas: tuple[Schema, ...], rows: int, *, min_live_
     verified = cli(settings, "verify", "--sample", "50", "--json", timeout=600)
     report = json.loads(verified.stdout)
     assert verified.returncode == 0 and report["clean"], verified.stdout[-5000:] + verified.stderr[-2000:]
-    conversion_errors = {t: r["conversion_errors"] for t, r in report["tables"].items() if r["conversion_errors"]["total"]}
-    assert not conversion_errors, conversion_errors
+    refused = {t: r["refused"] for t, r in report["tables"].items() if r["refused"]["total"]}
+    assert not refused, refused
     assert set(report["tables"]) == set(mapping.tables)
 
     conn = sqlite3.connect(db)
