@@ -12,11 +12,12 @@ harmless while a missing one loses a change. Every choice below leans toward "ex
   different values.
 * ``_ad`` AFTER DELETE -> ``D`` for the old key.
 * ``_bi`` BEFORE INSERT / ``_bu`` BEFORE UPDATE OF <unique columns> (only for tables with a
-  UNIQUE constraint besides the primary key) -> ``D`` for every existing row whose unique
-  columns equal the new values. ``INSERT OR REPLACE`` / ``UPDATE OR REPLACE`` delete such a row
-  without firing any delete trigger unless ``recursive_triggers`` is on; this records it
-  whatever the writer's pragmas. If the statement instead aborts, the rows roll back with it;
-  if it was ``OR IGNORE`` or an upsert, the extra row is harmless.
+  UNIQUE constraint besides the primary key, or a primary key with a NOCASE/RTRIM
+  collation) -> ``D`` for every existing row whose unique columns equal the new values.
+  ``INSERT OR REPLACE`` / ``UPDATE OR REPLACE`` delete such a row without firing any delete
+  trigger unless ``recursive_triggers`` is on; this records it whatever the writer's pragmas.
+  If the statement instead aborts, the rows roll back with it; if it was ``OR IGNORE`` or an
+  upsert, the extra row is harmless.
 
 The outbox has no constraint an outer ``OR IGNORE``/``OR REPLACE`` could act on, and the
 triggers never build row images, so they cannot fail the application's write.

@@ -46,6 +46,7 @@ class MigrationResult:
     migrated_records: int = 0
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)         # table/view not migrated -> why
     collections: dict[str, int] = field(default_factory=dict)     # collection -> objects in Weaviate
     timings: dict[str, float] = field(default_factory=dict)       # phase -> seconds
     verification: dict[str, Any] | None = None
@@ -71,6 +72,7 @@ class MigrationResult:
             lines = [_count_line(t, c) for t, c in self.counts.items()]
         else:
             lines = [f"{name}: {count} object(s)" for name, count in self.collections.items()]
+        lines += [f"skipped {t}: {why}" for t, why in self.skipped.items()]
         if self.backup_path:
             lines.append(f"backup: {self.backup_path}")
         if self.verification is not None:
@@ -251,7 +253,8 @@ class SQLiteToWeaviateMigrator:
             backup = self._timed(result, "backup",
                                  lambda: backup_database(self.settings.sqlite_path, self.config.backup_path))
             result.backup_path = str(backup.path)
-        self._timed(result, "schema", lambda: initialize(self.settings))
+        init = self._timed(result, "schema", lambda: initialize(self.settings))
+        result.skipped = dict(init.skipped)
         result.phase = int(Phase.SCHEMA)
         self._set_phase(result, Phase.SCHEMA)
         pool = WorkerPool(self.settings, self.config.workers).start()

@@ -156,9 +156,9 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
             if ctx.progress is not None:
                 ctx.progress(table.table, done, total)
 
-    # both sides are read at the same time: Weaviate's cursor into a scratch file in a thread
+    # both sides are read at the same time: Weaviate's cursor into the side scratch file in a thread
     side_name = f"objects_{index}"
-    side_conn = ctx.scratch.open_side(side_name)
+    side_conn = ctx.scratch.side
     side_result: dict[str, Any] = {}
 
     def stage_objects() -> None:
@@ -185,14 +185,18 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
     cand = f"cand_{index}"
     sc = ctx.scratch.conn
     sc.execute(f"CREATE TABLE {cand} (u BLOB PRIMARY KEY, kind TEXT, sh TEXT, th TEXT)")
-    objects = sc.execute(f"SELECT u, h FROM {side_name}.{side_name} ORDER BY u")
+    objects = side_conn.execute(f"SELECT u, h FROM {side_name} ORDER BY u")
     pending: list[tuple] = []
-    for diff in merge_join(staged.hashes(), objects):
-        pending.append((diff.uuid, diff.kind.value, diff.source_hash, diff.target_hash))
-        if len(pending) >= CANDIDATE_CHUNK:
-            sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
-            pending.clear()
-    sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
+    try:
+        for diff in merge_join(staged.hashes(), objects):
+            pending.append((diff.uuid, diff.kind.value, diff.source_hash, diff.target_hash))
+            if len(pending) >= CANDIDATE_CHUNK:
+                sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
+                pending.clear()
+        sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
+    finally:
+        objects.close()
+        side_conn.execute(f"DROP TABLE {side_name}")  # the side file is re-used by the next table
 
     quiet = _pipeline_quiet(ctx)
     dead = live.dead_letter_uuids(ctx.conn, table.table)
