@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlite_to_weaviate.store.lanes import BULK
 from sqlite_to_weaviate.store.progress import read_progress
 from sqlite_to_weaviate.store.state import (
     BACKFILL_PREFIX, StateKey, backfill_key, delete_state, ensure_state_table, get_state, has_state_table, set_state,

@@ -19,6 +19,8 @@ from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.relay import RelayLock
 
+from sqlite_to_weaviate.store.progress import read_progress
+
 from .phases import Phase, set_phase
 from .rollback import sqlite_tool_objects
 
@@ -43,11 +45,8 @@ def plan_uninstall(settings: Settings) -> UninstallPlan:
         plan = UninstallPlan(objects=[n for n in sqlite_tool_objects(conn)
                                       if tool_objects.fold(n) != tool_objects.fold(tool_objects.REGISTRY)])
         if tool_objects.has_table(conn, "_s2w_outbox"):
-            checkpoint = 0
-            if tool_objects.has_table(conn, "_s2w_state"):
-                row = conn.execute("SELECT value FROM _s2w_state WHERE key='relay.checkpoint'").fetchone()
-                checkpoint = int(row[0]) if row else 0
-            plan.pending = conn.execute("SELECT count(*) FROM _s2w_outbox WHERE seq > ?", (checkpoint,)).fetchone()[0]
+            p = read_progress(conn)
+            plan.pending = p.live.depth + p.bulk.depth + p.owed
         return plan
     finally:
         conn.close()

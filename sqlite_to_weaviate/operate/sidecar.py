@@ -142,7 +142,7 @@ class Sidecar:
             try:
                 drained = relay.drain(self.options.shutdown_grace) if self.options.shutdown_grace > 0 else False
                 self.log.info("relay settled in-flight work" if drained else "relay handed back unfinished work",
-                              checkpoint=relay.ledger.checkpoint)
+                              checkpoints=relay.checkpoints)
             except Exception as exc:  # noqa: BLE001 - unacknowledged work is re-sent by the next relay
                 self.log.warning("grace period ended with an error", error=str(exc))
             self.pool.stop(self.options.worker_stop_timeout)

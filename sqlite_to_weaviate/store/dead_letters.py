@@ -103,6 +103,23 @@ def count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM _s2w_dead_letters").fetchone()[0])
 
 
+def count_by_table(conn: sqlite3.Connection, tables: list[str]) -> dict[str, int]:
+    """Dead letters per table, for ``tables`` (tables without any are left out)."""
+    if not _exists(conn) or not tables:
+        return {}
+    marks = ", ".join("?" * len(tables))
+    return {t: n for t, n in conn.execute(
+        f"SELECT tbl, count(*) FROM _s2w_dead_letters WHERE tbl IN ({marks}) GROUP BY tbl ORDER BY tbl", tables)}
+
+
+def by_table(conn: sqlite3.Connection, table: str) -> dict[str, tuple[str, str]]:
+    """uuid -> (stage, reason) of ``table``'s dead letters (stage "mapping" or "weaviate")."""
+    if not _exists(conn):
+        return {}
+    return {u.lower(): (stage, reason) for u, stage, reason in
+            conn.execute("SELECT uuid, stage, reason FROM _s2w_dead_letters WHERE tbl = ?", (table,))}
+
+
 def uuids(conn: sqlite3.Connection) -> set[str]:
     if not _exists(conn):
         return set()

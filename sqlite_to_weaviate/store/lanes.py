@@ -228,3 +228,19 @@ def pending_keys(conn: sqlite3.Connection, lane: str, table: str, width: int, af
     cols = ", ".join(f"k{i}" for i in range(1, width + 1))
     return {tuple(r) for r in fetch_all(conn, f"SELECT {cols} FROM {TABLES[lane]} WHERE tbl = ? AND seq > ?",
                                         (table, after_seq))}
+
+
+def read_outbox(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[OutboxRow]:
+    """The live lane: what the capture triggers recorded."""
+    return read(conn, LIVE, after_seq, limit)
+
+
+def outbox_depth(conn: sqlite3.Connection, after_seq: int = 0) -> int:
+    """Live-lane rows with ``seq > after_seq``."""
+    return depth(conn, LIVE, after_seq)[0]
+
+
+def prune_outbox(conn: sqlite3.Connection, upto_seq: int) -> int:
+    """Delete live-lane rows with ``seq <= upto_seq`` in their own transaction (an acknowledged checkpoint)."""
+    with immediate(conn, join=True):
+        return prune(conn, LIVE, upto_seq)

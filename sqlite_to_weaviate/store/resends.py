@@ -103,6 +103,15 @@ def clear(conn: sqlite3.Connection, done: Iterable[tuple[str, float]]) -> int:
     return conn.total_changes - before
 
 
+def keys_of(conn: sqlite3.Connection, table: str, width: int) -> set[tuple]:
+    """Keys of ``table`` owed a re-send (their objects may still change)."""
+    if not _exists(conn):
+        return set()
+    cols = ", ".join(f"k{i}" for i in range(1, width + 1))
+    return {tuple(r) for r in conn.execute(f"SELECT {cols} FROM _s2w_resends WHERE tbl = ? AND key_width = ?",
+                                           (table, width))}
+
+
 def pending(conn: sqlite3.Connection) -> tuple[int, float | None]:
     """(how many re-sends are pending, the earliest due time) for ``status`` and ``ready``."""
     if not _exists(conn):

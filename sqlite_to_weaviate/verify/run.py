@@ -52,8 +52,8 @@ class _Context:
     repair: bool
     write_conn: sqlite3.Connection | None
     progress: Progress | None
-    seq_start: int
-    checkpoint_start: int
+    seq_start: live.Marks
+    checkpoint_start: live.Marks
     repaired: dict[str, list[Candidate]] = field(default_factory=dict)
     sample_repaired: dict[str, list[tuple]] = field(default_factory=dict)
 
@@ -98,13 +98,13 @@ def verify(
         with Scratch(scratch_dir) as scratch:
             ctx = _Context(conn, client, scratch, live_recheck, recheck_timeout, repair, write_conn, progress,
                            live.high_water(conn), live.checkpoint(conn))
-            report = VerifyReport(repair=repair, sample=sample, outbox_seq_start=ctx.seq_start,
+            report = VerifyReport(repair=repair, sample=sample, outbox_seq_start=ctx.seq_start.live,
                                   allow_refused=allow_refused)
             for index, table in enumerate(selected):
                 report.tables[table.table] = _verify_table(ctx, table, index, sample)
             if repair:
                 _reverify_repairs(ctx, {t.table: t for t in selected}, report, repair_timeout)
-            report.outbox_seq_end = live.high_water(conn)
+            report.outbox_seq_end = live.high_water(conn).live
         report.seconds = time.monotonic() - started
         return report
     finally:
@@ -242,7 +242,7 @@ def _pipeline_quiet(ctx: _Context) -> bool:
     """True when nothing was captured or applied during the scan: the scan is a snapshot."""
     if not live.capture_installed(ctx.conn):
         return True
-    return (live.high_water(ctx.conn) == ctx.seq_start and ctx.checkpoint_start >= ctx.seq_start
+    return (live.high_water(ctx.conn) == ctx.seq_start and live.applied(ctx.checkpoint_start, ctx.seq_start)
             and live.checkpoint(ctx.conn) == ctx.checkpoint_start and live.resends_pending(ctx.conn) == 0)
 
 

@@ -150,8 +150,8 @@ class Lease:
         if self._deadline and now >= self._deadline:
             raise Fenced(f"lease of partition {p.partition} expired locally")
         pipe = self._redis.pipeline()
-        pipe.get(self._keys.fence(p.partition))
-        pipe.set(self._keys.lease(p.partition), p.token, px=int(p.lease_seconds * 1000))
+        pipe.get(self._keys.fence(p.partition, p.lane))
+        pipe.set(self._keys.lease(p.partition, p.lane), p.token, px=int(p.lease_seconds * 1000))
         current, _ = pipe.execute()
         if current is None or current.decode() != p.token:
             raise Fenced(f"partition {p.partition} now belongs to job {current!r}, not {p.token}")
@@ -159,7 +159,7 @@ class Lease:
 
     def release(self) -> None:
         p = self._ticket
-        key = self._keys.lease(p.partition)
+        key = self._keys.lease(p.partition, p.lane)
         # delete only our own lease (compare-and-delete in one round trip)
         self._redis.eval(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
@@ -240,4 +240,4 @@ def _load_payload(redis_conn: Any, keys: RedisKeys, ticket: JobTicket, trust: Wo
 def _queue_namespace(job: Any) -> str:
     """The namespace of the queue a job came from (for counting a refusal of a forged ticket)."""
     origin = str(getattr(job, "origin", "") or "")
-    return origin.removesuffix(".apply") or "s2w"
+    return origin.removesuffix(".bulk").removesuffix(".apply") or "s2w"

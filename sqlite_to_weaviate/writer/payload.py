@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-TICKET_VERSION = 3
+TICKET_VERSION = 4
 # A payload key outlives any job that can still legitimately read it: it is deleted when
 # its job finishes or is declared lost; the TTL only reaps keys of a relay that died.
 PAYLOAD_TTL_SECONDS = 24 * 3600
@@ -64,13 +64,14 @@ class JobTicket:
     collections: tuple[str, ...] = ()  # the mapped collections: a payload may write only these
     payload_sha256: str = ""           # digest of the payload key's bytes
     expires_at: float = 0.0            # unix time after which workers refuse the ticket
+    lane: str = "live"                 # "live" or "bulk": each lane of a partition has its own fence
 
     def to_json(self) -> dict[str, Any]:
         return {
             "v": TICKET_VERSION, "batch_id": self.batch_id, "namespace": self.namespace,
             "partition": self.partition, "token": self.token, "lease_seconds": self.lease_seconds,
             "collections": list(self.collections), "payload_sha256": self.payload_sha256,
-            "expires_at": self.expires_at,
+            "expires_at": self.expires_at, "lane": self.lane,
         }
 
     @classmethod
@@ -86,11 +87,14 @@ class JobTicket:
             ticket = cls(batch_id=str(data["batch_id"]), namespace=str(data["namespace"]),
                          partition=int(data["partition"]), token=str(data["token"]),
                          lease_seconds=float(data["lease_seconds"]), collections=tuple(collections),
-                         payload_sha256=str(data["payload_sha256"]), expires_at=float(data["expires_at"]))
+                         payload_sha256=str(data["payload_sha256"]), expires_at=float(data["expires_at"]),
+                         lane=str(data["lane"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise PayloadError(f"job ticket is malformed: {type(exc).__name__}: {exc}") from None
         if not ticket.lease_seconds > 0 or not ticket.partition >= 0:
             raise PayloadError("job ticket is malformed: lease and partition must be positive")
+        if ticket.lane not in ("live", "bulk"):
+            raise PayloadError(f"job ticket is malformed: lane {ticket.lane!r} is not live or bulk")
         return ticket
 
 

@@ -73,9 +73,11 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
                                          "there is one", database=str(settings.sqlite_path))
     os.environ.update(worker_environment(settings, allowed_collections))
     connection = settings.connect_redis()
-    queue = Queue(RedisKeys(settings.namespace).queue, connection=connection, serializer=JSONSerializer)
+    # live jobs first: RQ takes a job from the first queue that has one (invariant 11)
+    queues = [Queue(name, connection=connection, serializer=JSONSerializer)
+              for name in RedisKeys(settings.namespace).queues()]
     worker = GuardedWorker(
-        [queue], connection=connection, serializer=JSONSerializer,
+        queues, connection=connection, serializer=JSONSerializer,
         name=name or f"s2w-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}",
     )
     return worker.work(burst=burst, logging_level=log_level, with_scheduler=False)

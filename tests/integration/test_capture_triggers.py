@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from sqlite_to_weaviate.capture import CaptureError, install, prune_outbox, read_outbox
+from sqlite_to_weaviate.capture import CaptureError, install
+from sqlite_to_weaviate.store.lanes import prune_outbox, read_outbox
 try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
     from .test_capture_support import changes, connect, last_seq, make_db
 except ImportError:

@@ -206,8 +206,6 @@ def test_workers_die_with_a_killed_supervisor(tmp_path, make_settings, redis_cli
 def test_run_verifies_itself_and_repairs_what_differs(tmp_path, make_settings, weaviate_client, redis_client):
     """Objects changed behind the pipeline's back (deleted, edited, invented) are found by the
     sidecar's own periodic verify, repaired through the outbox, counted and logged by key."""
-    import uuid as uuid_mod
-
     from weaviate.classes.data import DataObject
 
     db = tmp_path / "chat.db"
