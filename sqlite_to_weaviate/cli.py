@@ -138,9 +138,12 @@ def status_cmd(settings: Any, as_json: bool, max_lag: float, max_dead_letters: i
         lag = "-" if st.oldest_unapplied_age_s is None else f"{st.oldest_unapplied_age_s:.2f}s"
         if st.phase:
             click.echo(f"phase             {st.phase}")
-        click.echo(f"checkpoint        {st.checkpoint}")
-        click.echo(f"outbox depth      {st.outbox_depth}")
-        click.echo(f"lag (oldest)      {lag}")
+        click.echo(f"checkpoint        {st.checkpoint} (bulk lane {st.bulk_checkpoint})")
+        click.echo(f"live lag          {lag} ({st.outbox_depth} live change(s) waiting)")
+        if st.bulk_backlog or st.backfill_remaining:
+            eta = "-" if st.backfill_eta_s is None else f"{st.backfill_eta_s:.0f}s"
+            click.echo(f"backfill          {st.backfill_remaining if st.backfill_remaining is not None else '?'} "
+                       f"row(s) to go, {st.bulk_backlog} queued, ETA {eta}")
         click.echo(f"dead letters      {st.dead_letters}")
         if st.resends_pending:
             click.echo(f"re-sends owed     {st.resends_pending} (next due in {st.resends_next_due_s or 0:.0f}s)")

@@ -250,6 +250,8 @@ class Sidecar:
         st = collect_status(self.settings, max_lag_s=self.options.max_lag_s, max_stuck_s=self.options.max_stuck_s)
         s.lag_seconds = st.oldest_unapplied_age_s or 0.0
         s.outbox_depth = st.outbox_depth
+        s.bulk_backlog = st.bulk_backlog
+        s.backfill_remaining, s.backfill_eta_seconds = st.backfill_remaining, st.backfill_eta_s
         s.dead_letters = st.dead_letters
         s.relay_stuck_seconds = round(st.stuck_seconds or 0.0, 3)
         s.refused = dict(st.refused)

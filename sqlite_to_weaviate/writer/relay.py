@@ -138,12 +138,12 @@ class Relay:
 
     # ----------------------------------------------------------------- what others read
     @property
-    def stats(self) -> dict[str, int]:
-        """Counters since start: the scheduler's plus the relay's own (forged acks, drift, ...)."""
+    def stats(self) -> Counter[str]:
+        """Counters since start (0 for any never counted): the scheduler's plus the relay's own."""
         counts = Counter(self.scheduler.stats)
         counts.update(self._extra)
         counts.update(forged_acks=self.transport.forged_acks, drift_repairs=self.drift.repairs)
-        return dict(counts)
+        return counts
 
     @property
     def lag_samples(self) -> Any:
@@ -328,6 +328,7 @@ class Relay:
         if ack.outcome == "applied":
             if job is not None:
                 self.scheduler.record_lag(job.entries, time.time())
+                self.scheduler.record_applied(job, time.time())
             if ack.rejected:
                 log.warning("weaviate rejected rows: dead-lettered", count=len(ack.rejected))
         elif ack.outcome == "fenced":

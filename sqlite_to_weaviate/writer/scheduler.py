@@ -45,6 +45,8 @@ LIVE = "live"
 BULK = "bulk"
 LANES = (LIVE, BULK)
 
+RATE_WINDOW_S = 30.0  # applied keys per second are measured over this window (status, ETA)
+
 # RQ job states the scheduler distinguishes when a job's lease is missing.
 WAITING = ("queued", "deferred", "scheduled")   # no worker has it yet: not lost
 RUNNING = ("started", "finished")               # a worker had it: lost once unleased for a lease
@@ -236,6 +238,7 @@ class Scheduler:
         self._tokens = 0
         self._suspects: set[str] = set()
         self._suspect_upto: dict[str, int] = {lane: 0 for lane in LANES}
+        self._applied: dict[str, deque[tuple[float, int]]] = {lane: deque() for lane in LANES}
 
     # ------------------------------------------------------------------ reading
     def partition_of(self, object_id: uuid.UUID) -> Partition:
@@ -480,6 +483,21 @@ class Scheduler:
     def record_lag(self, entries: Iterable[Entry], wall: float) -> None:
         self.lag_samples.extend(wall - e.captured_at for e in entries if e.captured_at is not None)
 
+    def record_applied(self, job: Job, wall: float) -> None:
+        """Count a job's applied keys for the lane's rate (``rate``)."""
+        window = self._applied[job.lane]
+        window.append((wall, len(job.entries)))
+        while window and window[0][0] < wall - RATE_WINDOW_S:
+            window.popleft()
+
+    def rate(self, lane: str, wall: float) -> float | None:
+        """Keys of ``lane`` applied per second over the last ``RATE_WINDOW_S`` seconds."""
+        window = [(t, n) for t, n in self._applied[lane] if t >= wall - RATE_WINDOW_S]
+        if len(window) < 2:
+            return None
+        span = max(wall - window[0][0], 1.0)
+        return round(sum(n for _, n in window) / span, 1)
+
     # ------------------------------------------------------------------ lost jobs
     def jobs_to_check(self, now: float) -> list[Job]:
         """In-flight jobs whose lease is due for a look."""
@@ -571,7 +589,8 @@ class Scheduler:
                 lane: {"checkpoint": self.ledgers[lane].checkpoint, "read_cursor": self.ledgers[lane].read_cursor,
                        "unacked": self.ledgers[lane].unacked,
                        "pending": sum(len(p.pending[lane]) for p in self.partitions),
-                       "inflight": sum(p.inflight[lane] is not None for p in self.partitions)}
+                       "inflight": sum(p.inflight[lane] is not None for p in self.partitions),
+                       "rate_per_s": self.rate(lane, wall)}
                 for lane in LANES
             },
             "bulk_allowed": self.bulk_allowed(),

@@ -66,13 +66,12 @@ def applied(port: int) -> float:
 
 
 def caught_up(db) -> bool:
+    from sqlite_to_weaviate.store.phase import get_phase
+    from sqlite_to_weaviate.store.progress import read_progress
+
     conn = sqlite3.connect(db)
     try:
-        max_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM _s2w_outbox").fetchone()[0]
-        row = conn.execute("SELECT value FROM _s2w_state WHERE key='relay.checkpoint'").fetchone()
-        phase = conn.execute("SELECT value FROM _s2w_state WHERE key='phase'").fetchone()
-        return phase is not None and json.loads(phase[0])["number"] >= 3 and (
-            max_seq == 0 or (row is not None and int(row[0]) >= max_seq))
+        return get_phase(conn) >= 3 and read_progress(conn).caught_up
     except sqlite3.OperationalError:
         return False
     finally:

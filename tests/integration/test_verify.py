@@ -153,7 +153,7 @@ def test_finds_exactly_the_injected_divergences_and_repairs_them(synced, weaviat
     assert repaired.exit_code() == EXIT_REPAIRED, repaired.render()
     assert sum(t.repaired for t in repaired.tables.values()) == len(missing | extra | stale | tampered)
     assert sum(t.repair_deleted for t in repaired.tables.values()) == len(extra)
-    ctxs = {r[0] for r in conn.execute("SELECT ctx FROM _s2w_outbox")}  # pruned once applied
+    ctxs = {r[0] for r in conn.execute("SELECT ctx FROM _s2w_bulk")}  # repairs use the bulk lane; pruned once applied
     assert ctxs <= {'{"origin": "verify --repair"}'}
     again = verify(settings, sample=1000)
     assert again.exit_code() == EXIT_CLEAN, again.render()
