@@ -95,57 +95,97 @@ class Group(OneLineErrors, click.Group):
     command_class = Command
     group_class = type  # subgroups are Groups too
 
-_CONNECTION_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (("--sqlite-url", "sqlite_path"), dict(envvar="S2W_SQLITE_URL", help="Path or sqlite:///path of the app's database.")),
-    (("--weaviate-url",), dict(envvar="S2W_WEAVIATE_URL", help="e.g. http://127.0.0.1:8080?grpc_port=50051")),
-    (("--api-key", "weaviate_api_key"), dict(envvar="S2W_WEAVIATE_API_KEY", help="Weaviate API key (never logged).")),
-    (("--redis-url",), dict(envvar="S2W_REDIS_URL", help="e.g. redis://127.0.0.1:6379/0")),
-    (("--namespace",), dict(envvar="S2W_NAMESPACE", help="Prefix of Redis keys and queues (default s2w).")),
-    (("--mapping", "mapping_file"), dict(envvar="S2W_MAPPING_FILE", type=click.Path(dir_okay=False), help="Mapping TOML file.")),
-    (("--collection-prefix",), dict(envvar="S2W_COLLECTION_PREFIX", help="Prefix for every collection name.")),
-    (("--partitions",), dict(envvar="S2W_PARTITIONS", type=int)),
-    (("--batch-size",), dict(envvar="S2W_BATCH_SIZE", type=int, help="Changes per job / rows per page.")),
-    (("--lease-seconds",), dict(envvar="S2W_LEASE_SECONDS", type=finite())),
-    (("--job-timeout",), dict(envvar="S2W_JOB_TIMEOUT", type=finite())),
-    (("--max-retries",), dict(envvar="S2W_MAX_RETRIES", type=int)),
-    (("--retry-delay",), dict(envvar="S2W_RETRY_DELAY", type=finite())),
-    (("--backoff-max",), dict(envvar="S2W_BACKOFF_MAX", type=finite())),
-    (("--poll-interval",), dict(envvar="S2W_POLL_INTERVAL", type=finite())),
-    (("--config", "config_file"), dict(envvar="S2W_CONFIG", type=click.Path(dir_okay=False), help="Settings TOML file.")),
-    (("--log-level",), dict(envvar="S2W_LOG_LEVEL", default="INFO", show_default=True)),
-    (("--log-file",), dict(envvar="S2W_LOG_FILE", type=click.Path(dir_okay=False))),
+class Integer(click.ParamType):
+    """An integer option; ``nan``/``inf`` are refused as "not a finite number", 15.0 reads as 15."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            pass
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a valid integer", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if number != int(number):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        return int(number)
+
+
+def _click_type(field: Any) -> Any:
+    from sqlite_to_weaviate.settings_base import value_type
+
+    kind = value_type(field)
+    if kind is bool:
+        return click.BOOL
+    if kind is int:
+        return Integer()
+    if kind is float:
+        return finite()
+    if issubclass(kind, Path):
+        return click.Path(dir_okay=False)
+    return click.STRING
+
+
+def _settings_options() -> list[click.Option]:
+    """One option per Settings field (flag, type, help with its env name and default)."""
+    from sqlite_to_weaviate.settings import Settings
+    from sqlite_to_weaviate.settings_base import env_names, flag_of, is_secret, knob_of
+
+    options = []
+    for name, field in Settings.model_fields.items():
+        knob = knob_of(field)
+        if not knob.cli:
+            continue
+        extra = [f"env {env_names(name, field)[0]}"]
+        if field.default not in (None, "") and not field.is_required() and not is_secret(field):
+            extra.append(f"default {field.default}")
+        help_text = f"{knob.help} [{'; '.join(extra)}]"
+        options.append(click.Option([flag_of(name, field), name], type=_click_type(field), default=None,
+                                    help=help_text))
+    return options
+
+
+_PROCESS_OPTIONS = [  # how this process runs, not what the pipeline does
+    click.Option(["--config", "config_file"], envvar="S2W_CONFIG", type=click.Path(dir_okay=False),
+                 help="Settings TOML file (keys named like the settings).", show_envvar=True),
+    click.Option(["--log-level"], envvar="S2W_LOG_LEVEL", default="INFO", show_default=True, show_envvar=True),
+    click.Option(["--log-file"], envvar="S2W_LOG_FILE", type=click.Path(dir_okay=False), show_envvar=True),
 ]
-_INT_FROM_FLOAT = {"job_timeout"}
-_NOT_SETTINGS = {"config_file", "log_level", "log_file"}
 
 
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add the shared options; the command receives ``settings`` (built lazily) instead."""
-    for decls, kwargs in reversed(_CONNECTION_OPTIONS):
-        func = click.option(*decls, default=kwargs.pop("default", None), **kwargs)(func)
+    settings_options = _settings_options()
+    names = [option.name for option in settings_options]
+    flags = {option.name: option.opts[0] for option in settings_options}
 
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
-        from sqlite_to_weaviate.config_sources import build_settings
         from sqlite_to_weaviate.logs import configure_logging
+        from sqlite_to_weaviate.settings import Settings
 
-        explicit = {}
-        for decls, _ in _CONNECTION_OPTIONS:
-            name = decls[-1] if not decls[-1].startswith("--") else decls[0][2:].replace("-", "_")
-            value = kwargs.pop(name)
-            if name not in _NOT_SETTINGS:
-                explicit[name] = int(value) if name in _INT_FROM_FLOAT and value is not None else value
-            else:
-                kwargs.setdefault("_" + name, value)
-        log_file = kwargs.pop("_log_file")
+        given = {name: kwargs.pop(name) for name in names}
+        config_file, log_level, log_file = kwargs.pop("config_file"), kwargs.pop("log_level"), kwargs.pop("log_file")
         try:
-            configure_logging(kwargs.pop("_log_level") or "INFO", log_file)
+            configure_logging(log_level or "INFO", log_file)
         except OSError as exc:
             raise ConfigError(f"cannot write the log file {log_file!r}: {exc.strerror or exc}") from None
-        config_file = kwargs.pop("_config_file")
-        settings = build_settings(explicit, Path(config_file) if config_file else None)
+        try:
+            settings = Settings.load(given, config_file=Path(config_file) if config_file else None,
+                                     flag_origin=flags)
+        except ConfigError as exc:  # a usage error: the line ends with where to look (--help)
+            raise click.UsageError(str(exc), click.get_current_context(silent=True)) from None
         return func(settings=settings, **kwargs)
 
+    params = getattr(func, "__click_params__", [])
+    wrapper.__click_params__ = params + list(reversed(settings_options + _PROCESS_OPTIONS))  # type: ignore[attr-defined]
     return wrapper
 
 

@@ -9,6 +9,7 @@ appears in a repr or a log line.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,6 +26,16 @@ class Secret(str):
 
     def reveal(self) -> str:
         return str.__str__(self)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """Validated as a string, held as a Secret (so settings reprs hide it too)."""
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(
+            lambda value: value if isinstance(value, cls) else cls(value), core_schema.str_schema(),
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda value: "***"),
+        )
 
 
 @dataclass(frozen=True)

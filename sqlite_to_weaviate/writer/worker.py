@@ -17,22 +17,13 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from sqlite_to_weaviate.settings import Settings
-from sqlite_to_weaviate.writer.job import request_timeout_for
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
-    """Variables the job function reads (the API key is passed only through the environment)."""
-    env = {
-        "S2W_WEAVIATE_URL": settings.weaviate_url,
-        "S2W_MAX_RETRIES": str(settings.max_retries),
-        "S2W_RETRY_DELAY": str(settings.retry_delay),
-        "S2W_BACKOFF_MAX": str(settings.backoff_max),
-        "S2W_REQUEST_TIMEOUT": str(request_timeout_for(settings.lease_seconds)),
-    }
-    if settings.weaviate_api_key:
-        env["S2W_WEAVIATE_API_KEY"] = settings.weaviate_api_key.reveal()
-    return env
+    """Variables the job function reads (:class:`~sqlite_to_weaviate.settings.WorkerSettings`;
+    the API key is passed only through the environment)."""
+    return settings.to_environ()
 
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None, log_level: str = "WARNING") -> bool:
