@@ -68,8 +68,8 @@ def test_help_and_version_still_exit_0():
 
 
 def test_a_command_invoked_on_its_own_also_exits_3():
-    from sqlite_to_weaviate.operate.commands import rollback_cmd
-    from sqlite_to_weaviate.verify.command import verify_cmd
+    from sqlite_to_weaviate.cli.operate import rollback_cmd
+    from sqlite_to_weaviate.cli.verify import verify_cmd
 
     for cmd in (verify_cmd, rollback_cmd):
         result = CliRunner().invoke(cmd, ["--bogus"])

@@ -25,11 +25,11 @@ import pytest
 from click.testing import CliRunner
 
 from examples.chat_app.seed import build_sample_database
-from sqlite_to_weaviate.backfill.command import backfill_cmd
-from sqlite_to_weaviate.mapping.suggest_command import suggest_mapping_cmd
+from sqlite_to_weaviate.cli.backfill import backfill_cmd
+from sqlite_to_weaviate.cli.suggest_mapping import suggest_mapping_cmd
 from sqlite_to_weaviate.operate import Phase, create_migration_config, readiness, run_migration
-from sqlite_to_weaviate.operate.commands import migrate_cmd, phase_cmd, run_cmd
-from sqlite_to_weaviate.verify.command import verify_cmd
+from sqlite_to_weaviate.cli.operate import migrate_cmd, phase_cmd, run_cmd
+from sqlite_to_weaviate.cli.verify import verify_cmd
 from tests.integration.test_migrate import TUNING, app_checksum, our_collections, tool_objects
 
 pytestmark = pytest.mark.integration

@@ -77,7 +77,7 @@ def test_package_builds_from_the_build_context(tmp_path: Path):
     (wheel,) = out.glob("sqlite_to_weaviate-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        assert "sqlite_to_weaviate/cli.py" in names
+        assert "sqlite_to_weaviate/cli/__init__.py" in names
         data_files = [n for n in (REPO / "sqlite_to_weaviate").rglob("*")
                       if n.is_file() and n.suffix not in (".py", ".pyc") and "__pycache__" not in n.parts]
         missing = sorted(str(f.relative_to(REPO)) for f in data_files if str(f.relative_to(REPO)) not in names)
