@@ -23,12 +23,12 @@ Two facts about Weaviate, measured in the soak with SIGKILLed servers, shape the
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlite_to_weaviate.retrying import RetriesExhausted, call_with_retries
 from sqlite_to_weaviate.weaviate_deletes import DeleteIncomplete, delete_by_ids, delete_objects
 from sqlite_to_weaviate.writer.payload import Delete
 from sqlite_to_weaviate.writer.weaviate_errors import (
@@ -45,26 +45,25 @@ class Fenced(Exception):
     """This job lost its lease or was superseded: it must not write anything more."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class RetryPolicy:
+    """How a job retries a Weaviate request (the worker's settings; ``sqlite_to_weaviate.retrying``)."""
+
     max_retries: int = 3
     retry_delay: float = 1.0
     backoff_max: float = 30.0
 
     def run(self, request: Callable[[], Any], *, guard: Callable[[], None]) -> Any:
-        """Call ``request``; on a transient exception wait and retry. ``guard`` runs before each try."""
-        attempt = 0
-        while True:
-            guard()
-            try:
-                return request()
-            except Exception as exc:  # noqa: BLE001 - classified below, re-raised if not transient
-                if classify_exception(exc) is not Verdict.TRANSIENT:
-                    raise
-                if attempt >= self.max_retries:
-                    raise TransientError(f"{type(exc).__name__}: {exc}") from exc
-                time.sleep(min(self.backoff_max, self.retry_delay * (2**attempt)))
-                attempt += 1
+        """Call ``request``; on a transient failure wait and retry. ``guard`` runs before each try."""
+        try:
+            return call_with_retries(request, retries=self.max_retries, base=self.retry_delay, cap=self.backoff_max,
+                                     retry_if=_worth_retrying, before_each=guard)
+        except RetriesExhausted as exc:
+            raise TransientError(f"{type(exc.last).__name__}: {exc.last}") from exc.last
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    return not isinstance(exc, Fenced) and classify_exception(exc) is Verdict.TRANSIENT
 
 
 def apply_upserts(
