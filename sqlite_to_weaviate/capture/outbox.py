@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .errors import CaptureError
 from .identifiers import quote_ident
-from .schema import MAX_PK_COLUMNS, table_info
+from .tables import MAX_PK_COLUMNS, table_info
 from .txn import immediate
 
 OPS = ("I", "U", "D", "R")

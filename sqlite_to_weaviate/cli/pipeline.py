@@ -68,7 +68,7 @@ def relay_cmd(settings: Settings, no_watch: bool) -> None:
 @click.option("--name", help="Worker name (default: host-pid).")
 def worker_cmd(settings: Settings, burst: bool, name: str | None) -> None:
     """Apply jobs to Weaviate (run any number, on any host with Redis and Weaviate access)."""
-    from sqlite_to_weaviate.writer.worker import run_worker
+    from sqlite_to_weaviate.writer.rq_worker import run_worker
 
     run_worker(settings, burst=burst, name=name)
 

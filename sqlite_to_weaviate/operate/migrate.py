@@ -245,7 +245,7 @@ class SQLiteToWeaviateMigrator:
         from sqlite_to_weaviate.initialize import initialize
 
         from .backup import backup_database
-        from .workers import WorkerPool
+        from .worker_pool import WorkerPool
 
         if self.config.backup_before_migration:
             backup = self._timed(result, "backup",
