@@ -74,7 +74,7 @@ class Settings(SettingsModel):
 
     sqlite_path: Annotated[SqlitePath, Knob("Path or sqlite:///path of the app's database.", flag="--sqlite-url",
                                             env="S2W_SQLITE_URL", aliases=("sqlite_url",))]
-    weaviate_url: Annotated[WeaviateUrl, Knob("Weaviate URL; gRPC rides along as ?grpc_port=.",
+    weaviate_url: Annotated[WeaviateUrl, Knob("Weaviate URL, with the gRPC port as ?grpc_port=N.",
                                               worker=True)] = DEFAULT_WEAVIATE_URL
     weaviate_api_key: Annotated[Secret | None, Knob("Weaviate API key (never logged or printed).", flag="--api-key",
                                                     aliases=("api_key",), worker=True)] = None
@@ -138,3 +138,9 @@ WorkerSettings = derive_model(
     doc="What the job function needs inside an RQ worker that has only Redis and Weaviate (the settings marked "
         "``worker=True``); a plain ``rq worker`` is configured with their variables.",
 )
+
+
+if __name__ == "__main__":  # the README's settings table: python -m sqlite_to_weaviate.settings
+    from sqlite_to_weaviate.settings_base import markdown_table
+
+    print(markdown_table(Settings), end="")

@@ -294,3 +294,16 @@ def derive_model(model: type[M], name: str, keep: Any, doc: str) -> type[Setting
     fields: dict[str, Any] = {n: (f.annotation, f) for n, f in model.model_fields.items() if keep(knob_of(f))}
     derived = create_model(name, __base__=SettingsModel, __doc__=doc, __module__=model.__module__, **fields)
     return derived
+
+
+def markdown_table(model: type[SettingsModel]) -> str:
+    """The settings as the README shows them: flag, environment variable, default, meaning."""
+    rows = ["| option | env | default | meaning |", "|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        knob = knob_of(field)
+        if not knob.cli:
+            continue
+        default = "(required)" if field.is_required() else ("" if field.default in (None, "") else f"`{field.default}`")
+        meaning = knob.help.rstrip(".") + (f" ({knob.unit})." if knob.unit else ".")
+        rows.append(f"| `{flag_of(name, field)}` | `{env_names(name, field)[0]}` | {default} | {meaning} |")
+    return "\n".join(rows) + "\n"

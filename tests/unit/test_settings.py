@@ -118,3 +118,14 @@ def test_migration_config_maps_onto_settings():
     assert back.to_settings() == s and back.dry_run
     with pytest.raises(ConfigError, match="partitions must be a positive integer"):
         MigrationConfig(sqlite_url="a.db", settings_overrides={"partitions": 0})
+
+
+def test_the_readme_table_is_generated_from_the_model():
+    from pathlib import Path
+
+    from sqlite_to_weaviate.settings_base import markdown_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- settings table: generated -->\n", "<!-- end of settings table -->"
+    shown = readme[readme.index(start) + len(start):readme.index(end)]
+    assert shown == markdown_table(Settings), "regenerate it: python -m sqlite_to_weaviate.settings"
