@@ -104,10 +104,10 @@ _PROCESS_OPTIONS = [  # how this process runs, not what the pipeline does
 
 
 def settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the shared options; the command receives ``settings`` (built lazily) instead."""
-    settings_options = _settings_options()
-    names = [option.name for option in settings_options]
-    flags = {option.name: option.opts[0] for option in settings_options}
+    """Add the shared options; the command receives ``settings`` (a validated Settings) instead."""
+    derived = _settings_options()
+    names = [option.name for option in derived]
+    flags = {option.name: option.opts[0] for option in derived}
 
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
@@ -128,5 +128,5 @@ def settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
         return func(settings=settings, **kwargs)
 
     params = getattr(func, "__click_params__", [])
-    wrapper.__click_params__ = params + list(reversed(settings_options + _PROCESS_OPTIONS))  # type: ignore[attr-defined]
+    wrapper.__click_params__ = params + list(reversed(derived + _PROCESS_OPTIONS))  # type: ignore[attr-defined]
     return wrapper
