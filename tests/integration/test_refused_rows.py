@@ -15,7 +15,6 @@ The example chat database with ``agent_interactions.big_counter`` holding 64-bit
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import sqlite3
@@ -119,7 +118,7 @@ def test_dry_runs_predict_exactly_the_dead_letters_and_verify_counts_them(
                                      namespace=redis_namespace, collection_prefix=collection_prefix,
                                      settings_overrides=TUNING, timeout_s=180.0, validation_sample_size=50,
                                      backup_before_migration=False, rollback_on_failure=False)
-    plan = run_migration(dataclasses.replace(config, dry_run=True))
+    plan = run_migration(config.replace(dry_run=True))
     assert not plan.success and plan.refused == n and plan.plan["tables"]["agent_interactions"]["refused"] == n
 
     result = run_migration(config)
