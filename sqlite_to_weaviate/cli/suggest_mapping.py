@@ -1,4 +1,4 @@
-"""``sqlite-to-weaviate suggest-mapping [FILE]``: write a starting mapping from the data .
+"""``sqlite-to-weaviate suggest-mapping [FILE]``: write a starting mapping from the data.
 
 Read-only on the app's database (opened ``mode=ro``); the only file written is FILE, atomically,
 and never over an existing file without ``--force`` or over the database itself. Without FILE
