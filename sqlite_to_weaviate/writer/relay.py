@@ -41,6 +41,7 @@ from sqlite_to_weaviate.capture.txn import immediate
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger, new_correlation_id
 from sqlite_to_weaviate.mapping import ConversionError, Mapping, MappingError, ensure_collections
+from sqlite_to_weaviate.retrying import backoff_delay
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters, resends
 from sqlite_to_weaviate.writer.job import JOB_FUNCTION, write_horizon
@@ -420,7 +421,7 @@ class Relay:
             # by the server: replace the objects when re-sending, and re-send once more later.
             self._schedule_resweep(job.entries, f"transient: {ack.error}"[:200])
             p.attempts += 1
-            delay = min(self.settings.backoff_max, self.settings.retry_delay * (2 ** (p.attempts - 1)))
+            delay = backoff_delay(p.attempts, self.settings.retry_delay, self.settings.backoff_max)
             p.not_before = time.monotonic() + delay
             p.requeue_front(job.entries, suspect=True)
             self.stats["retries"] += 1

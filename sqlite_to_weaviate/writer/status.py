@@ -82,7 +82,7 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
             return st
         st.checkpoint = int(get_state(conn, CHECKPOINT_KEY, "0") or 0) if has_state else 0
         if has_state:
-            from sqlite_to_weaviate.operate.phases import get_phase
+            from sqlite_to_weaviate.migration_phase import get_phase
 
             phase = get_phase(conn)
             st.phase = f"{int(phase)}: {phase.label}"
