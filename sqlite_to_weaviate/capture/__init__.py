@@ -9,16 +9,8 @@ because a downstream service is down.
 
 from .drift import Drift, RepairReport, detect_drift, repair_drift
 from .errors import CaptureError
-from .install import (
-    CaptureStatus,
-    InstallReport,
-    TableStatus,
-    install,
-    schema_change,
-    schema_hash,
-    status,
-    uninstall,
-)
+from .health import CaptureStatus, TableStatus, status
+from .install import InstallReport, install, schema_change, schema_hash, uninstall
 from .sqlalchemy_hooks import CaptureHandle, attach, set_context
 from .triggers import TRIGGER_VERSION, generate_triggers
 

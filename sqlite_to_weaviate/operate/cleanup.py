@@ -17,7 +17,7 @@ from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.capture.install import tool_tables_exist
 from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.settings import Settings
-from sqlite_to_weaviate.writer.relay import RelayLock
+from sqlite_to_weaviate.writer.relay_lock import RelayLock
 
 from sqlite_to_weaviate.store.progress import read_progress
 

@@ -1,6 +1,6 @@
 """Migration phases (stored in ``_s2w_state``) and the cutover readiness gate.
 
-The phase lives in the app's SQLite file next to the checkpoints it summarises, so it
+The phase (``store.phase``) lives in the app's SQLite file next to the checkpoints it summarises, so it
 survives any sidecar crash and every command (``status``, ``ready``, ``run``, ``migrate``)
 sees the same answer. Phases only move forward on evidence (init done, backfill
 checkpoints done and applied, a clean verify); re-running any step is idempotent, which
@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.store.phase import (  # noqa: F401 - the phase API lives in the store; re-exported for operate
     PHASE_KEY, VERIFY_KEY, Phase, get_phase, last_verification, record_verification, set_phase, uninstalled_at,
@@ -114,7 +115,7 @@ def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, ma
     return Readiness(not reasons, phase, checks, reasons, facts)
 
 
-def readiness(settings: Any, *, max_verify_age_s: float = 3600.0) -> Readiness:
+def readiness(settings: Settings, *, max_verify_age_s: float = 3600.0) -> Readiness:
     """The gate for ``settings``' database (read-only: asking never writes anything)."""
     conn = settings.open_db(readonly=True)
     try:

@@ -34,7 +34,7 @@ from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.mapping.naming import HASH_PROPERTY
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
-from sqlite_to_weaviate.writer.relay import RelayLock
+from sqlite_to_weaviate.writer.relay_lock import RelayLock
 
 from .ownership import DELETE_IF_ONLY_OURS, DELETE_OUR_OBJECTS, DELETE_WHOLE, plan_collections
 from .phases import Phase, get_phase, uninstalled_at

@@ -24,6 +24,7 @@ from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.mapping import Mapping, TableMapping
 from sqlite_to_weaviate.mapping.model import NULL_KEY, quote_identifier
 from sqlite_to_weaviate.mapping.refusals import WEAVIATE_REJECTED, refusals_of_row
+from sqlite_to_weaviate.settings import Settings
 
 from . import live, target
 from .errors import VerifyError
@@ -59,7 +60,7 @@ class _Context:
 
 
 def verify(
-    settings: Any,
+    settings: Settings,
     *,
     tables: list[str] | None = None,
     sample: int = 0,
@@ -115,7 +116,7 @@ def verify(
             client.close()
 
 
-def verify_or_error(settings: Any, **kwargs: Any) -> VerifyReport:
+def verify_or_error(settings: Settings, **kwargs: Any) -> VerifyReport:
     """Like :func:`verify`, but a failure to run becomes a report with ``error`` (exit code 3)."""
     started = time.monotonic()
     try:

@@ -22,10 +22,7 @@ from sqlite_to_weaviate.store.lanes import (
 )
 from sqlite_to_weaviate.store.state import get_state, set_state
 from sqlite_to_weaviate.store.txn import TransactionError
-try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
-    from .test_capture_support import changes, connect, last_seq, make_db
-except ImportError:
-    from test_capture_support import changes, connect, last_seq, make_db
+from tests.support.capture_db import changes, connect, last_seq, make_db
 
 DDL = """
 CREATE TABLE doc (id INTEGER PRIMARY KEY, title TEXT, body TEXT);

@@ -11,10 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from sqlite_to_weaviate.capture import CaptureError, attach, install, set_context
 from sqlite_to_weaviate.store.lanes import read_outbox
-try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
-    from .test_capture_support import changes, last_seq
-except ImportError:
-    from test_capture_support import changes, last_seq
+from tests.support.capture_db import changes, last_seq
 
 
 class Base(DeclarativeBase):

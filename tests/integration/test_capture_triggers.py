@@ -12,10 +12,7 @@ import pytest
 
 from sqlite_to_weaviate.capture import CaptureError, install
 from sqlite_to_weaviate.store.lanes import prune_outbox, read_outbox
-try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
-    from .test_capture_support import changes, connect, last_seq, make_db
-except ImportError:
-    from test_capture_support import changes, connect, last_seq, make_db
+from tests.support.capture_db import changes, connect, last_seq, make_db
 
 BASIC = "CREATE TABLE t (id INTEGER PRIMARY KEY, v, s TEXT, b BLOB);"
 

@@ -17,7 +17,6 @@ more rows.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import signal
@@ -35,9 +34,9 @@ from weaviate.classes.config import DataType as WeaviateType
 from weaviate.classes.config import Configure, Property
 
 from sqlite_to_weaviate.backfill import BackfillOptions, backfill
-from sqlite_to_weaviate.cli import init_cmd
+from sqlite_to_weaviate.cli.pipeline import init_cmd
 from sqlite_to_weaviate.mapping.naming import MAX_COLLECTION_NAME, MAX_PROPERTY_NAME, MAX_VECTOR_NAME
-from sqlite_to_weaviate.operate.workers import worker_cli_env
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env
 from sqlite_to_weaviate.verify import verify
 from tests.support import real_schemas
 from tests.support.pipeline import assert_stores_equal, stop_process_groups, wait_for
@@ -129,7 +128,7 @@ def run_lifecycle(settings, schemas: tuple[Schema, ...], rows: int, *, min_live_
                   weaviate_client) -> dict:
     """migrate -> run with live writes -> verify, then every check; returns the verify report."""
     db = Path(settings.sqlite_path)
-    settings = dataclasses.replace(settings, mapping_file=build_database(db, schemas, rows))
+    settings = settings.replace(mapping_file=build_database(db, schemas, rows))
     conn = sqlite3.connect(db)
     try:
         mapping = settings.load_mapping(conn)

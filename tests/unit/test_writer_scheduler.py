@@ -8,9 +8,8 @@ import uuid
 
 import pytest
 
-from sqlite_to_weaviate.writer.scheduler import (
-    BULK, LIVE, Change, Owed, Scheduler, backoff_delay,
-)
+from sqlite_to_weaviate.retrying import backoff_delay
+from sqlite_to_weaviate.writer.scheduler import BULK, LIVE, Change, Owed, Scheduler
 
 
 def oid(n: int) -> uuid.UUID:

@@ -1,9 +1,9 @@
-"""``sqlite-to-weaviate verify``: the click command (the lead registers ``verify_cmd`` on ``main``).
+"""``sqlite-to-weaviate verify``.
 
 Exit codes (docs/verify.md): 0 clean, 1 differences found (not repaired) or rows refused
 (unless ``--allow-refused``), 2 differences found and all repaired, 3 could not run or
-could not conclude. The JSON report is written
-to ``--report FILE`` whatever the outcome, so a cron job always has the evidence.
+could not conclude. The JSON report is written to ``--report FILE`` whatever the outcome,
+so a cron job always has the evidence.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli_support import Command, connection_options, finite, friendly_errors
+from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.verify.report import VerifyReport
+from sqlite_to_weaviate.verify.run import Progress, verify_or_error
 
-from .report import VerifyReport
-from .run import Progress, verify_or_error
+from .app import command, main
+from .options import finite
 
 
 def _progress_bar(enabled: bool) -> tuple[Progress | None, Any]:
@@ -49,7 +51,23 @@ def write_report(report: VerifyReport, path: str) -> None:
     tmp.replace(target)
 
 
-def verify_func(settings: Any, table: tuple[str, ...], sample: int, repair: bool, no_live_recheck: bool,
+@command(main, "verify")
+@click.option("--table", multiple=True, help="Only this table (repeatable). Default: every mapped table.")
+@click.option("--sample", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Rows per table compared field by field (properties, blobs, vectors, references).")
+@click.option("--repair", is_flag=True, help="Re-enqueue differing keys through the outbox, delete extras, re-verify.")
+@click.option("--no-live-recheck", is_flag=True, help="Report scan differences as is (only when nothing writes).")
+@click.option("--recheck-timeout", type=finite(0), default=60.0, show_default=True,
+                 help="Seconds to wait for in-flight changes to settle.")
+@click.option("--repair-timeout", type=finite(0), default=300.0, show_default=True,
+                 help="Seconds to wait for the pipeline to apply repairs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the table.")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Also write the JSON report here.")
+@click.option("--progress/--no-progress", "progress_flag", default=None, help="Progress bar (default: on a TTY).")
+@click.option("--allow-refused", is_flag=True,
+                 help="Accept rows the mapping or Weaviate refused (dead letters): still listed, exit 0 if nothing "
+                      "else differs. The phase still does not advance to 4 while rows are refused.")
+def verify_cmd(settings: Settings, table: tuple[str, ...], sample: int, repair: bool, no_live_recheck: bool,
                 recheck_timeout: float, repair_timeout: float, as_json: bool, report_file: str | None,
                 progress_flag: bool | None, allow_refused: bool) -> None:
     """Compare every row with its Weaviate object by content hash (streamed); --repair fixes differences."""
@@ -77,27 +95,3 @@ def verify_func(settings: Any, table: tuple[str, ...], sample: int, repair: bool
     if report.error:
         click.echo(f"error: {report.error}", err=True)
     sys.exit(report.exit_code())
-
-
-_options = [
-    click.option("--table", multiple=True, help="Only this table (repeatable). Default: every mapped table."),
-    click.option("--sample", type=click.IntRange(min=0), default=0, show_default=True,
-                 help="Rows per table compared field by field (properties, blobs, vectors, references)."),
-    click.option("--repair", is_flag=True, help="Re-enqueue differing keys through the outbox, delete extras, re-verify."),
-    click.option("--no-live-recheck", is_flag=True, help="Report scan differences as is (only when nothing writes)."),
-    click.option("--recheck-timeout", type=finite(0), default=60.0, show_default=True,
-                 help="Seconds to wait for in-flight changes to settle."),
-    click.option("--repair-timeout", type=finite(0), default=300.0, show_default=True,
-                 help="Seconds to wait for the pipeline to apply repairs."),
-    click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the table."),
-    click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Also write the JSON report here."),
-    click.option("--progress/--no-progress", "progress_flag", default=None, help="Progress bar (default: on a TTY)."),
-    click.option("--allow-refused", is_flag=True,
-                 help="Accept rows the mapping or Weaviate refused (dead letters): still listed, exit 0 if nothing "
-                      "else differs. The phase still does not advance to 4 while rows are refused."),
-]
-_func = verify_func
-for _decorator in reversed(_options):
-    _func = _decorator(_func)
-
-verify_cmd = click.command("verify", cls=Command)(friendly_errors(connection_options(_func)))

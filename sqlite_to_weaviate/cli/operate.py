@@ -1,9 +1,7 @@
-"""Click commands of the operator surface; the CLI registers them on ``main``.
+"""The operator surface: ``migrate``, ``run``, ``backup``, ``rollback``, ``uninstall``, ``ready``, ``phase``.
 
-``migrate``, ``run``, ``backup``, ``rollback``, ``uninstall``, ``phase`` and ``ready`` share
-the connection options (flag > ``S2W_*`` env > ``--config`` file > default) and the exit
-codes of :mod:`sqlite_to_weaviate.cli`: 0 ok, 1 problems (failed / not ready), 3 cannot run.
-Every command that writes has ``--dry-run``; destructive ones ask unless ``--yes``.
+Exit codes as everywhere (:mod:`.app`): 0 ok, 1 problems (failed / not ready), 3 cannot
+run. Every command that writes has ``--dry-run``; destructive ones ask unless ``--yes``.
 """
 
 from __future__ import annotations
@@ -17,10 +15,11 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli_support import (
-    EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, Command, connection_options, finite, friendly_errors,
-)
 from sqlite_to_weaviate.operate.sidecar import DEFAULT_VERIFY_EVERY
+from sqlite_to_weaviate.settings import Settings
+
+from .app import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, command, main
+from .options import finite
 
 
 def _on_signals(stop: Any) -> None:
@@ -29,18 +28,23 @@ def _on_signals(stop: Any) -> None:
             signal.signal(signum, lambda *_: stop())
 
 
-def _build(name: str, func: Any, options: list[Any]) -> click.Command:
-    for decorator in reversed(options):
-        func = decorator(func)
-    return click.command(name, cls=Command, help=func.__doc__)(friendly_errors(connection_options(func)))
-
-
 # ---------------------------------------------------------------------------- migrate
-def migrate_func(settings: Any, dry_run: bool, backup: bool, backup_path: str | None, validation_sample: int,
+@command(main, "migrate")
+@click.option("--dry-run", is_flag=True, help="Read and convert every row: tables, counts, rows the mapping would "
+                 "refuse (exit 1) and why, collections, estimated time; write nothing.")
+@click.option("--backup/--no-backup", default=True, show_default=True, help="Back up the database first.")
+@click.option("--backup-path", type=click.Path(), help="Backup file or directory (default: next to the database).")
+@click.option("--validation-sample", type=click.IntRange(min=0), default=1000, show_default=True,
+                 help="Rows compared field by field during verification.")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default 1).")
+@click.option("--no-rollback", is_flag=True, help="Keep everything when verification fails.")
+@click.option("--timeout", type=finite(0, min_open=True), default=3600.0, show_default=True, help="Seconds for backfill + drain.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+def migrate_cmd(settings: Settings, dry_run: bool, backup: bool, backup_path: str | None, validation_sample: int,
                  workers: int | None, no_rollback: bool, timeout: float, as_json: bool) -> None:
     """One-shot migration: backup, init, backfill, drain, verify (rollback on failure)."""
-    from .config import MigrationConfig
-    from .migrate import SQLiteToWeaviateMigrator
+    from sqlite_to_weaviate.operate.config import MigrationConfig
+    from sqlite_to_weaviate.operate.migrate import SQLiteToWeaviateMigrator
 
     config = MigrationConfig.from_settings(
         settings, dry_run=dry_run, backup_before_migration=backup, backup_path=backup_path,
@@ -62,22 +66,32 @@ def migrate_func(settings: Any, dry_run: bool, backup: bool, backup_path: str | 
     sys.exit(EXIT_OK if result.success else EXIT_PROBLEMS)
 
 
-migrate_cmd = _build("migrate", migrate_func, [
-    click.option("--dry-run", is_flag=True, help="Read and convert every row: tables, counts, rows the mapping would "
-                 "refuse (exit 1) and why, collections, estimated time; write nothing."),
-    click.option("--backup/--no-backup", default=True, show_default=True, help="Back up the database first."),
-    click.option("--backup-path", type=click.Path(), help="Backup file or directory (default: next to the database)."),
-    click.option("--validation-sample", type=click.IntRange(min=0), default=1000, show_default=True,
-                 help="Rows compared field by field during verification."),
-    click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default 1)."),
-    click.option("--no-rollback", is_flag=True, help="Keep everything when verification fails."),
-    click.option("--timeout", type=finite(0, min_open=True), default=3600.0, show_default=True, help="Seconds for backfill + drain."),
-    click.option("--json", "as_json", is_flag=True, help="Machine-readable result."),
-])
 
 
 # ---------------------------------------------------------------------------- run
-def run_func(settings: Any, workers: int, no_backfill: bool, no_init: bool, metrics_port: int | None,
+@command(main, "run")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes.")
+@click.option("--no-backfill", is_flag=True, help="Only replay live changes.")
+@click.option("--no-init", is_flag=True, help="Do not (re)install capture / create collections at start.")
+@click.option("--metrics-port", type=click.IntRange(min=0, max=65535), default=9464, show_default=True,
+                 envvar="S2W_METRICS_PORT", help="Port of /metrics and /healthz (0: any free port).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, envvar="S2W_METRICS_HOST")
+@click.option("--no-metrics", is_flag=True, help="No HTTP endpoint.")
+@click.option("--shutdown-grace", type=finite(0), default=10.0, show_default=True,
+                 help="Seconds the relay waits for in-flight jobs on SIGTERM.")
+@click.option("--no-watch", is_flag=True, help="Poll only (no file-system events).")
+@click.option("--rows-per-second", type=finite(0, min_open=True), help="Backfill throughput cap.")
+@click.option("--log-dir", type=click.Path(file_okay=False), help="Directory for worker logs.")
+@click.option("--verify-every", type=finite(0), default=DEFAULT_VERIFY_EVERY, show_default=True,
+                 help="Verify once the backfill is applied, then every N seconds; clean + gate open = phase 4 "
+                      "(0: never).")
+@click.option("--validation-sample", type=click.IntRange(min=0), default=100, show_default=True,
+                 help="Rows compared field by field by each periodic verify.")
+@click.option("--verify-repair/--verify-report-only", default=True, show_default=True,
+                 help="Repair what the periodic verify finds (through the outbox), or only report it.")
+@click.option("--dry-run", is_flag=True, help="Check the stores, read and convert every row, print the plan and "
+                 "the rows the mapping would refuse (exit 1); start nothing, write nothing.")
+def run_cmd(settings: Settings, workers: int, no_backfill: bool, no_init: bool, metrics_port: int | None,
              metrics_host: str, no_metrics: bool, shutdown_grace: float, no_watch: bool, rows_per_second: float | None,
              log_dir: str | None, verify_every: float, validation_sample: int, verify_repair: bool,
              dry_run: bool) -> None:
@@ -89,7 +103,7 @@ def run_func(settings: Any, workers: int, no_backfill: bool, no_init: bool, metr
         _print_plan(settings, workers)
         return
 
-    from .sidecar import Sidecar, SidecarOptions
+    from sqlite_to_weaviate.operate.sidecar import Sidecar, SidecarOptions
 
     options = SidecarOptions(
         workers=workers, init=not no_init, backfill=not no_backfill,
@@ -103,35 +117,12 @@ def run_func(settings: Any, workers: int, no_backfill: bool, no_init: bool, metr
     sys.exit(sidecar.run())
 
 
-run_cmd = _build("run", run_func, [
-    click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes."),
-    click.option("--no-backfill", is_flag=True, help="Only replay live changes."),
-    click.option("--no-init", is_flag=True, help="Do not (re)install capture / create collections at start."),
-    click.option("--metrics-port", type=click.IntRange(min=0, max=65535), default=9464, show_default=True,
-                 envvar="S2W_METRICS_PORT", help="Port of /metrics and /healthz (0: any free port)."),
-    click.option("--metrics-host", default="127.0.0.1", show_default=True, envvar="S2W_METRICS_HOST"),
-    click.option("--no-metrics", is_flag=True, help="No HTTP endpoint."),
-    click.option("--shutdown-grace", type=finite(0), default=10.0, show_default=True,
-                 help="Seconds the relay waits for in-flight jobs on SIGTERM."),
-    click.option("--no-watch", is_flag=True, help="Poll only (no file-system events)."),
-    click.option("--rows-per-second", type=finite(0, min_open=True), help="Backfill throughput cap."),
-    click.option("--log-dir", type=click.Path(file_okay=False), help="Directory for worker logs."),
-    click.option("--verify-every", type=finite(0), default=DEFAULT_VERIFY_EVERY, show_default=True,
-                 help="Verify once the backfill is applied, then every N seconds; clean + gate open = phase 4 "
-                      "(0: never)."),
-    click.option("--validation-sample", type=click.IntRange(min=0), default=100, show_default=True,
-                 help="Rows compared field by field by each periodic verify."),
-    click.option("--verify-repair/--verify-report-only", default=True, show_default=True,
-                 help="Repair what the periodic verify finds (through the outbox), or only report it."),
-    click.option("--dry-run", is_flag=True, help="Check the stores, read and convert every row, print the plan and "
-                 "the rows the mapping would refuse (exit 1); start nothing, write nothing."),
-])
 
 
-def _print_plan(settings: Any, workers: int) -> None:
+def _print_plan(settings: Settings, workers: int) -> None:
     """What ``run`` would do: the same read-only preflight and plan as ``migrate --dry-run``."""
-    from .config import MigrationConfig
-    from .migrate import SQLiteToWeaviateMigrator
+    from sqlite_to_weaviate.operate.config import MigrationConfig
+    from sqlite_to_weaviate.operate.migrate import SQLiteToWeaviateMigrator
 
     config = MigrationConfig.from_settings(settings, dry_run=True, backup_before_migration=False,
                                            enable_parallel_processing=workers > 1, worker_count=workers)
@@ -146,9 +137,12 @@ def _print_plan(settings: Any, workers: int) -> None:
 
 
 # ---------------------------------------------------------------------------- backup
-def backup_func(settings: Any, to: str | None, dry_run: bool) -> None:
+@command(main, "backup")
+@click.option("--to", type=click.Path(), help="Backup file or existing directory (default: next to the database).")
+@click.option("--dry-run", is_flag=True)
+def backup_cmd(settings: Settings, to: str | None, dry_run: bool) -> None:
     """Consistent online copy of the database (safe while the app writes), integrity-checked."""
-    from .backup import backup_database, default_backup_path
+    from sqlite_to_weaviate.operate.backup import backup_database, default_backup_path
 
     if dry_run:
         target = Path(to) if to else None
@@ -160,16 +154,17 @@ def backup_func(settings: Any, to: str | None, dry_run: bool) -> None:
     click.echo(f"backup written: {result.path} ({result.bytes} bytes, {result.seconds:.2f}s, integrity ok)")
 
 
-backup_cmd = _build("backup", backup_func, [
-    click.option("--to", type=click.Path(), help="Backup file or existing directory (default: next to the database)."),
-    click.option("--dry-run", is_flag=True),
-])
 
 
 # ---------------------------------------------------------------------------- rollback
-def rollback_func(settings: Any, dry_run: bool, yes: bool, force: bool) -> None:
+@command(main, "rollback")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True,
+                 help="Roll back even after `uninstall` (phase 5), deleting objects edited in Weaviate since cutover.")
+def rollback_cmd(settings: Settings, dry_run: bool, yes: bool, force: bool) -> None:
     """Remove what the migration created: collections (or its objects), Redis keys, capture. App data stays."""
-    from .rollback import rollback
+    from sqlite_to_weaviate.operate.rollback import rollback
 
     if not dry_run and not yes:
         preview = rollback(settings, dry_run=True, force=force)
@@ -182,18 +177,16 @@ def rollback_func(settings: Any, dry_run: bool, yes: bool, force: bool) -> None:
     click.echo("dry run: nothing was changed" if dry_run else "rolled back")
 
 
-rollback_cmd = _build("rollback", rollback_func, [
-    click.option("--dry-run", is_flag=True, help="List what would be removed; change nothing."),
-    click.option("--yes", is_flag=True, help="Do not ask for confirmation."),
-    click.option("--force", is_flag=True,
-                 help="Roll back even after `uninstall` (phase 5), deleting objects edited in Weaviate since cutover."),
-])
 
 
 # ---------------------------------------------------------------------------- uninstall
-def uninstall_func(settings: Any, dry_run: bool, yes: bool, force: bool) -> None:
+@command(main, "uninstall")
+@click.option("--dry-run", is_flag=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Even with unapplied changes in the outbox.")
+def uninstall_cmd(settings: Settings, dry_run: bool, yes: bool, force: bool) -> None:
     """Phase 5 cleanup after cutover: drop capture triggers and tool tables (Weaviate is kept)."""
-    from .cleanup import plan_uninstall, uninstall
+    from sqlite_to_weaviate.operate.cleanup import plan_uninstall, uninstall
 
     plan = plan_uninstall(settings)
     for line in plan.lines():
@@ -212,17 +205,16 @@ def uninstall_func(settings: Any, dry_run: bool, yes: bool, force: bool) -> None
     click.echo("capture removed (phase 5 done); Weaviate data is kept")
 
 
-uninstall_cmd = _build("uninstall", uninstall_func, [
-    click.option("--dry-run", is_flag=True),
-    click.option("--yes", is_flag=True, help="Do not ask for confirmation."),
-    click.option("--force", is_flag=True, help="Even with unapplied changes in the outbox."),
-])
 
 
 # ---------------------------------------------------------------------------- phase / ready
-def ready_func(settings: Any, max_verify_age: float, as_json: bool) -> None:
+@command(main, "ready")
+@click.option("--max-verify-age", type=finite(0), default=3600.0, show_default=True,
+                 help="A verify older than this many seconds does not count.")
+@click.option("--json", "as_json", is_flag=True)
+def ready_cmd(settings: Settings, max_verify_age: float, as_json: bool) -> None:
     """Cutover gate: yes/no and why (lag 0, outbox drained, backfill done, recent clean verify, no dead letters)."""
-    from .phases import readiness
+    from sqlite_to_weaviate.operate.phases import readiness
 
     r = readiness(settings, max_verify_age_s=max_verify_age)
     if as_json:
@@ -237,16 +229,13 @@ def ready_func(settings: Any, max_verify_age: float, as_json: bool) -> None:
     sys.exit(EXIT_OK if r.ready else EXIT_PROBLEMS)
 
 
-ready_cmd = _build("ready", ready_func, [
-    click.option("--max-verify-age", type=finite(0), default=3600.0, show_default=True,
-                 help="A verify older than this many seconds does not count."),
-    click.option("--json", "as_json", is_flag=True),
-])
 
 
-def phase_func(settings: Any, as_json: bool) -> None:
+@command(main, "phase")
+@click.option("--json", "as_json", is_flag=True)
+def phase_cmd(settings: Settings, as_json: bool) -> None:
     """The migration phase recorded in the database (1 schema .. 5 cleanup)."""
-    from .phases import get_phase
+    from sqlite_to_weaviate.operate.phases import get_phase
 
     conn = settings.open_db(readonly=True)
     try:
@@ -257,8 +246,3 @@ def phase_func(settings: Any, as_json: bool) -> None:
         click.echo(json.dumps({"number": int(phase), "name": phase.label}))
     else:
         click.echo(f"phase {int(phase)}: {phase.label}")
-
-
-phase_cmd = _build("phase", phase_func, [click.option("--json", "as_json", is_flag=True)])
-
-COMMANDS = [migrate_cmd, run_cmd, backup_cmd, rollback_cmd, uninstall_cmd, ready_cmd, phase_cmd]
