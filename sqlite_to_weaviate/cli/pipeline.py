@@ -68,11 +68,16 @@ def relay_cmd(settings: Settings, no_watch: bool) -> None:
 @click.option("--name", help="Worker name (default: host-pid).")
 @click.option("--allowed-collections", envvar="S2W_ALLOWED_COLLECTIONS", show_envvar=True,
               help="Comma-separated collections this worker may write (besides the relay's signed list).")
-def worker_cmd(settings: Settings, burst: bool, name: str | None, allowed_collections: str | None) -> None:
+@click.option("--live-only", is_flag=True,
+              help="Take only live jobs (app changes), never history: a reserve that keeps live lag low while "
+                   "a backfill streams.")
+def worker_cmd(settings: Settings, burst: bool, name: str | None, allowed_collections: str | None,
+               live_only: bool) -> None:
     """Apply jobs to Weaviate (run any number, on any host with Redis and Weaviate access)."""
     from sqlite_to_weaviate.writer.rq_worker import run_worker
 
-    run_worker(settings, burst=burst, name=name, allowed_collections=(allowed_collections or "").split(","))
+    run_worker(settings, burst=burst, name=name, allowed_collections=(allowed_collections or "").split(","),
+               live_only=live_only)
 
 
 @command(main, "job-secret")

@@ -54,6 +54,7 @@ class VerifyCounters:
 @dataclass(frozen=True)
 class SidecarOptions:
     workers: int = 2
+    live_workers: int = 1                 # more workers that take only live jobs (worker_pool)
     init: bool = True
     backfill: bool = True
     backfill_options: BackfillOptions | None = None
@@ -117,7 +118,8 @@ class Sidecar:
         if self._stop.is_set():
             relay.stop()
         self.pool = WorkerPool(self.settings, self.options.workers, log_dir=self.options.log_dir,
-                               log_level=self.options.worker_log_level).start()
+                               log_level=self.options.worker_log_level,
+                               live_reserve=self.options.live_workers).start()
         threads = [threading.Thread(target=self.pool.supervise, args=(self._stop,), name="s2w-supervisor", daemon=True)]
         backfill_stop = threading.Event()
         if self.options.backfill:

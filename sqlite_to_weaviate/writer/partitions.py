@@ -68,16 +68,27 @@ class Entry:
 
 @dataclass
 class Job:
-    """One dispatched batch: a partition's job of one lane, named by its fence token."""
+    """One dispatched batch of one lane, named by its fence token.
+
+    A bulk job holds one partition. A live job holds every partition it carries keys of
+    (``Scheduler.take_jobs`` gathers live keys across partitions, so a trickle of app
+    writes spread over many partitions goes out as one job, not one job per partition).
+    Each partition lane it holds is fenced with its token and leased by its worker.
+    """
 
     token: str
     batch_id: str
-    partition: int
+    partitions: tuple[int, ...]
     lane: str
     entries: list[Entry]
     dispatched_at: float
     next_check: float
     unleased_since: float | None = None
+
+    @property
+    def partition(self) -> int:
+        """The first partition it holds: names the job in RQ and in its worker's ack."""
+        return self.partitions[0]
 
     def object_ids(self) -> set[uuid.UUID]:
         return {e.object_id for e in self.entries}

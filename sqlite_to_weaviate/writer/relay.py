@@ -53,6 +53,7 @@ from sqlite_to_weaviate.writer.wake import DatabaseWatcher
 READ_CHUNK = 5000
 CHECKPOINT_INTERVAL = 0.5
 STATUS_INTERVAL = 1.0
+ACK_WAIT_S = 0.05  # with jobs in flight, the longest the relay blocks waiting for an ack
 # Failures the relay outlives by backing off: Redis down, the database busy beyond the busy
 # timeout, the file system hiccuping. Anything else is a bug and stops the relay loudly.
 TRANSIENT_ERRORS = (redis.RedisError, sqlite3.OperationalError, OSError)
@@ -190,11 +191,14 @@ class Relay:
     def _idle_wait(self, busy: bool) -> None:
         if busy:
             return
-        if any(p.jobs() for p in self.scheduler.partitions):
-            for ack in self.transport.wait_ack(0.05):
+        held = self.scheduler.live_hold(time.monotonic())  # live keys gathering for their job
+        if self.scheduler.in_flight():
+            for ack in self.transport.wait_ack(max(0.01, min(ACK_WAIT_S, held if held is not None else ACK_WAIT_S))):
                 self._on_ack(ack)
             return
         wait = self.settings.poll_interval if not self.scheduler.owed else min(self.settings.poll_interval, 0.2)
+        if held is not None:
+            wait = min(wait, held)
         self._wake.wait(wait)
         self._wake.clear()
 

@@ -54,8 +54,15 @@ def check_job_secret(settings: Settings) -> bool:
     )
 
 
+def worker_queues(namespace: str, *, live_only: bool = False) -> list[str]:
+    """The queues a worker listens to, in the order it takes them: live first (invariant 11);
+    a live-only worker is the reserve that keeps app changes fresh while history streams."""
+    keys = RedisKeys(namespace)
+    return [keys.queue] if live_only else keys.queues()
+
+
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None, log_level: str = "WARNING",
-               allowed_collections: Iterable[str] = ()) -> bool:
+               allowed_collections: Iterable[str] = (), live_only: bool = False) -> bool:
     """Process jobs until stopped (or, with ``burst``, until the queue is empty)."""
     if not check_job_secret(settings):
         get_logger("s2w.worker").warning("no job secret in the database yet (run `init`); jobs are refused until "
@@ -64,7 +71,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     connection = settings.connect_redis()
     # live jobs first: RQ takes a job from the first queue that has one (invariant 11)
     queues = [Queue(name, connection=connection, serializer=JSONSerializer)
-              for name in RedisKeys(settings.namespace).queues()]
+              for name in worker_queues(settings.namespace, live_only=live_only)]
     worker = GuardedWorker(
         queues, connection=connection, serializer=JSONSerializer,
         name=name or f"s2w-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}",

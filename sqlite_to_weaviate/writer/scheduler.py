@@ -100,6 +100,8 @@ class Scheduler:
         dead_letters: Iterable[str] = (),
         live_window: int | None = None,
         bulk_window: int | None = None,
+        bulk_per_pass: int = 4,
+        live_linger: float = 0.1,
         new_batch_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
     ) -> None:
         self.run_id = run_id
@@ -111,6 +113,15 @@ class Scheduler:
         self.read_ahead = read_ahead
         self.live_window = live_window if live_window is not None else max(100, partitions * batch_size // 4)
         self.bulk_window = bulk_window if bulk_window is not None else max(2 * batch_size, 2 * partitions * batch_size)
+        # bulk jobs built per pass: building a job reads and converts its rows in the relay's one
+        # thread, so a pass never spends long on history while a live change waits for the next
+        self.bulk_per_pass = bulk_per_pass
+        # at most one partly filled live job per this many seconds, so a stream of app writes
+        # goes out in a few jobs per second, not one job per write
+        self.live_linger = live_linger
+        self._live_start = 0
+        self._last_partial = float("-inf")
+        self._live_held = False
         self.partitions = [Partition(n) for n in range(partitions)]
         self.ledgers = {lane: Ledger((checkpoints or {}).get(lane, 0)) for lane in LANES}
         self.exhausted = {lane: False for lane in LANES}
@@ -231,34 +242,84 @@ class Scheduler:
 
     # ------------------------------------------------------------------ dispatch
     def take_jobs(self, now: float) -> list[Job]:
-        """The next job of every partition lane that is free and has keys not already in flight."""
-        jobs: list[Job] = []
-        bulk = self.bulk_allowed()
-        for p in self.partitions:
-            if now < p.not_before:
-                continue
-            busy = p.busy()
-            for lane in LANES:
-                if p.inflight[lane] is not None or not p.pending[lane] or (lane == BULK and not bulk):
-                    continue
-                batch = []
-                for oid, entry in p.pending[lane].items():
-                    if oid not in busy:
-                        batch.append(entry)
-                        if len(batch) >= self.batch_size:
-                            break
-                if not batch:
-                    continue
-                for entry in batch:
-                    del p.pending[lane][entry.object_id]
-                    busy.add(entry.object_id)
-                self._tokens += 1
-                job = Job(f"{self.run_id}-{self._tokens}", self._new_batch_id(), p.number, lane, batch, now,
-                          now + 1.0)
-                p.inflight[lane] = job
-                jobs.append(job)
+        """Live jobs first, then (while the live lane keeps up) bulk jobs; see the two helpers."""
+        jobs = self._take_live(now)
+        if self.bulk_allowed():
+            jobs += self._take_bulk(now)
         self.stats["dispatched"] += len(jobs)
         return jobs
+
+    def _ready(self, p: Partition, lane: str, now: float) -> bool:
+        return now >= p.not_before and p.inflight[lane] is None and bool(p.pending[lane])
+
+    def _take_live(self, now: float) -> list[Job]:
+        """Live keys of every free partition, gathered into as few jobs as possible.
+
+        Per-job cost (a queue round trip, a lease, a Weaviate request) is what a stream of
+        single-row app writes pays for, so live jobs span partitions: each full batch goes
+        out at once, and what is left goes as one partial job, at most one per
+        ``live_linger`` seconds (a lone write after a quiet spell goes at once; under a
+        steady stream each job carries what arrived in the last ``live_linger``). A live job
+        holds each partition it has keys of, so per-key order is the same argument as for a
+        one-partition job. :meth:`live_hold` tells the relay when held keys may go.
+        """
+        count = len(self.partitions)
+        start, self._live_start = self._live_start, (self._live_start + 1) % count
+        jobs: list[Job] = []
+        held: list[Partition] = []
+        batch: list[Entry] = []
+        for i in range(count):
+            p = self.partitions[(start + i) % count]
+            if not self._ready(p, LIVE, now):
+                continue
+            busy = p.busy()
+            took = [entry for oid, entry in p.pending[LIVE].items() if oid not in busy][: self.batch_size - len(batch)]
+            if not took:
+                continue
+            held.append(p)
+            batch.extend(took)
+            if len(batch) >= self.batch_size:
+                jobs.append(self._new_job(held, LIVE, batch, now))
+                held, batch = [], []
+        self._live_held = False
+        if batch:
+            if now - self._last_partial >= self.live_linger:
+                jobs.append(self._new_job(held, LIVE, batch, now))
+                self._last_partial = now
+            else:
+                self._live_held = True
+        return jobs
+
+    def live_hold(self, now: float) -> float | None:
+        """Seconds until live keys held back by the linger may go (None: none are held)."""
+        if not self._live_held:
+            return None
+        return max(0.0, self._last_partial + self.live_linger - now)
+
+    def _take_bulk(self, now: float) -> list[Job]:
+        """One job per free partition, at most ``bulk_per_pass`` per pass."""
+        jobs: list[Job] = []
+        for p in self.partitions:
+            if len(jobs) >= self.bulk_per_pass:
+                break
+            if not self._ready(p, BULK, now):
+                continue
+            busy = p.busy()
+            batch = [entry for oid, entry in p.pending[BULK].items() if oid not in busy][: self.batch_size]
+            if batch:
+                jobs.append(self._new_job([p], BULK, batch, now))
+        return jobs
+
+    def _new_job(self, held: list[Partition], lane: str, entries: list[Entry], now: float) -> Job:
+        """Take ``entries`` out of their partitions' pending keys into a job that holds them all."""
+        self._tokens += 1
+        job = Job(f"{self.run_id}-{self._tokens}", self._new_batch_id(), tuple(p.number for p in held), lane,
+                  entries, now, now + 1.0)
+        for entry in entries:
+            del self.partition_of(entry.object_id).pending[lane][entry.object_id]
+        for p in held:
+            p.inflight[lane] = job
+        return job
 
     def refused_at_build(self, job: Job, refused: dict[str, str]) -> Decision:
         """Rows the mapping cannot convert: dead letters now; the job goes on without them."""
@@ -284,17 +345,28 @@ class Scheduler:
             base()
             for job in jobs:
                 if self._release(job):
-                    self.partitions[job.partition].requeue_front(job.lane, job.entries, suspect=True)
+                    self._requeue(job)
 
         decision._apply = apply
         return decision
 
     def _release(self, job: Job) -> bool:
-        p = self.partitions[job.partition]
-        if p.inflight[job.lane] is job:
-            p.inflight[job.lane] = None
-            return True
-        return False
+        """Free the partition lanes ``job`` holds; False if it held none any more."""
+        released = False
+        for number in job.partitions:
+            p = self.partitions[number]
+            if p.inflight[job.lane] is job:
+                p.inflight[job.lane] = None
+                released = True
+        return released
+
+    def _requeue(self, job: Job) -> None:
+        """A released job's keys back to the front of their partitions, as suspects."""
+        by_partition: dict[int, list[Entry]] = {}
+        for entry in job.entries:
+            by_partition.setdefault(self.partition_of(entry.object_id).number, []).append(entry)
+        for number, entries in by_partition.items():
+            self.partitions[number].requeue_front(job.lane, entries, suspect=True)
 
     def job(self, partition: int, token: str) -> Job | None:
         if not 0 <= partition < len(self.partitions):
@@ -312,7 +384,7 @@ class Scheduler:
         if job is None:
             self.stats["stale_acks"] += 1
             return None
-        p = self.partitions[partition]
+        held = [self.partitions[n] for n in job.partitions]
         if outcome == "applied":
             decision = self._settle_decision(job.entries, rejected or {}, stage="weaviate")
             base = decision._apply
@@ -320,7 +392,8 @@ class Scheduler:
             def applied() -> None:
                 base()
                 self._release(job)
-                p.attempts = 0
+                for p in held:
+                    p.attempts = 0
                 self.stats["applied_jobs"] += 1
                 self.stats["applied_changes"] += len(job.entries)
 
@@ -333,10 +406,12 @@ class Scheduler:
         def failed() -> None:
             base()
             self._release(job)
-            p.requeue_front(job.lane, job.entries, suspect=True)
+            self._requeue(job)
             if outcome != "fenced":
-                p.attempts += 1
-                p.not_before = max(p.not_before, now + backoff_delay(p.attempts, self.retry_delay, self.backoff_max))
+                for p in held:
+                    p.attempts += 1
+                    p.not_before = max(p.not_before,
+                                       now + backoff_delay(p.attempts, self.retry_delay, self.backoff_max))
                 self.stats["retries"] += 1
 
         decision._apply = failed
@@ -384,9 +459,13 @@ class Scheduler:
         return round(sum(n for _, n in window) / span, 1)
 
     # ------------------------------------------------------------------ lost jobs
+    def in_flight(self) -> list[Job]:
+        """Every job in flight, once (a live job is held by each of its partitions)."""
+        return list({id(job): job for p in self.partitions for job in p.jobs()}.values())
+
     def jobs_to_check(self, now: float) -> list[Job]:
         """In-flight jobs whose lease is due for a look."""
-        due = [job for p in self.partitions for job in p.jobs() if now >= job.next_check]
+        due = [job for job in self.in_flight() if now >= job.next_check]
         for job in due:
             job.next_check = now + min(1.0, self.lease_seconds / 3)
         return due
@@ -418,7 +497,7 @@ class Scheduler:
         def apply() -> None:
             base()
             if self._release(job):
-                self.partitions[job.partition].requeue_front(job.lane, job.entries, suspect=True)
+                self._requeue(job)
             self.stats["lost_jobs"] += 1
 
         decision._apply = apply
@@ -426,7 +505,7 @@ class Scheduler:
 
     def on_redis_wiped(self, wall: float) -> Decision:
         """Redis lost every job: all in-flight work is lost (and fenced by a new sentinel)."""
-        jobs = [job for p in self.partitions for job in p.jobs()]
+        jobs = self.in_flight()
         decision = self._owe([e for job in jobs for e in job.entries], wall, "lost: redis wiped")
         base = decision._apply
 
@@ -434,7 +513,7 @@ class Scheduler:
             base()
             for job in jobs:
                 if self._release(job):
-                    self.partitions[job.partition].requeue_front(job.lane, job.entries, suspect=True)
+                    self._requeue(job)
             self.stats["lost_jobs"] += len(jobs)
             self.stats["redis_wipes"] += 1
 
@@ -462,7 +541,7 @@ class Scheduler:
     def oldest_live_wait(self, wall: float) -> float | None:
         """Age of the oldest live change read but not applied (None when there is none)."""
         times = [e.captured_at for p in self.partitions for e in p.pending[LIVE].values() if e.captured_at]
-        times += [e.captured_at for p in self.partitions for job in p.jobs() for e in job.entries if e.captured_at]
+        times += [e.captured_at for job in self.in_flight() if job.lane == LIVE for e in job.entries if e.captured_at]
         return round(wall - min(times), 3) if times else None
 
     def snapshot(self, now: float, wall: float) -> dict[str, Any]:
@@ -474,7 +553,7 @@ class Scheduler:
                 lane: {"checkpoint": self.ledgers[lane].checkpoint, "read_cursor": self.ledgers[lane].read_cursor,
                        "unacked": self.ledgers[lane].unacked,
                        "pending": sum(len(p.pending[lane]) for p in self.partitions),
-                       "inflight": sum(p.inflight[lane] is not None for p in self.partitions),
+                       "inflight": sum(job.lane == lane for job in self.in_flight()),
                        "rate_per_s": self.rate(lane, wall)}
                 for lane in LANES
             },
@@ -483,10 +562,10 @@ class Scheduler:
             "resends_next_due_s": round(min(o.due for o in self.owed.values()) - wall, 1) if self.owed else None,
             "pending": sum(len(p.pending[lane]) for p in self.partitions for lane in LANES),
             "inflight": {
-                f"{p.number}{'' if job.lane == LIVE else '/bulk'}": {
+                f"{','.join(map(str, job.partitions))}{'' if job.lane == LIVE else '/bulk'}": {
                     "batch_id": job.batch_id, "lane": job.lane, "keys": len(job.entries),
                     "age_s": round(now - job.dispatched_at, 3)}
-                for p in self.partitions for job in p.jobs()
+                for job in self.in_flight()
             },
             "backing_off": {str(p.number): round(p.not_before - now, 3) for p in self.partitions if p.not_before > now},
             "live_oldest_wait_s": self.oldest_live_wait(wall),

@@ -3,8 +3,8 @@
 Redis is a work queue and an untrusted one (invariants 7 and 10): everything read from it
 is checked (acks carry a MAC, a malformed job hash counts as a vanished job), and nothing
 in it is the source of truth — losing all of it costs a re-send. A job is three keys
-written in one MULTI: its payload (the rows, orjson), its partition lane's fence (the one
-token allowed to write), and the RQ job, which carries only a signed ticket naming the
+written in one MULTI: its payload (the rows, orjson), the fence of each partition lane it
+holds (the one token allowed to write), and the RQ job, which carries only a signed ticket naming the
 payload. Live and bulk jobs go to two queues that workers take in that order.
 """
 
@@ -111,17 +111,18 @@ class Transport:
         pipe.multi()  # before any command: RQ's enqueue calls multi() itself otherwise, and fails
         for out in outgoing:
             job = out.job
-            ticket = JobTicket(batch_id=job.batch_id, namespace=self.namespace, partition=job.partition,
+            ticket = JobTicket(batch_id=job.batch_id, namespace=self.namespace, partitions=job.partitions,
                                token=job.token, lease_seconds=self.lease_seconds, collections=self.collections,
                                payload_sha256=payload_digest(out.payload), expires_at=time.time() + TICKET_TTL_SECONDS,
                                lane=job.lane)
             pipe.set(self.keys.payload(job.token), out.payload, ex=PAYLOAD_TTL_SECONDS)
-            pipe.set(self.keys.fence(job.partition, job.lane), job.token)
+            for partition in job.partitions:
+                pipe.set(self.keys.fence(partition, job.lane), job.token)
             self.queues[job.lane].enqueue_call(
                 JOB_FUNCTION, args=(self.signer.sign_ticket(ticket),), job_id=self.job_id(job),
                 timeout=self.job_timeout, result_ttl=60, failure_ttl=self.failure_ttl, ttl=None,
-                description=f"apply {job.lane} batch {job.batch_id} to partition {job.partition}",
-                meta={"batch_id": job.batch_id, "partition": job.partition, "lane": job.lane}, pipeline=pipe,
+                description=f"apply {job.lane} batch {job.batch_id} to partitions {list(job.partitions)}",
+                meta={"batch_id": job.batch_id, "partitions": list(job.partitions), "lane": job.lane}, pipeline=pipe,
             )
         pipe.execute()
 
@@ -153,7 +154,8 @@ class Transport:
 
     # ------------------------------------------------------------------ leases
     def leases(self, jobs: list[Job]) -> list[str | None]:
-        """The token holding each job's lease now (None: nobody)."""
+        """The token holding each job's lease now (None: nobody). A job's worker renews the
+        leases of all its partitions in one round trip, so the first one speaks for the job."""
         pipe = self.redis.pipeline()
         for job in jobs:
             pipe.get(self.keys.lease(job.partition, job.lane))

@@ -230,12 +230,12 @@ def test_forged_fence_payload_and_ticket_write_nothing(tmp_path, make_settings, 
             token = f"evil-{n}"
             redis_client.set(keys.fence(partition), token)
             redis_client.set(keys.payload(token), evil)
-            ticket = JobTicket(batch_id="b", namespace=settings.namespace, partition=partition, token=token,
+            ticket = JobTicket(batch_id="b", namespace=settings.namespace, partitions=(partition,), token=token,
                                lease_seconds=30.0, collections=(collection,), payload_sha256=payload_digest(evil),
                                expires_at=time.time() + TICKET_TTL_SECONDS)
             args = ticket.to_json()
             if shape == "v2":
-                args = {k: args[k] for k in ("batch_id", "namespace", "partition", "token", "lease_seconds")} | {"v": 2}
+                args = {k: args[k] for k in ("batch_id", "namespace", "partitions", "token", "lease_seconds")} | {"v": 2}
             elif shape == "v3-other-secret":
                 args = JobSigner(Secret("not-the-secret-" + "x" * 32)).sign_ticket(ticket)
             elif shape == "v3-bad-mac":
@@ -320,7 +320,7 @@ def test_workers_write_only_mapped_collections(tmp_path, make_settings, pipeline
                                        "vector": None, "properties": {}, "references": {}}]).dumps()
         redis_client.set(keys.payload(token), payload)
         redis_client.set(keys.fence(partition), token)
-        ticket = JobTicket(batch_id=token, namespace=settings.namespace, partition=partition, token=token,
+        ticket = JobTicket(batch_id=token, namespace=settings.namespace, partitions=(partition,), token=token,
                            lease_seconds=3.0, collections=listed, payload_sha256=payload_digest(payload),
                            expires_at=time.time() + 600)
         return queue.enqueue_call(JOB_FUNCTION, args=(signer.sign_ticket(ticket),))

@@ -13,12 +13,13 @@ from sqlite_to_weaviate.writer.scheduler import BULK, LIVE, Change, Owed, Schedu
 
 
 def oid(n: int) -> uuid.UUID:
-    return uuid.UUID(int=n + 1)
+    """Key n's object id; its partition (high 8 bytes) is (n + 1) % partitions."""
+    return uuid.UUID(int=(n + 1) << 64 | (n + 1))
 
 
 def make(**kw) -> Scheduler:
     values = dict(run_id="r", partitions=1, batch_size=10, lease_seconds=3.0, horizon=20.0, retry_delay=1.0,
-                  backoff_max=8.0, read_ahead=1000)
+                  backoff_max=8.0, read_ahead=1000, live_linger=0.0)  # the linger has its own tests
     values.update(kw)
     return Scheduler(**values)
 
@@ -107,6 +108,80 @@ def test_two_lanes_never_hold_the_same_key_at_once():
     s.on_ack(0, bulk.token, "applied", now=0.0, wall=0.0).commit()
     again, = s.take_jobs(0.0)
     assert again.lane == BULK and keys_of(again) == [1]
+
+
+def test_a_live_change_waits_while_its_history_is_in_flight():
+    s = make()
+    f = Feed(s)
+    f.rows(LIVE, [])
+    f.rows(BULK, [1, 2])
+    bulk, = s.take_jobs(0.0)
+    f.rows(LIVE, [1, 3])
+    live, = s.take_jobs(1.0)
+    assert keys_of(live) == [3]  # key 1 waits: the history job read it before this change
+    s.on_ack(0, bulk.token, "applied", now=1.0, wall=1.0).commit()
+    s.on_ack(0, live.token, "applied", now=1.0, wall=1.0).commit()
+    again, = s.take_jobs(2.0)
+    assert again.lane == LIVE and keys_of(again) == [1]
+
+
+def test_live_keys_of_many_partitions_go_out_as_one_job_holding_them_all():
+    s = make(partitions=8, batch_size=50)
+    f = Feed(s)
+    f.rows(LIVE, list(range(20)))
+    job, = s.take_jobs(0.0)
+    held = {s.partition_of(oid(k)).number for k in range(20)}
+    assert sorted(keys_of(job)) == list(range(20)) and set(job.partitions) == held and len(held) > 1
+    assert all(s.partitions[n].inflight[LIVE] is job for n in held)
+    assert s.in_flight() == [job] and s.snapshot(0.0, 0.0)["lanes"][LIVE]["inflight"] == 1
+    f.rows(LIVE, [0, 100])  # key 0 is in flight; key 100 may sit in a held partition
+    more = s.take_jobs(1.0)
+    assert all(0 not in keys_of(j) for j in more)
+    assert all(set(j.partitions).isdisjoint(held) for j in more)
+    s.on_ack(job.partitions[-1], job.token, "applied", now=1.0, wall=1.0).commit()  # any partition it held names it
+    assert all(s.partitions[n].inflight[LIVE] is None for n in held if all(n not in j.partitions for j in more))
+    for j in more:
+        s.on_ack(j.partition, j.token, "applied", now=1.0, wall=1.0).commit()
+    rest = s.take_jobs(1.0)
+    assert sorted(k for j in rest for k in keys_of(j)) == sorted({0, 100} - {k for j in more for k in keys_of(j)})
+
+
+def test_partial_live_jobs_go_at_most_once_per_linger_but_full_batches_never_wait():
+    s = make(partitions=4, batch_size=4, live_linger=0.5)
+    f = Feed(s)
+    assert s.live_hold(0.0) is None
+    f.rows(LIVE, [1])
+    first, = s.take_jobs(10.0)               # a lone write after a quiet spell goes at once
+    s.on_ack(first.partition, first.token, "applied", now=10.1, wall=10.1).commit()
+    f.rows(LIVE, [2, 3])
+    assert s.take_jobs(10.2) == [] and s.live_hold(10.2) == pytest.approx(0.3)  # gathering
+    f.rows(LIVE, [5])
+    partial, = s.take_jobs(10.5)             # the linger has passed: everything gathered, one job
+    assert sorted(keys_of(partial)) == [2, 3, 5] and s.live_hold(10.5) is None
+    s.on_ack(partial.partition, partial.token, "applied", now=10.5, wall=10.5).commit()
+    f.rows(LIVE, list(range(20, 30)))
+    full = s.take_jobs(10.6)                 # whole batches go at once; the remainder waits
+    assert len(full) == 2 and all(len(j.entries) == 4 for j in full)
+    for job in full:
+        s.on_ack(job.partition, job.token, "applied", now=10.7, wall=10.7).commit()
+    assert s.take_jobs(10.7) == [] and s.live_hold(10.7) == pytest.approx(0.3)
+    rest, = s.take_jobs(11.0)
+    assert len(rest.entries) == 2
+
+
+def test_a_lost_or_failed_live_job_gives_each_key_back_to_its_own_partition():
+    s = make(partitions=4, batch_size=50)
+    f = Feed(s)
+    f.rows(LIVE, list(range(12)))
+    job, = s.take_jobs(0.0)
+    s.lost(job, "worker died", 0.0).commit()
+    for p in s.partitions:
+        assert all(s.partition_of(o) is p for o in p.pending[LIVE]) and p.inflight[LIVE] is None
+    again, = s.take_jobs(1.0)
+    assert sorted(keys_of(again)) == list(range(12)) and all(e.suspect for e in again.entries)
+    s.on_ack(again.partition, again.token, "transient", now=2.0, wall=2.0).commit()
+    assert all(s.partitions[n].not_before == 3.0 for n in again.partitions)  # every partition it held backs off
+    assert s.take_jobs(2.5) == [] and sorted(keys_of(s.take_jobs(3.0)[0])) == list(range(12))
 
 
 def test_history_waits_while_the_live_lane_is_behind():
@@ -298,13 +373,14 @@ def test_the_snapshot_names_lanes_and_the_oldest_live_wait():
 
 # ---------------------------------------------------------------------- a model of the world
 @pytest.mark.parametrize("seed", range(40))
-def test_per_key_order_holds_under_random_interleavings(seed):
+@pytest.mark.parametrize("linger", [0.05, 2.0])
+def test_per_key_order_holds_under_random_interleavings(seed, linger):
     """Rows change, jobs are applied late, lost (their zombie write lands at any time within the
     horizon), fenced, failed, or wiped with Redis. Once everything is applied and every owed
     re-send has come due and landed, Weaviate holds the last version of every row."""
     rng = random.Random(seed)
     horizon = 30.0
-    s = make(partitions=3, batch_size=3, horizon=horizon, lease_seconds=3.0, live_window=4)
+    s = make(partitions=3, batch_size=3, horizon=horizon, lease_seconds=3.0, live_window=4, live_linger=linger)
     rows: dict[int, int] = {}          # key -> current version in SQLite
     weaviate: dict[int, int] = {}      # key -> version last written
     read_at_dispatch: dict[str, dict[int, int]] = {}
@@ -333,6 +409,8 @@ def test_per_key_order_holds_under_random_interleavings(seed):
         s.due_resends(wall)
         for job in s.take_jobs(now):
             read_at_dispatch[job.token] = {e.key[0]: rows.get(e.key[0], 0) for e in job.entries}
+        held = [k for job in s.in_flight() for k in keys_of(job)]
+        assert len(held) == len(set(held)), "two jobs in flight hold one key"
         for p in s.partitions:
             for job in rng.sample(p.jobs(), len(p.jobs())):  # a partition's two lanes finish in any order
                 fate = rng.random()
