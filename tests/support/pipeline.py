@@ -43,8 +43,9 @@ class Pipeline:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
-    def start_workers(self, count: int = 1) -> list[subprocess.Popen]:
-        started = [self._spawn("worker", name=f"worker{len(self.workers) + i}") for i in range(count)]
+    def start_workers(self, count: int = 1, *, live_only: bool = False) -> list[subprocess.Popen]:
+        args = ("worker", "--live-only") if live_only else ("worker",)
+        started = [self._spawn(*args, name=f"worker{len(self.workers) + i}") for i in range(count)]
         self.workers.extend(started)
         return started
 

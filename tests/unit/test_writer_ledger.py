@@ -77,3 +77,12 @@ def test_ticket_payload_and_ack_round_trip():
         JobPayload.loads(b'{"upserts": []')
     ack = Ack(batch_id="b", partition=3, token="t-1", outcome="applied", rejected={"u": "bad"})
     assert Ack.loads(ack.dumps()) == ack
+
+
+def test_workers_take_live_jobs_first_and_the_reserve_only_live_jobs():
+    from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+    from sqlite_to_weaviate.writer.rq_worker import worker_queues
+
+    keys = RedisKeys("ns")
+    assert worker_queues("ns") == [keys.queue, keys.bulk_queue]
+    assert worker_queues("ns", live_only=True) == [keys.queue]
