@@ -17,6 +17,7 @@ from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.mapping import TableMapping
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.store import dead_letters
+from sqlite_to_weaviate.store.progress import read_progress
 
 from . import checkpoint as ckpt
 from .dry_run import plan_table
@@ -127,7 +128,9 @@ def wait_applied(settings: Settings, seq: int | None, *, stop: threading.Event |
             now = time.monotonic()
             if now - last_log > 5:
                 last_log = now
-                log.info("waiting for the relay to apply the backfill", bulk_checkpoint=checkpoint, target_seq=seq)
+                lanes = read_progress(conn)
+                log.info("waiting for the relay to apply the backfill", bulk_checkpoint=checkpoint, target_seq=seq,
+                         queued=lanes.bulk.depth, live_lag_s=lanes.live_lag_s)
             if (deadline is not None and now >= deadline) or (stop is not None and stop.wait(poll)):
                 return False
             if stop is None:

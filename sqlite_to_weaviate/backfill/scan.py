@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from sqlite_to_weaviate.store.lanes import enqueue_all_keys
+from sqlite_to_weaviate.store.progress import read_progress
 from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.mapping import TableMapping
@@ -91,8 +92,12 @@ def scan_table(conn: sqlite3.Connection, table: TableMapping, options: BackfillO
     started = time.monotonic()
     rate: float | None = None
 
+    def lanes() -> dict:
+        now = read_progress(conn)
+        return {"live_lag_s": now.live_lag_s, "queued": now.bulk.depth}
+
     def on_wait(reason: str) -> None:
-        display.update(ProgressEvent(table.table, cp.rows_enqueued, total, rate, None, paused=reason))
+        display.update(ProgressEvent(table.table, cp.rows_enqueued, total, rate, None, paused=reason, **lanes()))
 
     while gate.wait(conn, on_wait):
         page_size = gate.page_size(page_size)
@@ -105,6 +110,7 @@ def scan_table(conn: sqlite3.Connection, table: TableMapping, options: BackfillO
             table.table, cp.rows_enqueued, cp.total_estimate, rate,
             0.0 if page.done else eta_seconds(None if total is None else total - cp.rows_enqueued, rate),
             done=page.done, page_after=page.first_after, page_last=page.last_key, page_rows=page.rows,
+            **lanes(),
         ))
         if page.done:
             break

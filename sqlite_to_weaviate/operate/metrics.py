@@ -14,11 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from sqlite_to_weaviate.writer.status import PipelineStatus
 
 METRIC_NAMES = (
     "s2w_lag_seconds", "s2w_outbox_depth", "s2w_bulk_backlog", "s2w_backfill_rows_remaining",
@@ -54,6 +57,25 @@ class MetricsSample:
     refused: dict[str, int] = field(default_factory=dict)     # refusals by kind (writer/trust.py)
     healthy: bool = True
     problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_status(cls, st: "PipelineStatus") -> "MetricsSample":
+        """What ``status`` knows, as gauges: both lanes apart (invariant 11), dead letters, the
+        backfill per table, a stuck relay, refusals and problems. The sidecar adds its own
+        counters, workers, phase and verify results."""
+        s = cls(lag_seconds=st.oldest_unapplied_age_s or 0.0, outbox_depth=st.outbox_depth,
+                bulk_backlog=st.bulk_backlog, backfill_remaining=st.backfill_remaining,
+                backfill_eta_seconds=st.backfill_eta_s, dead_letters=st.dead_letters,
+                relay_stuck_seconds=round(st.stuck_seconds or 0.0, 3), refused=dict(st.refused),
+                problems=list(st.problems))
+        for table, value in st.backfill.items():
+            if not isinstance(value, dict):
+                continue
+            rows = int(value.get("rows_enqueued") or 0)
+            total = value.get("total_estimate")
+            s.backfill_rows[table] = rows
+            s.backfill_progress[table] = 1.0 if value.get("done") else (min(1.0, rows / total) if total else 0.0)
+        return s
 
 
 class SidecarCollector(Collector):

@@ -248,23 +248,8 @@ class Sidecar:
     def sample(self) -> MetricsSample:
         from sqlite_to_weaviate.writer.status import collect_status
 
-        s = MetricsSample()
         st = collect_status(self.settings, max_lag_s=self.options.max_lag_s, max_stuck_s=self.options.max_stuck_s)
-        s.lag_seconds = st.oldest_unapplied_age_s or 0.0
-        s.outbox_depth = st.outbox_depth
-        s.bulk_backlog = st.bulk_backlog
-        s.backfill_remaining, s.backfill_eta_seconds = st.backfill_remaining, st.backfill_eta_s
-        s.dead_letters = st.dead_letters
-        s.relay_stuck_seconds = round(st.stuck_seconds or 0.0, 3)
-        s.refused = dict(st.refused)
-        s.problems = list(st.problems)
-        for table, value in st.backfill.items():
-            if not isinstance(value, dict):
-                continue
-            rows = int(value.get("rows_enqueued") or 0)
-            total = value.get("total_estimate")
-            s.backfill_rows[table] = rows
-            s.backfill_progress[table] = 1.0 if value.get("done") else (min(1.0, rows / total) if total else 0.0)
+        s = MetricsSample.from_status(st)
         stats = self._relay_stats()
         s.applied_total = stats.get("applied_changes", 0)
         s.retries_total = stats.get("retries", 0)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import time
 
+from click.testing import CliRunner
+from prometheus_client import CollectorRegistry, generate_latest
+
 from sqlite_to_weaviate.backfill import BackfillOptions, backfill
+from sqlite_to_weaviate.cli import main
+from sqlite_to_weaviate.operate.metrics import MetricsSample, SidecarCollector
 from sqlite_to_weaviate.store import progress
 from sqlite_to_weaviate.store.lanes import BULK, high_water
+from sqlite_to_weaviate.writer.status import collect_status
 from tests.support.pipeline import assert_stores_equal, wait_for
 
 HISTORY_ROWS = 3000
@@ -17,8 +25,9 @@ def test_live_changes_overtake_a_history_backlog(tmp_path, make_settings, pipeli
     """Only a live-only worker runs at first, so no history job can be applied: live inserts,
     updates and deletes must land anyway, including keys whose history entry waits in the
     relay (key 1500: read, not yet in a job) or still in the bulk lane (2995, 2990): the
-    live change takes the key over, and its row is read at dispatch. Then a general worker
-    drains the history and both stores are equal."""
+    live change takes the key over, and its row is read at dispatch. ``status``, the CLI and
+    ``/metrics`` show the lanes apart; with no worker at all, the live backlog and its age
+    show. Then a general worker drains both lanes, live first, and the stores are equal."""
     db = tmp_path / "app.db"
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -52,6 +61,35 @@ def test_live_changes_overtake_a_history_backlog(tmp_path, make_settings, pipeli
     time.sleep(2.0)  # a worker that took history jobs would write hundreds of objects meanwhile
     assert collection.aggregate.over_all(total_count=True).total_count == 3  # 3001, 1500, 2995: live only
     assert progress.read_progress(conn).bulk.checkpoint == 0
+
+    # the lanes apart: no live lag, the history queued, all of it still to go
+    st = collect_status(settings)
+    assert st.outbox_depth == 0 and st.oldest_unapplied_age_s is None
+    assert HISTORY_ROWS - 3 <= st.bulk_backlog <= HISTORY_ROWS and st.backfill_remaining == st.bulk_backlog
+    assert not st.caught_up
+    env = {"S2W_SQLITE_URL": str(db), "S2W_WEAVIATE_URL": settings.weaviate_url, "S2W_REDIS_URL": settings.redis_url,
+           "S2W_NAMESPACE": settings.namespace, "S2W_COLLECTION_PREFIX": settings.collection_prefix}
+    out = CliRunner().invoke(main, ["status"], env=env).output
+    assert "live lag          - (0 live change(s) waiting)" in out
+    assert f"{st.backfill_remaining} row(s) to go, {st.bulk_backlog} queued" in out
+
+    # live overload (here: no worker at all): the live backlog and its age show
+    live_worker, = pipeline.workers
+    os.killpg(live_worker.pid, signal.SIGKILL)
+    live_worker.wait()
+    for key in range(10, 15):
+        conn.execute("UPDATE items SET qty = -qty WHERE id = ?", (key,))
+    time.sleep(1.5)
+    st = collect_status(settings)
+    assert st.outbox_depth == 5 and st.oldest_unapplied_age_s >= 1.0
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SidecarCollector(lambda: MetricsSample.from_status(st)))
+    metrics = generate_latest(registry).decode()
+    assert "s2w_outbox_depth 5.0" in metrics and f"s2w_bulk_backlog {st.bulk_backlog}.0" in metrics
+    assert f"s2w_backfill_rows_remaining {st.backfill_remaining}.0" in metrics
+    lag = float(next(line.split()[1] for line in metrics.splitlines() if line.startswith("s2w_lag_seconds ")))
+    assert lag >= 1.0
+    assert "live lag          1." in CliRunner().invoke(main, ["status"], env=env).output
 
     pipeline.start_workers(1)
     pipeline.wait_caught_up(180)
