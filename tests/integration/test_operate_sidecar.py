@@ -129,11 +129,11 @@ def test_run_sigterm_loses_nothing_and_serves_metrics(tmp_path, make_settings, w
         text = body.decode()
         for name in METRIC_NAMES:
             assert f"\n{name}" in "\n" + text, f"{name} missing from /metrics"
-        assert "s2w_workers 2.0" in text
+        assert "s2w_workers 3.0" in text  # --workers 2 and one live-only (--live-workers 1)
         status, body = get(f"http://127.0.0.1:{port}/healthz")
         assert status in (200, 503) and "healthy" in json.loads(body)
         children = psutil.Process(first.pid).children(recursive=True)
-        assert len(children) >= 2
+        assert len(children) >= 3
         first.send_signal(signal.SIGTERM)  # mid-writes, mid-backfill or mid-replay
         assert first.wait(timeout=90) == 0
         gone, alive = psutil.wait_procs(children, timeout=10)
