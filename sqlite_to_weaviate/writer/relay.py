@@ -38,6 +38,7 @@ from sqlite_to_weaviate import capture, tool_objects
 from sqlite_to_weaviate.capture import get_state, read_outbox, set_state
 from sqlite_to_weaviate.capture.state import ensure_state_table
 from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.embed.relay_hook import VersionWatch
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger, new_correlation_id
 from sqlite_to_weaviate.mapping import ConversionError, Mapping, MappingError, ensure_collections
@@ -182,6 +183,7 @@ class Relay:
         self.conn = settings.open_db()
         self.conn.row_factory = None
         self.mapping = mapping if mapping is not None else settings.load_mapping(self.conn)
+        self._versions = VersionWatch(self.conn, self.mapping)  # embedder vectors: collection versions
         self.redis = settings.connect_redis()
         self.queue = Queue(self.keys.queue, connection=self.redis, serializer=JSONSerializer)
         self._init_tables()
@@ -584,7 +586,7 @@ class Relay:
         pipe = self.redis.pipeline()
         pipe.multi()  # explicitly, before any command: RQ's enqueue calls multi() itself otherwise, and fails
         jobs: list[tuple[Partition, InFlight, int, int]] = []
-        collections = tuple(sorted({t.collection for t in self.mapping.tables.values()}))
+        collections = self.mapping.write_collections()
         for p in ready:
             entries = batches[p.number]
             upserts, deletes, rejected, replace = payloads[p.number]
@@ -655,10 +657,10 @@ class Relay:
                 row = rows[entry.table].get(entry.key)
                 if row is None:
                     tenant = ALL_TENANTS if table.tenant_column else None
-                    deletes.append(Delete(table.collection, str(entry.object_id), tenant))
+                    deletes.extend(Delete(name, str(entry.object_id), tenant) for name in table.write_collections)
                     continue
-                try:
-                    upserts.append(table.to_object(row, object_id=entry.object_id).to_json())
+                try:  # one object per collection written (several while a new embedding version is built)
+                    upserts.extend(o.to_json() for o in table.to_objects(row, object_id=entry.object_id))
                 except (ConversionError, MappingError) as exc:
                     rejected[str(entry.object_id)] = str(exc)
                     continue
@@ -692,6 +694,8 @@ class Relay:
         self._persisted = checkpoint
 
     def _housekeeping(self, now: float) -> None:
+        if self._versions.changed():
+            self._follow_versions()
         if now - self._last_drift_check > DRIFT_CHECK_INTERVAL:
             self._last_drift_check = now
             self._follow_schema_drift()
@@ -718,7 +722,8 @@ class Relay:
             mapping = self.settings.load_mapping(self.conn)
             client = self.settings.connect_weaviate()
             try:
-                actions = ensure_collections(client, mapping, on_create=self._record_collection)
+                actions = ensure_collections(client, mapping, on_create=self._record_collection,
+                                             on_alias=self._record_alias)
             finally:
                 client.close()
         except Exception as exc:  # noqa: BLE001 - Weaviate down or a mapping error: retried next interval
@@ -728,6 +733,35 @@ class Relay:
         self.mapping = mapping
         self.stats["drift_repairs"] += 1
         self.log.info("schema drift repaired", reinstalled=list(report.reinstalled), collections=actions)
+
+    def _follow_versions(self) -> None:
+        """Collection versions changed (embeddings rebuild/switch/drop): dispatch with the new record.
+
+        Every job dispatched after this writes every recorded version; ``rebuild`` waits for
+        the generation recorded here before it enqueues the history of a new version.
+        """
+        from sqlite_to_weaviate.embed.versions import generation
+
+        target = generation(self.conn)
+        try:
+            mapping = self.settings.load_mapping(self.conn)
+            client = self.settings.connect_weaviate()
+            try:
+                actions = ensure_collections(client, mapping, on_create=self._record_collection,
+                                             on_alias=self._record_alias)
+            finally:
+                client.close()
+        except Exception as exc:  # noqa: BLE001 - Weaviate down or a mapping error: retried next pass
+            self._note_error(f"collection versions not followed yet: {type(exc).__name__}: {exc}", 1.0)
+            self._versions.failed(1.0)
+            return
+        self._versions.loaded(mapping, target)
+        self.mapping = mapping
+        self.log.info("collection versions reloaded", generation=target, collections=actions)
+
+    def _record_alias(self, name: str) -> None:
+        with immediate(self.conn):
+            tool_objects.record(self.conn, tool_objects.ALIAS, name)
 
     def _record_collection(self, name: str) -> None:
         """A collection this relay just created is the migration's (rollback may delete it whole)."""

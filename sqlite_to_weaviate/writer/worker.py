@@ -42,6 +42,12 @@ def worker_environment(settings: Settings, allowed_collections: Iterable[str] = 
     }
     if settings.weaviate_api_key:
         env["S2W_WEAVIATE_API_KEY"] = settings.weaviate_api_key.reveal()
+    if settings.mapping_file:  # its [embedders] say what the embedder names in jobs mean
+        env["S2W_MAPPING_FILE"] = str(settings.mapping_file)
+    env["S2W_COLLECTION_PREFIX"] = settings.collection_prefix  # of the embedding cache collection
+    # numpy's BLAS with one thread per worker process (a local embedding model): scale with
+    # processes; multi-threaded BLAS collapses when the cores are oversubscribed
+    env["OPENBLAS_NUM_THREADS"] = os.environ.get("OPENBLAS_NUM_THREADS", "1")
     if settings.job_secret:
         env[ENV_VAR] = settings.job_secret.reveal()
     allowed = sorted({name.strip() for name in allowed_collections if name.strip()})
