@@ -156,6 +156,10 @@ def status_cmd(settings: Any, as_json: bool, max_lag: float, max_dead_letters: i
             click.echo(f"backfill {name:<9}{value}")
         if st.refused:
             click.echo(f"refused (redis)   {' '.join(f'{k}={v}' for k, v in sorted(st.refused.items()))}")
+        from sqlite_to_weaviate.embed.counters import summary_lines
+
+        for line in summary_lines(st.embeddings):  # from Redis: informational
+            click.echo(f"embeddings        {line}")
         if st.last_error:
             click.echo(f"last error        {st.last_error.get('error')}")
         for problem in st.problems:
@@ -224,6 +228,7 @@ def dl_drop(settings: Any, table: str | None, object_id: str | None, yes: bool) 
 def _register_subpackage_commands() -> None:
     """Commands that live beside their subpackage (imported last: they import this module)."""
     from sqlite_to_weaviate.backfill.command import backfill_cmd
+    from sqlite_to_weaviate.embed.commands import embeddings_group
     from sqlite_to_weaviate.mapping.suggest_command import suggest_mapping_cmd
     from sqlite_to_weaviate.operate.commands import (
         backup_cmd, migrate_cmd, phase_cmd, ready_cmd, rollback_cmd, run_cmd, uninstall_cmd,
@@ -233,6 +238,7 @@ def _register_subpackage_commands() -> None:
     for cmd in (backfill_cmd, verify_cmd, migrate_cmd, run_cmd, backup_cmd, rollback_cmd, uninstall_cmd, ready_cmd,
                 phase_cmd, suggest_mapping_cmd):
         main.add_command(cmd)
+    main.add_command(embeddings_group)
 
 
 _register_subpackage_commands()

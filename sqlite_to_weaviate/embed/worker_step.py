@@ -39,7 +39,7 @@ from sqlite_to_weaviate.logs import get_logger
 from .cache import CacheKey, EmbeddingCache, ensure_cache
 from .counters import Tally
 from .embedders import Embedder, build_embedder
-from .errors import EmbedderConfigError, EmbedderError, EmbedderTransient
+from .errors import EmbedderConfigError, EmbedderError
 from .rate_limit import RedisRateLimiter
 from .text import digest_property, embedding_input, object_digest, parse_object_digest, text_sha256
 
@@ -254,12 +254,20 @@ def _from_objects(client: Any, upserts: list[dict[str, Any]], items: list[_Item]
 def _from_model(missing: list[_Item], embedders: WorkerEmbedders, cache: EmbeddingCache, redis_conn: Any,
                 namespace: str, guard: Guard, run: Callable[[Callable[[], Any]], Any], tally: Tally,
                 slice_seconds: float) -> dict[CacheKey, str]:
-    """Tier 2: each distinct text once, in lease-sized slices; new vectors cached slice by slice."""
+    """Tier 2: each distinct text once, even across workers embedding at the same moment.
+
+    Before calling the model a worker claims its texts in Redis (``SET NX`` with a TTL);
+    a text another worker claimed is awaited in the cache instead (the claimer stores it
+    as soon as its slice is done, or marks it refused). A claim that is released without
+    a result, or outlives the wait, is computed here after all: Redis is untrusted, so a
+    claim can delay a vector, never lose it.
+    """
     refused: dict[CacheKey, str] = {}
     by_embedder: dict[str, dict[CacheKey, str]] = defaultdict(dict)
     for item in missing:
         by_embedder[item.embedder][item.key] = item.text
     computed: dict[CacheKey, list[float]] = {}
+    claims = Claims(redis_conn, namespace)
 
     def wait(seconds: float) -> None:  # rate limits and Retry-After: sleep, but keep the lease
         end = time.monotonic() + seconds
@@ -269,38 +277,142 @@ def _from_model(missing: list[_Item], embedders: WorkerEmbedders, cache: Embeddi
 
     for name, texts in by_embedder.items():
         embedder = embedders.embedder(name, redis_conn, namespace)
-        keys = list(texts)
-        limit = embedder.spec.batch_size if embedder.spec.kind != "local" else MAX_LOCAL_SLICE
-        size = min(limit, 8 if embedder.spec.kind == "local" else limit)
-        position = 0
-        while position < len(keys):
-            guard()
-            chunk = keys[position:position + size]
-            started = time.monotonic()
-            out = embedder.embed([texts[k] for k in chunk], wait=wait)
-            spent = time.monotonic() - started
-            fresh = {k: v for k, v in zip(chunk, out.vectors) if v is not None}
-            for offset, reason in out.refused.items():
-                refused[chunk[offset]] = reason
-            tally.add(embedder.id, "requests", out.requests)
-            tally.add(embedder.id, "embedded", len(fresh))
-            tally.add(embedder.id, "chars", sum(len(texts[k]) for k in fresh))
-            tally.add(embedder.id, "tokens", out.tokens or 0)
-            tally.add(embedder.id, "truncated", out.truncated)
-            tally.add(embedder.id, "refused", len(out.refused))
-            if fresh:
-                errors = run(lambda: cache.store(fresh))
-                if errors:
-                    get_logger("s2w.embed").warning("cache entries refused", count=len(errors), example=errors[0][:200])
-                computed.update(fresh)
-            position += len(chunk)
-            if embedder.spec.kind == "local" and spent > 0:  # aim each slice at ~slice_seconds
-                per_text = spent / len(chunk)
-                size = max(1, min(limit, int(slice_seconds / per_text)))
+        mine, theirs = claims.take(list(texts))
+        try:
+            _compute(embedder, {k: texts[k] for k in mine}, cache, guard, wait, run, tally, slice_seconds,
+                     computed, refused)
+        finally:
+            claims.release(mine, refused)
+        if theirs:
+            found, also_refused, left = claims.await_others(theirs, cache, guard, run,
+                                                            timeout=max(CLAIM_WAIT_S, 4 * slice_seconds))
+            for key in found:
+                tally.add(key.embedder_id, "reused_cache")
+            computed.update(found)
+            refused.update(also_refused)
+            _compute(embedder, {k: texts[k] for k in left}, cache, guard, wait, run, tally, slice_seconds,
+                     computed, refused)
     for item in missing:
         if item.key in computed:
             item.result = computed[item.key]
     return refused
+
+
+def _compute(embedder: Embedder, texts: dict[CacheKey, str], cache: EmbeddingCache, guard: Guard,
+             wait: Callable[[float], None], run: Callable[[Callable[[], Any]], Any], tally: Tally,
+             slice_seconds: float, computed: dict[CacheKey, list[float]], refused: dict[CacheKey, str]) -> None:
+    """Embed ``texts`` in slices that leave time to renew the lease; cache each slice at once."""
+    keys = list(texts)
+    limit = embedder.spec.batch_size if embedder.spec.kind != "local" else MAX_LOCAL_SLICE
+    size = min(limit, 8 if embedder.spec.kind == "local" else limit)
+    position = 0
+    while position < len(keys):
+        guard()
+        chunk = keys[position:position + size]
+        started = time.monotonic()
+        out = embedder.embed([texts[k] for k in chunk], wait=wait)
+        spent = time.monotonic() - started
+        fresh = {k: v for k, v in zip(chunk, out.vectors) if v is not None}
+        for offset, reason in out.refused.items():
+            refused[chunk[offset]] = reason
+        tally.add(embedder.id, "requests", out.requests)
+        tally.add(embedder.id, "embedded", len(fresh))
+        tally.add(embedder.id, "chars", sum(len(texts[k]) for k in fresh))
+        tally.add(embedder.id, "tokens", out.tokens or 0)
+        tally.add(embedder.id, "truncated", out.truncated)
+        tally.add(embedder.id, "refused", len(out.refused))
+        if fresh:
+            errors = run(lambda: cache.store(fresh))
+            if errors:
+                get_logger("s2w.embed").warning("cache entries refused", count=len(errors), example=errors[0][:200])
+            computed.update(fresh)
+        position += len(chunk)
+        if embedder.spec.kind == "local" and spent > 0:  # aim each slice at ~slice_seconds
+            per_text = spent / len(chunk)
+            size = max(1, min(limit, int(slice_seconds / per_text)))
+
+
+CLAIM_TTL_MS = 120_000
+CLAIM_WAIT_S = 30.0
+REFUSED_PREFIX = "refused:"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+_MARK_REFUSED = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                 "return redis.call('SET', KEYS[1], ARGV[2], 'PX', 60000) end return 0")
+
+
+class Claims:
+    """"I am embedding this text now" markers in Redis, so concurrent workers embed it once."""
+
+    def __init__(self, redis_conn: Any, namespace: str) -> None:
+        import uuid
+
+        self._redis = redis_conn
+        self._namespace = namespace
+        self._token = uuid.uuid4().hex
+
+    def _key(self, key: CacheKey) -> str:
+        return f"{self._namespace}:embedclaim:{key.embedder_id}:{key.text_sha256}"
+
+    def take(self, keys: list[CacheKey]) -> tuple[list[CacheKey], list[CacheKey]]:
+        """(keys this job claimed, keys another job is embedding)."""
+        if not keys:
+            return [], []
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(self._key(key), self._token, nx=True, px=CLAIM_TTL_MS)
+        taken = pipe.execute()
+        return [k for k, ok in zip(keys, taken) if ok], [k for k, ok in zip(keys, taken) if not ok]
+
+    def release(self, keys: list[CacheKey], refused: dict[CacheKey, str]) -> None:
+        """Done (the vectors are cached): drop the claims; refused texts stay marked a minute, with the reason."""
+        if not keys:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                if key in refused:
+                    pipe.eval(_MARK_REFUSED, 1, self._key(key), self._token, REFUSED_PREFIX + refused[key][:500])
+                else:
+                    pipe.eval(_RELEASE, 1, self._key(key), self._token)
+            pipe.execute()
+        except Exception:  # noqa: BLE001 - claims expire on their own; never fail a job for them
+            pass
+
+    def await_others(self, keys: list[CacheKey], cache: EmbeddingCache, guard: Guard,
+                     run: Callable[[Callable[[], Any]], Any], *, timeout: float
+                     ) -> tuple[dict[CacheKey, list[float]], dict[CacheKey, str], list[CacheKey]]:
+        """(vectors found in the cache, refusals marked by the claimer, keys to compute here after all)."""
+        found: dict[CacheKey, list[float]] = {}
+        refused: dict[CacheKey, str] = {}
+        compute_here: list[CacheKey] = []
+        pending = list(keys)
+        deadline = time.monotonic() + timeout
+        while pending:
+            guard()
+            found.update(run(lambda: cache.lookup(pending)))
+            pending = [k for k in pending if k not in found]
+            if not pending:
+                break
+            states = self._redis.mget([self._key(k) for k in pending])
+            still, released = [], []
+            for key, state in zip(pending, states):
+                text = state.decode("utf-8", "replace") if isinstance(state, bytes) else state
+                if text is None:
+                    released.append(key)
+                elif text.startswith(REFUSED_PREFIX):
+                    refused[key] = text[len(REFUSED_PREFIX):]
+                else:
+                    still.append(key)
+            if released:  # finished (and cached) since our look, or given up: look once more, else compute here
+                found.update(run(lambda: cache.lookup(released)))
+                compute_here += [k for k in released if k not in found]
+            pending = still
+            if pending and time.monotonic() >= deadline:
+                compute_here += pending
+                break
+            if pending:
+                time.sleep(0.1)
+        return found, refused, compute_here
 
 
 def _attach(upserts: list[dict[str, Any]], items: list[_Item], refused: dict[CacheKey, str]) -> EmbedResult:

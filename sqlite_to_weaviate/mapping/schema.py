@@ -203,7 +203,12 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
         name = config["name"]
         if not client.collections.exists(name):
             create_args = dict(config, references=None)
-            client.collections.create(**create_args)
+            try:
+                client.collections.create(**create_args)
+            except Exception:
+                if not client.collections.exists(name):
+                    raise
+                continue  # another process (the relay following a new version) created it a moment ago
             if on_create is not None:
                 on_create(name)
             actions.append(f"created collection {name}")
@@ -227,11 +232,18 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
     for alias, target in aliases:
         current = client.alias.get(alias_name=alias)
         if current is None:
-            client.alias.create(alias_name=alias, target_collection=target)
-            if on_alias is not None:
-                on_alias(alias)
-            actions.append(f"created alias {alias} -> {target}")
-        elif current.collection != target:
+            try:
+                client.alias.create(alias_name=alias, target_collection=target)
+            except Exception:
+                current = client.alias.get(alias_name=alias)
+                if current is None:
+                    raise
+            else:
+                if on_alias is not None:
+                    on_alias(alias)
+                actions.append(f"created alias {alias} -> {target}")
+                continue
+        if current.collection != target:
             client.alias.update(alias_name=alias, new_target_collection=target)
             actions.append(f"moved alias {alias} from {current.collection} to {target} (the recorded live version)")
     return actions

@@ -37,6 +37,8 @@ class MigrationConfig:
     max_retries: int = 3
     retry_delay: float = 1.0
     validation_sample_size: int = 1000
+    search_validation_sample: int = 0       # > 0: verify search too (verify --search) on this many rows per table
+    search_min_recall: float = 0.95
     enable_parallel_processing: bool = False
     worker_count: int = 4
     memory_limit_mb: int = 1024
@@ -62,6 +64,10 @@ class MigrationConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if not isinstance(self.validation_sample_size, int) or self.validation_sample_size < 0:
             raise ConfigError(f"validation_sample_size must be an integer >= 0, got {self.validation_sample_size!r}")
+        if not isinstance(self.search_validation_sample, int) or self.search_validation_sample < 0:
+            raise ConfigError(f"search_validation_sample must be an integer >= 0, got {self.search_validation_sample!r}")
+        if not isinstance(self.search_min_recall, (int, float)) or not 0 <= self.search_min_recall <= 1:
+            raise ConfigError(f"search_min_recall must be between 0 and 1, got {self.search_min_recall!r}")
         for name in ("timeout_s", "retry_delay"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:

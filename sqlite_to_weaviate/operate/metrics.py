@@ -26,6 +26,11 @@ METRIC_NAMES = (
     "s2w_workers", "s2w_phase", "s2w_verify_runs_total", "s2w_verify_differences_found_total",
     "s2w_verify_repaired_total", "s2w_relay_stuck_seconds", "s2w_refused_total",
 )
+#: Series per embedder (label ``embedder``), served once a worker has published counts for it.
+EMBEDDING_METRIC_NAMES = (
+    "s2w_embedding_requests_total", "s2w_embedding_inputs_total", "s2w_embedding_chars_total",
+    "s2w_embedding_tokens_total", "s2w_embedding_reused_total", "s2w_embedding_refused_total",
+)
 
 
 @dataclass
@@ -48,6 +53,7 @@ class MetricsSample:
     phase: int = 0
     relay_stuck_seconds: float = 0.0                          # 0 unless the relay is stuck (writer/stuck.py)
     refused: dict[str, int] = field(default_factory=dict)     # refusals by kind (writer/trust.py)
+    embeddings: dict[str, dict[str, int]] = field(default_factory=dict)  # embedder id -> counters (embed.counters)
     healthy: bool = True
     problems: list[str] = field(default_factory=list)
 
@@ -98,6 +104,31 @@ class SidecarCollector(Collector):
                                 value=s.relay_stuck_seconds)
         yield CounterMetricFamily("s2w_refused", "Jobs and acks refused as forged, foreign or unverifiable "
                                   "(all kinds; `status` breaks them down)", value=sum(s.refused.values()))
+        yield from _embedding_families(s.embeddings)
+
+
+def _embedding_families(counters: dict[str, dict[str, int]]):  # -> Iterator[Metric]
+    """Model calls and reuse per embedder, as the workers published them (Redis: informational)."""
+    families = {
+        "requests": CounterMetricFamily("s2w_embedding_requests", "Calls made to embedding models",
+                                        labels=["embedder"]),
+        "embedded": CounterMetricFamily("s2w_embedding_inputs", "Inputs embedded by a model (each once)",
+                                        labels=["embedder"]),
+        "chars": CounterMetricFamily("s2w_embedding_chars", "Characters embedded", labels=["embedder"]),
+        "tokens": CounterMetricFamily("s2w_embedding_tokens", "Tokens embedded (when the model reports them)",
+                                      labels=["embedder"]),
+        "refused": CounterMetricFamily("s2w_embedding_refused", "Inputs a model refused (dead letters)",
+                                       labels=["embedder"]),
+    }
+    reused = CounterMetricFamily("s2w_embedding_reused", "Vectors reused without a model call, by source",
+                                 labels=["embedder", "source"])
+    for embedder_id, counts in sorted(counters.items()):
+        for counter, family in families.items():
+            family.add_metric([embedder_id], counts.get(counter, 0))
+        reused.add_metric([embedder_id, "object"], counts.get("reused_object", 0))
+        reused.add_metric([embedder_id, "cache"], counts.get("reused_cache", 0))
+    yield from families.values()
+    yield reused
 
 
 class MetricsServer:

@@ -78,6 +78,7 @@ class MigrationResult:
             refused = f", {v['refused']} of them refused row(s)" if v.get("refused") else ""
             lines.append(f"verification ({v.get('verifier')}): "
                          + ("clean" if v.get("clean") else f"{v.get('differences')} difference(s){refused}"))
+            lines += [f"search: {line}" for line in (v.get("search") or {}).values()]
         lines.append("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
         lines += [f"warning: {w}" for w in self.warnings]
         lines += [f"error: {e}" for e in self.errors]
@@ -358,8 +359,12 @@ class SQLiteToWeaviateMigrator:
             result.mapping_fix = "\n".join(r["mapping_fix"] for r in summary.refusals.values()
                                            if r.get("mapping_fix")) or None
             problems += _refusal_errors(result.refusals, summary.refused, "are")
+        if summary.search_below:
+            problems.append("search validation failed: recall below "
+                            f"{self.config.search_min_recall:.0%} for {', '.join(summary.search_below)} "
+                            f"({'; '.join(summary.search.values())})")
         other = summary.differences - summary.refused
-        if other or (not summary.clean and not summary.refused):
+        if other or (not summary.clean and not summary.refused and not summary.search_below):
             examples = [e for e in summary.examples if " refused " not in e][:3]
             problems.append(f"verification failed: {other} difference(s) between SQLite and Weaviate"
                             f"{' (' + ', '.join(examples) + ')' if examples else ''}")
@@ -384,7 +389,12 @@ class SQLiteToWeaviateMigrator:
         """Verify every row by content hash, and ``validation_sample_size`` rows field by field."""
         from .verification import run_verification
 
-        summary = run_verification(self.settings, sample=self.config.validation_sample_size)
+        search = None
+        if self.config.search_validation_sample:
+            from sqlite_to_weaviate.verify.search import SearchOptions
+
+            search = SearchOptions(sample=self.config.search_validation_sample, min_recall=self.config.search_min_recall)
+        summary = run_verification(self.settings, sample=self.config.validation_sample_size, search=search)
         conn = self.settings.open_db()
         try:
             record_verification(conn, summary.to_json())

@@ -153,3 +153,26 @@ def pipeline_mapping(settings):
 
 def pipeline_uuid(settings, key: int):
     return pipeline_mapping(settings).table("notes").uuid_for_key((key,))
+
+
+def test_rollback_removes_the_alias_its_versions_and_the_cache(tmp_path, make_settings, pipeline_factory,
+                                                                 weaviate_client, collection_prefix):
+    from sqlite_to_weaviate.operate.rollback import rollback
+
+    db = tmp_path / "app.db"
+    mapping_file = tmp_path / "mapping.toml"
+    mapping_file.write_text(MAPPING)
+    conn = make_notes_db(db)
+    conn.execute("INSERT INTO notes VALUES (1, 't', 'some text', 0)")
+    settings = make_settings(db, mapping_file=mapping_file)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    alias, cache = collection_prefix + "Notes", collection_prefix + "S2wEmbeddingCache"
+    preview = rollback(settings, dry_run=True)
+    assert preview.aliases_deleted == [alias]
+    assert sorted(preview.collections_deleted) == sorted([alias + "_v1", cache])
+    assert weaviate_client.alias.get(alias_name=alias) is not None  # a dry run changes nothing
+    report = rollback(settings)
+    assert report.aliases_deleted == [alias]
+    assert weaviate_client.alias.get(alias_name=alias) is None
+    assert not weaviate_client.collections.exists(alias + "_v1") and not weaviate_client.collections.exists(cache)
