@@ -89,7 +89,7 @@ def rebuild_cmd(settings: Any, table: str | None, to: str | None, force: bool, r
                  help="Rows compared field by field."),
     click.option("--search-sample", type=click.IntRange(min=1), default=100, show_default=True,
                  help="Rows whose search is checked."),
-    click.option("--search-min-recall", type=click.FloatRange(0, 1), default=0.95, show_default=True),
+    click.option("--search-min-recall", type=click.FloatRange(0, 1), default=0.9, show_default=True),
 ])
 def switch_cmd(settings: Any, table: str | None, to: str | None, no_verify: bool, sample: int, search_sample: int,
                search_min_recall: float) -> None:

@@ -197,7 +197,7 @@ def _move_alias(settings: Any, alias: str, collection: str) -> None:
 
 
 def switch(settings: Any, *, table: str | None = None, to: str | None = None, verify_first: bool = True,
-           sample: int = 100, search_sample: int = 100, min_recall: float = 0.95) -> SwitchReport:
+           sample: int = 100, search_sample: int = 100, min_recall: float = 0.9) -> SwitchReport:
     """Verify version ``to`` (default: the one being built) and make it live."""
     from sqlite_to_weaviate.verify import verify
     from sqlite_to_weaviate.verify.search import SearchOptions

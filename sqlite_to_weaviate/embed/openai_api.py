@@ -60,6 +60,7 @@ def _message(body: Any) -> tuple[str, Any]:
 
 def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
     """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date); None if absent or invalid."""
+    headers = {str(k).lower(): v for k, v in headers.items()}
     raw_ms = headers.get("retry-after-ms")
     if raw_ms:
         try:

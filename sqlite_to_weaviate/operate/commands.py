@@ -78,7 +78,7 @@ migrate_cmd = _build("migrate", migrate_func, [
     click.option("--search", is_flag=True, help="Also validate search (verify --search): sampled rows found by "
                  "keyword and by their own vector; recall below --search-min-recall fails the migration."),
     click.option("--search-sample", type=click.IntRange(min=1), default=100, show_default=True),
-    click.option("--search-min-recall", type=click.FloatRange(0, 1), default=0.95, show_default=True),
+    click.option("--search-min-recall", type=click.FloatRange(0, 1), default=0.9, show_default=True),
 ])
 
 
@@ -133,7 +133,7 @@ run_cmd = _build("run", run_func, [
     click.option("--dry-run", is_flag=True, help="Check the stores, read and convert every row, print the plan and "
                  "the rows the mapping would refuse (exit 1); start nothing, write nothing."),
     click.option("--verify-search", is_flag=True, help="Each periodic verify also checks search (verify --search, "
-                 "100 rows per table, recall >= 0.95) and repairs the rows it cannot find."),
+                 "100 rows per table, recall >= 0.9) and repairs the rows it cannot find."),
 ])
 
 

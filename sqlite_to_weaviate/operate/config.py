@@ -38,7 +38,7 @@ class MigrationConfig:
     retry_delay: float = 1.0
     validation_sample_size: int = 1000
     search_validation_sample: int = 0       # > 0: verify search too (verify --search) on this many rows per table
-    search_min_recall: float = 0.95
+    search_min_recall: float = 0.9
     enable_parallel_processing: bool = False
     worker_count: int = 4
     memory_limit_mb: int = 1024

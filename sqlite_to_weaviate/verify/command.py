@@ -107,7 +107,7 @@ _options = [
                  help="Rows per table checked by --search."),
     click.option("--search-k", type=click.IntRange(min=1, max=100), default=10, show_default=True,
                  help="k of recall@k for the keyword check."),
-    click.option("--search-min-recall", type=click.FloatRange(0, 1), default=0.95, show_default=True,
+    click.option("--search-min-recall", type=click.FloatRange(0, 1), default=0.9, show_default=True,
                  help="Lowest acceptable recall per check (keyword, each vector)."),
 ]
 _func = verify_func

@@ -14,7 +14,7 @@ import sqlite3
 import pytest
 
 from sqlite_to_weaviate.verify import verify
-from sqlite_to_weaviate.verify.search import SearchOptions, phrase_words
+from sqlite_to_weaviate.verify.search import SearchOptions
 from tests.integration.test_embeddings_pipeline import MAPPING, make_notes_db
 from tests.support.embedders import DIMS
 
@@ -93,9 +93,3 @@ def test_search_check_reports_recall_and_fails_on_a_broken_index(synced, weaviat
     again = verify(settings, search=options)
     assert again.exit_code() == 0 and again.tables["notes"].search.failures == [], again.render()
 
-
-def test_phrase_words_pick_distinctive_words_in_text_order():
-    assert phrase_words("The quick brown fox jumps over the lazy dog", limit=3) == ["quick", "brown", "jumps"]
-    assert phrase_words("ok thanks") == ["ok", "thanks"]
-    assert phrase_words("a the and") == []
-    assert phrase_words("snake_case and CamelCase x2") == ["snake", "case", "camelcase", "x2"]
