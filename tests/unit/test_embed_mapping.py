@@ -151,3 +151,15 @@ def test_fingerprints():
     assert vector_sum(vector) == vector_sum([0.10000000001, -0.5, 0.25])    # float32 round-off is the same vector
     assert parse_object_digest("garbage") is None and parse_object_digest(None) is None
     assert embedding_input({"a": "x", "b": "", "c": None, "d": 5}, ["a", "b", "c", "d", "e"]) == "x"
+
+
+def test_embedder_config_round_trips_through_the_writer():
+    from sqlite_to_weaviate.mapping.config_writer import render_mapping_config
+
+    text = BASE + ('[embedders.oa]\nkind = "openai"\nurl = "http://127.0.0.1:9/v1"\nmodel = "m"\n'
+                   'api_key_env = "OPENAI_API_KEY"\nrequests_per_minute = 60\n'
+                   '[embedding_cache]\nmax_entries = 500\nmax_age_days = 2.5\n')
+    config = parse_mapping_config(text, "m.toml")
+    again = parse_mapping_config(render_mapping_config(config), "m.toml")
+    assert again.embedders == config.embedders and again.embedding_cache == config.embedding_cache
+    assert again.tables == config.tables
