@@ -98,6 +98,37 @@ def wait_for_relay(settings: Any, conn: Any, generation: int, timeout: float = R
     return False
 
 
+def wait_for_older_jobs(settings: Any, since: float, timeout: float | None = None) -> None:
+    """Wait until every job the relay dispatched before ``since`` (unix time) has finished.
+
+    Read from the relay's published snapshot (dispatch time = published at - age); a job
+    that outlives ``timeout`` (default: the job timeout) is reported, not waited for.
+    """
+    import json
+
+    from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+
+    deadline = time.monotonic() + (settings.job_timeout if timeout is None else timeout)
+    client = settings.connect_redis()
+    try:
+        while True:
+            raw = client.get(RedisKeys(settings.namespace).relay_status)
+            try:
+                snapshot = json.loads(raw) if raw else {}
+                older = [job for job in (snapshot.get("inflight") or {}).values()
+                         if float(snapshot["at"]) - float(job["age_s"]) < since]
+            except (ValueError, KeyError, TypeError):
+                return  # nothing readable to wait for (Redis is untrusted: never block on it)
+            if not older:
+                return
+            if time.monotonic() > deadline:
+                raise VersionError(f"{len(older)} job(s) dispatched before the change are still running after "
+                                   f"{settings.job_timeout}s; run the command again once they finish")
+            time.sleep(0.25)
+    finally:
+        client.close()
+
+
 @dataclass
 class RebuildReport:
     table: str
@@ -274,7 +305,8 @@ def drop(settings: Any, *, version: str, table: str | None = None) -> list[str]:
                 raise VersionError(f"alias(es) {pointing} point at {physical}: it is not dropped (the record says "
                                    "it is not live; run `sqlite-to-weaviate init` to move the alias back)")
             generation = versions.set_states(conn, target.table, {version: None})
-            wait_for_relay(settings, conn, generation)
+            if wait_for_relay(settings, conn, generation):
+                wait_for_older_jobs(settings, time.time())  # jobs built before may still write to it
             lines = [f"table {target.table}: {version} is no longer written"]
             if client.collections.exists(physical):
                 if tool_objects.is_registered(conn, tool_objects.COLLECTION, physical):
