@@ -27,7 +27,7 @@ DEFAULT_CACHE_MAX_ENTRIES = 1_000_000
 MAX_OPENAI_BATCH = 2048  # inputs per request, the API's limit
 
 _COMMON = {"kind": "local | openai | callable", "batch_size": "inputs per model call"}
-_KEYS = {
+KIND_KEYS = {
     "local": _COMMON | {"model": "bundled model name", "path": "model directory", "max_tokens": "truncation"},
     "openai": _COMMON | {"url": "base URL", "model": "model name", "api_key_env": "env var with the key",
                          "dimensions": "output size", "requests_per_minute": "rate limit",
@@ -120,7 +120,7 @@ def parse_embedders(reader: Any, value: Any) -> dict[str, EmbedderSpec]:
         kind = reader.choice(block, "kind", path, KINDS)
         if kind is None:
             raise reader.fail(path, "missing key 'kind'", f"valid values: {', '.join(KINDS)}")
-        reader.table(block, path, _KEYS[kind])
+        reader.table(block, path, KIND_KEYS[kind])
         specs[name] = _spec(reader, name, kind, block, path)
     return specs
 

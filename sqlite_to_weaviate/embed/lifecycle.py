@@ -30,7 +30,7 @@ from typing import Any
 from sqlite_to_weaviate import tool_objects
 from sqlite_to_weaviate.capture.txn import immediate
 from sqlite_to_weaviate.errors import S2WError
-from sqlite_to_weaviate.mapping import MappingError, ensure_collections
+from sqlite_to_weaviate.mapping import ensure_collections
 from sqlite_to_weaviate.mapping.model import Mapping, TableMapping
 
 from . import versions
@@ -409,4 +409,4 @@ def prune_cache(settings: Any) -> Any:
         client.close()
 
 
-__all__ = ["MappingError", "VersionError", "drop", "prune_cache", "rebuild", "rollback", "status", "switch"]
+__all__ = ["VersionError", "drop", "prune_cache", "rebuild", "rollback", "status", "switch"]

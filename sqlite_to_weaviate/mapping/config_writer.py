@@ -175,10 +175,10 @@ def render_mapping_config(config: MappingConfig, *, comments: Comments | None = 
 
 def _embedder_pairs(spec: EmbedderSpec) -> list[tuple[str, Any]]:
     """Every key the spec's kind takes, with its value (None values are left out)."""
-    from sqlite_to_weaviate.embed.config import _KEYS
+    from sqlite_to_weaviate.embed.config import KIND_KEYS
 
     pairs: list[tuple[str, Any]] = [("kind", spec.kind)]
-    for key in _KEYS[spec.kind]:
+    for key in KIND_KEYS[spec.kind]:
         if key == "kind":
             continue
         value = getattr(spec, key)

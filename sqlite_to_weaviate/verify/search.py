@@ -29,7 +29,6 @@ checks them again.
 from __future__ import annotations
 
 import re
-import sqlite3
 import uuid as uuid_mod
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -350,12 +349,6 @@ def _stored(ctx: SearchContext, table: TableMapping, objects: list[Any], name: s
             vectors = o.vector if isinstance(o.vector, dict) else {}
             out[str(o.uuid)] = ((o.properties or {}).get(digest_property(name)), vectors.get(name))
     return out
-
-
-def read_rows(conn: sqlite3.Connection, table: TableMapping, keys: list[tuple]) -> list[dict[str, Any]]:
-    from .live import read_rows as read_current
-
-    return list(read_current(conn, table, keys).values())
 
 
 def recheck_search(report: SearchReport, again: SearchReport) -> None:

@@ -9,7 +9,6 @@ included, are untouched), and objects deleted and re-inserted without their text
 from __future__ import annotations
 
 import random
-import sqlite3
 
 import pytest
 
