@@ -37,7 +37,7 @@ from sqlite_to_weaviate.embed.counters import read_counters  # noqa: E402
 from sqlite_to_weaviate.initialize import initialize  # noqa: E402
 from sqlite_to_weaviate.local.stack import LocalStack  # noqa: E402
 from sqlite_to_weaviate.logs import configure_logging  # noqa: E402
-from sqlite_to_weaviate.operate.workers import WorkerPool  # noqa: E402
+from sqlite_to_weaviate.operate.worker_pool import WorkerPool  # noqa: E402
 from sqlite_to_weaviate.settings import Settings  # noqa: E402
 from sqlite_to_weaviate.writer.relay import Relay  # noqa: E402
 

@@ -33,7 +33,7 @@ from sqlite_to_weaviate.local.stack import LocalStack
 from sqlite_to_weaviate.logs import configure_logging
 from sqlite_to_weaviate.embed.counters import read_counters, summary_lines
 from sqlite_to_weaviate.embed.query import load_embedder
-from sqlite_to_weaviate.operate.workers import WorkerPool
+from sqlite_to_weaviate.operate.worker_pool import WorkerPool
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.verify import verify
 from sqlite_to_weaviate.verify.search import SearchOptions

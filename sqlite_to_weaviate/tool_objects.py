@@ -66,6 +66,7 @@ _LEGACY_COLUMNS = {
                      "skip_noop_updates", "captured_by"),
     "_s2w_dead_letters": ("uuid", "tbl", *_KEYS, "key_width", "stage", "reason", "first_seen", "last_seen",
                           "attempts"),
+    "_s2w_resends": ("uuid", "tbl", *_KEYS, "key_width", "due", "reason", "first_seen"),
 }
 #: Every generated capture trigger of earlier versions contains this text.
 _LEGACY_TRIGGER_MARK = "INSERT INTO _s2w_outbox(tbl, op, k1"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import warnings
+from typing import Any
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -61,6 +62,22 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """A Secret, or a string validated and held as one (so settings reprs hide it too)."""
+        from pydantic_core import PydanticCustomError, core_schema
+
+        def validate(value: Any) -> "Secret":
+            if isinstance(value, cls):
+                return value
+            if isinstance(value, str):
+                return cls(value)
+            raise PydanticCustomError("string_type", "Input should be a valid string")
+
+        return core_schema.no_info_plain_validator_function(
+            validate, serialization=core_schema.plain_serializer_function_ser_schema(lambda value: "***"),
+        )
 
 
 @dataclass(frozen=True)

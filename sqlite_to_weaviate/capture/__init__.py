@@ -8,16 +8,8 @@ because a downstream service is down.
 
 from .drift import Drift, RepairReport, detect_drift, repair_drift
 from .errors import CaptureError
-from .install import (
-    CaptureStatus,
-    InstallReport,
-    TableStatus,
-    install,
-    schema_change,
-    schema_hash,
-    status,
-    uninstall,
-)
+from .health import CaptureStatus, TableStatus, status
+from .install import InstallReport, install, schema_change, schema_hash, uninstall
 from .outbox import OutboxRow, enqueue_all_keys, enqueue_keys, outbox_depth, prune_outbox, read_outbox
 from .sqlalchemy_hooks import CaptureHandle, attach, set_context
 from .state import get_state, set_state

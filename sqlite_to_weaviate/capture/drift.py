@@ -24,7 +24,7 @@ from .install import (
     table_hash,
     tool_tables_exist,
 )
-from .schema import canonical_table_name, describe, table_info
+from .tables import canonical_table_name, describe, table_info
 from .triggers import TRIGGER_VERSION, all_trigger_names, generate_triggers
 from .txn import immediate
 

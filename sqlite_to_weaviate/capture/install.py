@@ -16,14 +16,14 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlite_to_weaviate import tool_objects
 
 from .errors import CaptureError
 from .identifiers import quote_ident
 from .outbox import CAPTURE_DDL, CONTEXT_DDL, OUTBOX_DDL, enqueue_all_keys
-from .schema import TableInfo, describe, hash_description, table_info, user_tables
+from .tables import TableInfo, describe, hash_description, table_info, user_tables
 from .state import STATE_DDL
 from .triggers import TRIGGER_VERSION, Trigger, generate_triggers, trigger_name, TRIGGER_SUFFIXES
 from .txn import immediate
@@ -297,52 +297,3 @@ def schema_change(conn: sqlite3.Connection, tables: Iterable[str]) -> Iterator[s
 
 def table_info_exists(conn: sqlite3.Connection, table: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is not None
-
-
-@dataclass(frozen=True)
-class TableStatus:
-    table: str
-    triggers_installed: bool
-    trigger_version: int
-    version_current: bool
-    schema_hash_matches: bool
-    drift: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CaptureStatus:
-    """Whether capture is installed, per-table health and the outbox backlog."""
-
-    installed: bool
-    tables: tuple[TableStatus, ...] = ()
-    outbox_depth: int = 0
-    oldest_seq: int | None = None
-    newest_seq: int | None = None
-    drift: tuple = field(default_factory=tuple)
-
-
-def status(conn: sqlite3.Connection) -> CaptureStatus:
-    """Read-only health report (no transaction is written)."""
-    from .drift import SCHEMA_KINDS, detect_drift
-
-    if not tool_tables_exist(conn):
-        return CaptureStatus(installed=False)
-    drifts = detect_drift(conn)
-    by_table: dict[str, list[str]] = {}
-    for d in drifts:
-        by_table.setdefault(d.table, []).append(d.kind)
-    tables = []
-    for rec in captured_tables(conn):
-        kinds = by_table.get(rec.table, [])
-        tables.append(
-            TableStatus(
-                table=rec.table,
-                triggers_installed=bool(installed_triggers(conn, rec.table)) and "triggers_missing" not in kinds,
-                trigger_version=rec.trigger_version,
-                version_current=rec.trigger_version == TRIGGER_VERSION,
-                schema_hash_matches=not any(k in SCHEMA_KINDS for k in kinds),
-                drift=tuple(kinds),
-            )
-        )
-    depth, lo, hi = conn.execute("SELECT count(*), min(seq), max(seq) FROM _s2w_outbox").fetchone()
-    return CaptureStatus(True, tuple(tables), depth, lo, hi, tuple(drifts))

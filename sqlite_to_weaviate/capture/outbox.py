@@ -20,7 +20,7 @@ from sqlite_to_weaviate.sqlite_text import bind, fetch_all, marker
 
 from .errors import CaptureError
 from .identifiers import quote_ident
-from .schema import MAX_PK_COLUMNS, table_info
+from .tables import MAX_PK_COLUMNS, table_info
 from .txn import immediate
 
 OPS = ("I", "U", "D", "R")

@@ -26,7 +26,6 @@ a fault that is not its own.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -76,10 +75,6 @@ class WorkerEmbedders:
     _built: dict[str, tuple[Any, Embedder]] = field(default_factory=dict)
     _ids: dict[str, tuple[Any, str]] = field(default_factory=dict)
     known_caches: set[str] = field(default_factory=set)
-
-    @classmethod
-    def from_environment(cls) -> "WorkerEmbedders":
-        return cls(os.environ.get("S2W_MAPPING_FILE") or None, os.environ.get("S2W_COLLECTION_PREFIX", ""))
 
     def config(self) -> Any:
         from sqlite_to_weaviate.mapping import MappingError, load_mapping_config

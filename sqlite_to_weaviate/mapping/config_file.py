@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlite_to_weaviate.embed.config import CacheSpec, EmbedderSpec, parse_cache, parse_embedders
+from sqlite_to_weaviate.embed.text import DIGEST_PREFIX
 
 from .convert import resolve_timezone
 from .errors import MappingError
 from .model import MetadataMapping, constant_type
-from .naming import validate_collection_name, validate_property_name
+from .naming import MAX_VECTOR_NAME, VECTOR_NAME, validate_collection_name, validate_property_name
 from .types import DataType
 
 _SCALAR_NESTED_TYPES = ("text", "int", "number", "boolean", "date")
@@ -266,8 +267,9 @@ def _table(reader: _Reader, value: Any, path: str) -> TableConfig:
     embedded = []
     for name, vec in reader.get(data, "vectors", path, dict, {}).items():
         vec_path = f"{path}.vectors.{name}"
-        if not re.fullmatch(r"[_A-Za-z][_0-9A-Za-z]{0,200}", name):
-            raise reader.fail(vec_path, f"invalid vector name {name!r}", "use letters, digits and _")
+        if not VECTOR_NAME.fullmatch(name):
+            raise reader.fail(vec_path, f"invalid vector name {name!r}",
+                              f"use letters, digits and _, at most {MAX_VECTOR_NAME} characters")
         vec_data = reader.table(vec, vec_path, {"column": "", "embedder": "", "source_columns": ""})
         column = reader.get(vec_data, "column", vec_path, str)
         embedder = reader.get(vec_data, "embedder", vec_path, str)
@@ -280,6 +282,9 @@ def _table(reader: _Reader, value: Any, path: str) -> TableConfig:
                 raise reader.fail(f"{vec_path}.source_columns", "source_columns only applies to embedder vectors")
             vectors.append((name, column))
             continue
+        if len(DIGEST_PREFIX + name) > 231:  # its fingerprint property s2wVec_<name> must be a valid property name
+            raise reader.fail(vec_path, f"vector name {name!r} is too long for an embedder vector",
+                              f"at most {231 - len(DIGEST_PREFIX)} characters")
         sources = reader.strings(vec_data, "source_columns", vec_path)
         if sources is not None and not sources:
             raise reader.fail(f"{vec_path}.source_columns", "must name at least one column")

@@ -87,8 +87,10 @@ def to_int(value: Any) -> int:
         result = int(value)
     elif isinstance(value, str):
         if not _INT_LITERAL.fullmatch(value):
-            raise ValueConversionError(f"{describe(value)} is not an integer literal", kind="text that is not an integer",
-                                       fix="text")
+            raise ValueConversionError(
+                f"{describe(value)} is not an integer literal; if the column holds text as well as numbers, "
+                "map it as type = \"text\"", kind="text that is not an integer", fix="text"
+            )
         result = int(value)
     else:
         raise ValueConversionError(f"{describe(value)} cannot be an int; map the column as type = \"blob\"",
@@ -116,8 +118,11 @@ def to_number(value: Any) -> float:
         result = value
     elif isinstance(value, str):
         if not _NUMBER_LITERAL.fullmatch(value):
-            raise ValueConversionError(f"{describe(value)} is not a number literal", kind="text that is not a number",
-                                       fix="text")
+            raise ValueConversionError(
+                f"{describe(value)} is not a number literal; if the column holds text as well as numbers, "
+                "map it as type = \"text\" (numbers become their exact decimal text)",
+                kind="text that is not a number", fix="text"
+            )
         result = float(value)
     else:
         raise ValueConversionError(f"{describe(value)} cannot be a number", kind=BLOB_VALUE, fix="blob")
@@ -261,9 +266,13 @@ def unix_to_date(value: int | float, unit: str) -> str:
         micros = int((Decimal(value) * scale).to_integral_value(rounding=ROUND_HALF_EVEN))
         moment = _EPOCH + timedelta(microseconds=micros)
     except (OverflowError, InvalidOperation, ValueError) as exc:
-        raise ValueConversionError(f"unix time {value!r} ({unit}) is out of range", kind=DATE_RANGE,
+        raise ValueConversionError(f"unix time {value!r} ({unit}) is out of range{_unit_hint(unit)}", kind=DATE_RANGE,
                                    fix="text" if isinstance(value, int) else "number") from exc
     return _format_utc(moment, f"{moment.microsecond:06d}")
+
+
+def _unit_hint(unit: str) -> str:
+    return "; if the column holds unix milliseconds, set date_unit = \"ms\" for it" if unit == "s" else ""
 
 
 def to_date(value: Any, unit: str, naive_tz: tzinfo) -> str:

@@ -98,7 +98,7 @@ class Sidecar:
     def run(self) -> int:
         from sqlite_to_weaviate.initialize import initialize
 
-        from .workers import WorkerPool
+        from .worker_pool import WorkerPool
 
         from .preflight import ensure_no_relay
 

@@ -24,6 +24,7 @@ from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.mapping import Mapping, TableMapping
 from sqlite_to_weaviate.mapping.model import NULL_KEY, quote_identifier
 from sqlite_to_weaviate.mapping.refusals import WEAVIATE_REJECTED, refusals_of_row
+from sqlite_to_weaviate.settings import Settings
 
 from . import live, target
 from .errors import VerifyError
@@ -63,7 +64,7 @@ class _Context:
 
 
 def verify(
-    settings: Any,
+    settings: Settings,
     *,
     tables: list[str] | None = None,
     sample: int = 0,
@@ -124,7 +125,7 @@ def verify(
             client.close()
 
 
-def verify_or_error(settings: Any, **kwargs: Any) -> VerifyReport:
+def verify_or_error(settings: Settings, **kwargs: Any) -> VerifyReport:
     """Like :func:`verify`, but a failure to run becomes a report with ``error`` (exit code 3)."""
     started = time.monotonic()
     try:
@@ -165,9 +166,9 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
             if ctx.progress is not None:
                 ctx.progress(table.table, done, total)
 
-    # both sides are read at the same time: Weaviate's cursor into a scratch file in a thread
+    # both sides are read at the same time: Weaviate's cursor into the side scratch file in a thread
     side_name = f"objects_{index}"
-    side_conn = ctx.scratch.open_side(side_name)
+    side_conn = ctx.scratch.side
     side_result: dict[str, Any] = {}
 
     def stage_objects() -> None:
@@ -194,14 +195,18 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
     cand = f"cand_{index}"
     sc = ctx.scratch.conn
     sc.execute(f"CREATE TABLE {cand} (u BLOB PRIMARY KEY, kind TEXT, sh TEXT, th TEXT)")
-    objects = sc.execute(f"SELECT u, h FROM {side_name}.{side_name} ORDER BY u")
+    objects = side_conn.execute(f"SELECT u, h FROM {side_name} ORDER BY u")
     pending: list[tuple] = []
-    for diff in merge_join(staged.hashes(), objects):
-        pending.append((diff.uuid, diff.kind.value, diff.source_hash, diff.target_hash))
-        if len(pending) >= CANDIDATE_CHUNK:
-            sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
-            pending.clear()
-    sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
+    try:
+        for diff in merge_join(staged.hashes(), objects):
+            pending.append((diff.uuid, diff.kind.value, diff.source_hash, diff.target_hash))
+            if len(pending) >= CANDIDATE_CHUNK:
+                sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
+                pending.clear()
+        sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
+    finally:
+        objects.close()
+        side_conn.execute(f"DROP TABLE {side_name}")  # the side file is re-used by the next table
 
     quiet = _pipeline_quiet(ctx)
     dead = live.dead_letter_uuids(ctx.conn, table.table)

@@ -6,6 +6,11 @@ into a table of the verifier's *own* scratch SQLite file (never the app's databa
 an index on (uuid, hash) gives the uuid-ordered stream for the merge-join. Memory stays
 flat in table size; the app's file sees only short read transactions (one per page), so
 WAL checkpoints are never starved.
+
+The Weaviate side is staged by another thread into a second scratch file (SQLite allows
+one writer per file). That file is opened once per verify and re-used by every table, and
+the merge-join reads each side through its own connection: nothing is ever ATTACHed, so
+the number of tables is not bounded by SQLite's limit of 10 attached databases.
 """
 
 from __future__ import annotations
@@ -25,28 +30,21 @@ PAGE_SIZE = 5000
 
 
 class Scratch:
-    """A throw-away SQLite file for staging; deleted on :meth:`close`."""
+    """Throw-away SQLite files for staging; deleted on :meth:`close`.
+
+    ``conn`` holds the SQLite side's staged rows and the candidates; ``side`` is a second
+    file and connection for the thread that stages the Weaviate side at the same time. Both
+    live for the whole verify, whatever the number of tables.
+    """
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="s2w-verify-", dir=directory)
         self.path = Path(self._dir.name) / "stage.db"
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._sides: list[sqlite3.Connection] = []
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-8000", "temp_store=FILE"):
-            self.conn.execute(f"PRAGMA {pragma}")
-
-    def open_side(self, name: str) -> sqlite3.Connection:
-        """Another scratch file for a second writer thread (SQLite allows one writer per file)."""
-        conn = sqlite3.connect(Path(self._dir.name) / f"{name}.db", isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-8000", "temp_store=FILE"):
-            conn.execute(f"PRAGMA {pragma}")
-        self.conn.execute(f"ATTACH DATABASE ? AS {name}", (str(Path(self._dir.name) / f"{name}.db"),))
-        self._sides.append(conn)
-        return conn
+        self.conn = _scratch_connection(self.path)
+        self.side = _scratch_connection(Path(self._dir.name) / "objects.db")
 
     def close(self) -> None:
-        for conn in self._sides:
-            conn.close()
+        self.side.close()
         self.conn.close()
         self._dir.cleanup()
 
@@ -55,6 +53,13 @@ class Scratch:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _scratch_connection(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-8000", "temp_store=FILE"):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
 
 
 def _stage_name(index: int) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from weaviate.classes.query import Filter, QueryReference
 
 from sqlite_to_weaviate.mapping import HASH_PROPERTY, DataType, TableMapping
-from sqlite_to_weaviate.mapping.schema import return_properties, weaviate_type
+from sqlite_to_weaviate.mapping.collections import return_properties, weaviate_type
 
 from .errors import VerifyError
 

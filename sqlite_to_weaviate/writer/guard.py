@@ -18,8 +18,9 @@ A job hash that cannot even be read (garbage written into Redis) is refused the 
 instead of stopping the worker, which RQ's own loop would do.
 
 Use ``sqlite-to-weaviate worker`` (which runs :class:`GuardedWorker`), or
-``rq worker -w sqlite_to_weaviate.writer.guard.GuardedWorker --serializer rq.serializers.JSONSerializer``.
-A stock ``rq worker`` has none of these checks.
+``rq worker -w sqlite_to_weaviate.writer.guard.GuardedWorker`` (it always uses the JSON
+serializer: RQ's default, pickle, would run code while merely reading a job). A stock
+``rq worker`` has none of these checks.
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ class GuardedWorker(SimpleWorker):
     log_job_description = False  # descriptions are free text from Redis: not echoed into logs
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("serializer", JSONSerializer)
+        # Always JSON: RQ's default serializer is pickle, and unpickling job data from Redis
+        # would run code before any check here could look at the job.
+        kwargs["serializer"] = JSONSerializer
         kwargs["job_class"] = GuardedJob
         super().__init__(*args, **kwargs)
         self._security: dict[str, SecurityEvents] = {}

@@ -23,9 +23,10 @@ own class (:mod:`.guard`) reach this function at all: they refuse any other func
 job names before importing it.
 
 The Weaviate client is created lazily once per worker process, after any fork (a gRPC
-channel created before ``fork()`` hangs in the child), from ``S2W_WEAVIATE_URL`` /
-``S2W_WEAVIATE_API_KEY`` which ``sqlite-to-weaviate worker`` exports; a plain
-``rq worker`` works with the same variables set.
+channel created before ``fork()`` hangs in the child), from the
+:class:`~sqlite_to_weaviate.settings.WorkerSettings` variables (``S2W_WEAVIATE_URL``,
+``S2W_WEAVIATE_API_KEY``, ``S2W_LEASE_SECONDS``, ...) which ``sqlite-to-weaviate worker``
+exports; a plain ``rq worker`` works with the same variables set.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Any
 import rq
 
 from sqlite_to_weaviate.logs import get_logger
+from sqlite_to_weaviate.settings import WorkerSettings
 from sqlite_to_weaviate.writer.payload import Ack, JobPayload, JobTicket, PayloadError
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.signing import Refused
@@ -86,11 +88,10 @@ class _ProcessClient:
         if self._client is None or self._pid != os.getpid():
             from sqlite_to_weaviate.weaviate_adapter import WeaviateEndpoint
 
-            url = os.environ.get("S2W_WEAVIATE_URL")
-            if not url:
-                raise RuntimeError("S2W_WEAVIATE_URL is not set in the worker's environment")
-            request_timeout = float(os.environ.get("S2W_REQUEST_TIMEOUT", "10"))
-            self._client = WeaviateEndpoint.parse(url, os.environ.get("S2W_WEAVIATE_API_KEY") or None).connect(
+            settings = job_settings()
+            request_timeout = request_timeout_for(settings.lease_seconds)
+            api_key = settings.weaviate_api_key.reveal() if settings.weaviate_api_key else None
+            self._client = WeaviateEndpoint.parse(settings.weaviate_url, api_key).connect(
                 timeout_s=max(request_timeout, 5.0), insert_timeout_s=request_timeout
             )
             self._pid = os.getpid()
@@ -123,12 +124,17 @@ class _ProcessTrust:
 _process_trust = _ProcessTrust()
 
 
+def job_settings() -> WorkerSettings:
+    """This worker process's settings, from the ``S2W_*`` variables ``worker`` exports."""
+    if not os.environ.get("S2W_WEAVIATE_URL"):
+        raise RuntimeError("S2W_WEAVIATE_URL is not set in the worker's environment")
+    return WorkerSettings.load()
+
+
 def _policy_from_env() -> RetryPolicy:
-    return RetryPolicy(
-        max_retries=int(os.environ.get("S2W_MAX_RETRIES", "3")),
-        retry_delay=float(os.environ.get("S2W_RETRY_DELAY", "1.0")),
-        backoff_max=float(os.environ.get("S2W_BACKOFF_MAX", "30")),
-    )
+    settings = job_settings()
+    return RetryPolicy(max_retries=settings.max_retries, retry_delay=settings.retry_delay,
+                       backoff_max=settings.backoff_max)
 
 
 class Lease:
@@ -254,7 +260,9 @@ class _ProcessEmbedders:
         if self._embedders is None:
             from sqlite_to_weaviate.embed.worker_step import WorkerEmbedders
 
-            self._embedders = WorkerEmbedders.from_environment()
+            settings = job_settings()
+            self._embedders = WorkerEmbedders(str(settings.mapping_file) if settings.mapping_file else None,
+                                              settings.collection_prefix)
         return self._embedders
 
 

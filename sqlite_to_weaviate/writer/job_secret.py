@@ -8,7 +8,9 @@ relay and by workers that run on the same host (``run``'s own workers, the compo
 workers, which mount the database). Workers on other hosts, which see only Redis and
 Weaviate, must be given it explicitly: ``S2W_JOB_SECRET`` or ``S2W_JOB_SECRET_FILE``
 (``sqlite-to-weaviate job-secret`` prints the stored one). A secret given explicitly
-wins over the stored one and is never written to the database.
+wins over the stored one and is never written to the database. What makes a secret
+acceptable (:func:`validate_job_secret`) is declared with the ``job_secret`` setting, in
+``settings.py``.
 """
 
 from __future__ import annotations
@@ -20,23 +22,13 @@ from pathlib import Path
 from sqlite_to_weaviate.capture.state import ensure_state_table, get_state, set_state
 from sqlite_to_weaviate.capture.txn import immediate
 from sqlite_to_weaviate.errors import ConfigError
+from sqlite_to_weaviate.settings import JOB_SECRET_MIN_LENGTH, validate_job_secret
 from sqlite_to_weaviate.weaviate_adapter import Secret
 
 STATE_KEY = "security.job_secret"
 ENV_VAR = "S2W_JOB_SECRET"
 FILE_ENV_VAR = "S2W_JOB_SECRET_FILE"
-MIN_LENGTH = 16
-
-
-def validate_job_secret(secret: Secret) -> Secret:
-    """Refuse secrets too short to resist guessing (the message never quotes the value)."""
-    value = secret.reveal()
-    if len(value) < MIN_LENGTH:
-        raise ConfigError(f"job_secret is {len(value)} characters long; use at least {MIN_LENGTH} "
-                          "(e.g. `openssl rand -hex 32`)")
-    if value != value.strip():
-        raise ConfigError("job_secret starts or ends with whitespace; remove it (a copy-paste accident?)")
-    return secret
+MIN_LENGTH = JOB_SECRET_MIN_LENGTH
 
 
 def generate_job_secret() -> Secret:

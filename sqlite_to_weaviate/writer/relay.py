@@ -42,6 +42,7 @@ from sqlite_to_weaviate.embed.relay_hook import VersionWatch
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger, new_correlation_id
 from sqlite_to_weaviate.mapping import ConversionError, Mapping, MappingError, ensure_collections
+from sqlite_to_weaviate.retrying import backoff_delay
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters, resends
 from sqlite_to_weaviate.writer.job import JOB_FUNCTION, write_horizon
@@ -422,7 +423,7 @@ class Relay:
             # by the server: replace the objects when re-sending, and re-send once more later.
             self._schedule_resweep(job.entries, f"transient: {ack.error}"[:200])
             p.attempts += 1
-            delay = min(self.settings.backoff_max, self.settings.retry_delay * (2 ** (p.attempts - 1)))
+            delay = backoff_delay(p.attempts, self.settings.retry_delay, self.settings.backoff_max)
             p.not_before = time.monotonic() + delay
             p.requeue_front(job.entries, suspect=True)
             self.stats["retries"] += 1
@@ -484,6 +485,10 @@ class Relay:
         try:
             return Job.fetch(job_id, connection=self.redis, serializer=JSONSerializer).get_status(refresh=False)
         except NoSuchJobError:
+            return None
+        except redis.RedisError:
+            raise
+        except Exception:  # noqa: BLE001 - a job hash someone overwrote in Redis (invariant 10): treat as vanished
             return None
 
     def _declare_lost(self, p: Partition, why: str) -> None:

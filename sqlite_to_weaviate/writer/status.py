@@ -83,7 +83,7 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
             return st
         st.checkpoint = int(get_state(conn, CHECKPOINT_KEY, "0") or 0) if has_state else 0
         if has_state:
-            from sqlite_to_weaviate.operate.phases import get_phase
+            from sqlite_to_weaviate.migration_phase import get_phase
 
             phase = get_phase(conn)
             st.phase = f"{int(phase)}: {phase.label}"
@@ -150,7 +150,7 @@ def _live_status(settings: Settings, st: PipelineStatus) -> None:
     try:
         client = settings.connect_redis()
         raw = client.get(keys.relay_status)
-        st.relay = json.loads(raw) if raw else None
+        st.relay = _relay_snapshot(raw)
         queue = Queue(keys.queue, connection=client, serializer=JSONSerializer)
         st.queued_jobs = queue.count
         st.workers = sorted(w.name for w in Worker.all(queue=queue))
@@ -161,6 +161,18 @@ def _live_status(settings: Settings, st: PipelineStatus) -> None:
         client.close()
     except Exception as exc:  # noqa: BLE001 - an unreachable Redis is reported, not raised
         st.redis_error = f"{type(exc).__name__}: {exc}"
+
+
+def _relay_snapshot(raw: bytes | None) -> dict[str, Any] | None:
+    """The relay's published snapshot, if it has the shape the relay writes (Redis is untrusted)."""
+    try:
+        data = json.loads(raw) if raw else None
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("inflight"), dict) \
+            or not isinstance(data.get("pending"), int) or "pid" not in data or "host" not in data:
+        return None
+    return data
 
 
 def _maybe_json(value: str) -> Any:

@@ -15,9 +15,10 @@ The relay is **stuck** when all of these hold (:func:`stuck_for`):
   i.e. the relay is still failing rather than gone (a missing relay is reported separately).
 
 The streak lives in ``_s2w_state`` under ``relay.last_error`` (the key ``status`` always
-read; the old ``{"at", "error"}`` form still parses), written when a streak begins, when
-the message changes, and otherwise at most every :data:`PERSIST_EVERY` seconds. A
-restarted relay continues the stored streak, so a crash loop is stuck too.
+read; the old ``{"at", "error"}`` form still parses), written when a streak begins and
+otherwise at most every :data:`PERSIST_EVERY` seconds (a Redis wipe declares every
+partition's job lost at once: one write, not one per partition). A restarted relay
+continues the stored streak, so a crash loop is stuck too.
 """
 
 from __future__ import annotations
@@ -104,8 +105,7 @@ class StreakRecorder:
         streak = continue_streak(self.streak, error, checkpoint, now)
         self.streak = streak
         stored = self._persisted
-        due = (stored is None or stored.at != streak.at or stored.error != streak.error
-               or time.monotonic() - self._persisted_at >= PERSIST_EVERY)
+        due = stored is None or stored.at != streak.at or time.monotonic() - self._persisted_at >= PERSIST_EVERY
         if due:
             with immediate(conn):
                 set_state(conn, STREAK_KEY, streak.to_json())

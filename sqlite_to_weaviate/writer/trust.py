@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from sqlite_to_weaviate.errors import ConfigError
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.sqlite_db import sqlite_path_from_url
@@ -92,7 +94,10 @@ class SecurityEvents:
 
 def read_security(redis_conn: Any, keys: RedisKeys) -> tuple[dict[str, int], dict[str, Any] | None]:
     """(kind -> count, last event) as stored in Redis (untrusted: parsed defensively)."""
-    raw = redis_conn.hgetall(keys.security) or {}
+    try:
+        raw = redis_conn.hgetall(keys.security) or {}
+    except redis.ResponseError:  # the key holds another type: someone wrote it; nothing to report
+        return {}, None
     counts: dict[str, int] = {}
     last = None
     for k, v in raw.items():

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from sqlite_to_weaviate import capture
 from sqlite_to_weaviate.backfill import CaptureNotInstalled
-from sqlite_to_weaviate.backfill.command import backfill_cmd
+from sqlite_to_weaviate.cli.backfill import backfill_cmd
 from sqlite_to_weaviate.errors import ConfigError
-from tests.integration.test_backfill_fixtures import make_db, run_backfill, write_mapping
-from sqlite_to_weaviate.operate.workers import worker_cli_env as cli_env
+from tests.support.backfill_data import make_db, run_backfill, write_mapping
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env as cli_env
 
 
 def _fingerprint(db):

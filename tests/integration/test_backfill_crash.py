@@ -17,8 +17,8 @@ import sys
 import time
 
 from sqlite_to_weaviate.backfill import TableCheckpoint
-from tests.integration.test_backfill_fixtures import make_db, write_mapping
-from sqlite_to_weaviate.operate.workers import worker_cli_env as cli_env
+from tests.support.backfill_data import make_db, write_mapping
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env as cli_env
 from tests.support.pipeline import assert_stores_equal
 
 ARGS = ["--page-size", "200", "--rows-per-second", "5000", "--max-backlog", "0"]

@@ -24,10 +24,7 @@ from sqlite_to_weaviate.capture import (
     status,
     uninstall,
 )
-try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
-    from .test_capture_support import changes, connect, last_seq, make_db
-except ImportError:
-    from test_capture_support import changes, connect, last_seq, make_db
+from tests.support.capture_db import changes, connect, last_seq, make_db
 
 DDL = """
 CREATE TABLE doc (id INTEGER PRIMARY KEY, title TEXT, body TEXT);

@@ -10,10 +10,7 @@ from sqlalchemy import Column, ForeignKey, Integer, String, Table, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from sqlite_to_weaviate.capture import CaptureError, attach, install, read_outbox, set_context
-try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
-    from .test_capture_support import changes, last_seq
-except ImportError:
-    from test_capture_support import changes, last_seq
+from tests.support.capture_db import changes, last_seq
 
 
 class Base(DeclarativeBase):

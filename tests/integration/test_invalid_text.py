@@ -87,12 +87,13 @@ def test_live_invalid_utf8_is_one_dead_letter_and_later_changes_apply(tmp_path, 
     assert st.dead_letters == 2 and st.outbox_depth == 0 and st.stuck_seconds is None
     assert st.problems == ["2 dead letter(s): see `sqlite-to-weaviate dead-letters list`"]
 
-    # verify reads the bad rows too, and reports them as conversion errors, not differences
+    # verify reads the bad rows too: they are refused rows (missing from Weaviate), nothing else differs
     report = verify(settings, sample=20)
     assert report.error is None
-    assert report.tables["notes"].differences == 0 and report.tables["tags"].differences == 0
-    assert report.tables["notes"].conversion_errors.total == 1
-    assert report.tables["tags"].conversion_errors.total == 1
+    for table in ("notes", "tags"):
+        assert report.tables[table].refused.total == 1 and report.tables[table].differences == 1
+    assert report.exit_code() == 1
+    report.allow_refused = True
     assert report.exit_code() == 0
 
 

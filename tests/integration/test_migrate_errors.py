@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from examples.chat_app.seed import build_sample_database
 from sqlite_to_weaviate.local.ports import free_ports
-from sqlite_to_weaviate.operate.commands import migrate_cmd
+from sqlite_to_weaviate.cli.operate import migrate_cmd
 from sqlite_to_weaviate.operate.rollback import namespace_keys
 
 

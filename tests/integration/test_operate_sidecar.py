@@ -22,7 +22,7 @@ from sqlite_to_weaviate.mapping import seed_preset_toml
 from sqlite_to_weaviate.operate import readiness
 from sqlite_to_weaviate.operate.metrics import METRIC_NAMES
 from sqlite_to_weaviate.operate.verification import run_verification
-from sqlite_to_weaviate.operate.workers import worker_cli_env
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env
 from tests.support.pipeline import assert_stores_equal
 
 
@@ -176,9 +176,9 @@ def test_workers_die_with_a_killed_supervisor(tmp_path, make_settings, redis_cli
     settings = make_settings(tmp_path / "app.db")
     code = (
         "import sys, time\n"
-        "from sqlite_to_weaviate.config_sources import build_settings\n"
-        "from sqlite_to_weaviate.operate.workers import WorkerPool\n"
-        f"s = build_settings({{'sqlite_path': {str(settings.sqlite_path)!r}, 'redis_url': {settings.redis_url!r},"
+        "from sqlite_to_weaviate.settings import Settings\n"
+        "from sqlite_to_weaviate.operate.worker_pool import WorkerPool\n"
+        f"s = Settings(**{{'sqlite_path': {str(settings.sqlite_path)!r}, 'redis_url': {settings.redis_url!r},"
         f" 'weaviate_url': {settings.weaviate_url!r}, 'namespace': {settings.namespace!r}}})\n"
         "pool = WorkerPool(s, 2).start()\n"
         "print(*[p.pid for p in pool.procs], flush=True)\n"

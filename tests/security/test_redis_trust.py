@@ -348,3 +348,29 @@ def test_workers_write_only_mapped_collections(tmp_path, make_settings, pipeline
     acks = [signer.open_ack(raw) for raw in redis_client.lrange(keys.acks, 0, -1)]
     assert sorted((a.token, a.outcome) for a in acks) == [
         ("t-inside", "applied"), ("t-listed", "refused"), ("t-outside", "refused")]
+
+
+def test_a_job_hash_overwritten_in_redis_does_not_stop_the_relay(tmp_path, make_settings, pipeline_factory,
+                                                                weaviate_client, redis_client):
+    db = tmp_path / "app.db"
+    make_notes_db(db)
+    settings = make_settings(db)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    write(db, "INSERT INTO notes VALUES (1, 'survives a vandalised job hash')")
+    relay = Relay(settings)
+    try:
+        relay.step()
+        (part,) = [p for p in relay.partitions if p.inflight is not None]
+        first = part.inflight
+        redis_client.hset(Job.key_for(first.job_id), mapping={"status": "vandalised", "created_at": "garbage"})
+        time.sleep(1.2)  # past the job's next liveness check
+        relay.step()  # used to raise ValueError out of the relay loop
+        assert part.inflight is None or part.inflight.token != first.token  # declared lost: re-sent
+        assert relay.stats["lost_jobs"] == 1
+        pipeline.start_workers(1)
+        assert relay.drain(60)
+        collection = relay.mapping.tables["notes"].collection
+    finally:
+        relay.close()
+    assert fetch(weaviate_client, collection, object_uuid("notes", (1,)))["body"] == "survives a vandalised job hash"

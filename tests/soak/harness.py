@@ -44,7 +44,7 @@ from typing import Any
 from sqlite_to_weaviate.local.redis_server import RedisServer
 from sqlite_to_weaviate.local.weaviate_server import WeaviateServer
 from sqlite_to_weaviate.mapping import encode_vector, seed_preset_toml
-from sqlite_to_weaviate.operate.workers import worker_cli_env
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer import dead_letters
 from tests.support.pipeline import stop_process_groups

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlite_to_weaviate.initialize import initialize
-from sqlite_to_weaviate.operate.workers import worker_cli_env
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.relay import Relay
 
@@ -129,7 +129,7 @@ def wait_for(predicate, *, timeout: float, message: str, interval: float = 0.1) 
 
 def weaviate_state(client: Any, mapping) -> dict[str, dict[str, dict[str, Any]]]:
     """Every object of every mapped collection: collection -> uuid -> properties (direct read)."""
-    from sqlite_to_weaviate.mapping.schema import return_properties
+    from sqlite_to_weaviate.mapping.collections import return_properties
 
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for table in mapping.tables.values():

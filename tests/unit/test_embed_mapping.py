@@ -130,8 +130,10 @@ def test_versions_are_recorded_and_fan_out_objects(conn):
 
 
 def test_collection_config_has_cosine_named_vectors_and_fingerprints(conn):
+    from sqlite_to_weaviate.mapping.collections import collection_config
+
     table = reflect_mapping(conn, parse_mapping_config(BASE, "m.toml")).table("notes")
-    config = table.collection_config()
+    config = collection_config(table)
     assert config["name"] == "Notes_v1"
     names = {p.name: p for p in config["properties"]}
     fingerprint = names[digest_property("text")]

@@ -244,7 +244,7 @@ def test_namespace_keys_never_match_another_namespace():
 def test_backup_command_reports_the_path_and_fails_with_one_line(tmp_path):
     from click.testing import CliRunner
 
-    from sqlite_to_weaviate.operate.commands import backup_cmd
+    from sqlite_to_weaviate.cli.operate import backup_cmd
 
     db = tmp_path / "a.db"
     conn = sqlite3.connect(db)
@@ -267,7 +267,7 @@ def test_backup_command_reports_the_path_and_fails_with_one_line(tmp_path):
 def test_rollback_and_uninstall_refuse_while_a_relay_runs(tmp_path):
     from click.testing import CliRunner
 
-    from sqlite_to_weaviate.operate.commands import rollback_cmd, run_cmd, uninstall_cmd
+    from sqlite_to_weaviate.cli.operate import rollback_cmd, run_cmd, uninstall_cmd
     from sqlite_to_weaviate.writer.relay import RelayLock
 
     db = tmp_path / "a.db"

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from sqlite_to_weaviate import capture, tool_objects
-from sqlite_to_weaviate.capture.schema import user_tables
+from sqlite_to_weaviate.capture.tables import user_tables
 
 
 def db(sql: str = "") -> sqlite3.Connection:

@@ -13,7 +13,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.webhook import Webhook
 
-from sqlite_to_weaviate.config_sources import build_settings
+from sqlite_to_weaviate.cli.options import load_settings
 from sqlite_to_weaviate.errors import ConfigError
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.weaviate_adapter import Secret
@@ -141,7 +141,9 @@ def test_the_job_secret_is_stored_once_read_explicitly_or_refused(tmp_path):
         Settings(sqlite_path=db, job_secret="tooshort")
     assert "tooshort" not in str(caught.value)
     secret_file.write_text("t" * 32)
-    settings = build_settings({"sqlite_path": str(db), "job_secret_file": str(secret_file)})
+    settings = load_settings({"sqlite_path": str(db)}, job_secret_file=secret_file, environ={})
     assert settings.job_secret == "t" * 32 and "t" * 32 not in repr(settings)
     with pytest.raises(ConfigError, match="give one"):
-        build_settings({"sqlite_path": str(db), "job_secret": "u" * 32, "job_secret_file": str(secret_file)})
+        load_settings({"sqlite_path": str(db), "job_secret": "u" * 32}, job_secret_file=secret_file, environ={})
+    with pytest.raises(ConfigError, match="give one"):  # a secret from any source, here the environment
+        load_settings({"sqlite_path": str(db)}, job_secret_file=secret_file, environ={"S2W_JOB_SECRET": "u" * 32})

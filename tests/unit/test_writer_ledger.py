@@ -10,7 +10,6 @@ import pytest
 from sqlite_to_weaviate.writer.ledger import Ledger
 from sqlite_to_weaviate.writer.partitioning import partition_of
 from sqlite_to_weaviate.writer.payload import TICKET_VERSION, Ack, Delete, JobPayload, JobTicket, PayloadError
-from sqlite_to_weaviate.writer.weaviate_apply import is_transient
 
 
 def test_checkpoint_waits_for_the_oldest_unacknowledged_seq():
@@ -73,19 +72,3 @@ def test_ticket_payload_and_ack_round_trip():
         JobPayload.loads(b'{"upserts": []')
     ack = Ack(batch_id="b", partition=3, token="t-1", outcome="applied", rejected={"u": "bad"})
     assert Ack.loads(ack.dumps()) == ack
-
-
-@pytest.mark.parametrize(
-    "message, transient",
-    [
-        ("context deadline exceeded", True),
-        ("connection refused", True),
-        ("rpc error: code = Unavailable", True),
-        ("could not find index for class Message. It might have been deleted in the meantime", True),
-        ('resolve node name "s2w-c2cf9c1b" to host', True),
-        ("invalid integer property 'qty': requires an integer", False),
-        ("new node has a vector with length 3. Existing nodes have vectors with length 4", False),
-    ],
-)
-def test_transient_errors_are_told_from_bad_rows(message, transient):
-    assert is_transient(message) is transient

@@ -23,33 +23,20 @@ from sqlite_to_weaviate.errors import ConfigError
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.guard import GuardedWorker
-from sqlite_to_weaviate.writer.job import request_timeout_for
-from sqlite_to_weaviate.writer.job_secret import ENV_VAR, worker_job_secret
+from sqlite_to_weaviate.writer.job_secret import worker_job_secret
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
-from sqlite_to_weaviate.writer.trust import ALLOWED_COLLECTIONS_ENV, NAMESPACE_ENV
+from sqlite_to_weaviate.writer.trust import ALLOWED_COLLECTIONS_ENV
 
 
 def worker_environment(settings: Settings, allowed_collections: Iterable[str] = ()) -> dict[str, str]:
-    """Variables the job function reads (secrets are passed only through the environment)."""
-    env = {
-        "S2W_WEAVIATE_URL": settings.weaviate_url,
-        "S2W_SQLITE_URL": str(settings.sqlite_path),
-        NAMESPACE_ENV: settings.namespace,
-        "S2W_MAX_RETRIES": str(settings.max_retries),
-        "S2W_RETRY_DELAY": str(settings.retry_delay),
-        "S2W_BACKOFF_MAX": str(settings.backoff_max),
-        "S2W_REQUEST_TIMEOUT": str(request_timeout_for(settings.lease_seconds)),
-    }
-    if settings.weaviate_api_key:
-        env["S2W_WEAVIATE_API_KEY"] = settings.weaviate_api_key.reveal()
-    if settings.mapping_file:  # its [embedders] say what the embedder names in jobs mean
-        env["S2W_MAPPING_FILE"] = str(settings.mapping_file)
-    env["S2W_COLLECTION_PREFIX"] = settings.collection_prefix  # of the embedding cache collection
+    """Variables the job function reads: the settings (:class:`~sqlite_to_weaviate.settings.WorkerSettings`
+    and the job secret among them; secrets pass only through the environment), plus this
+    worker's own allow-list of collections, if it has one."""
+    env = settings.to_environ()
+    # (S2W_MAPPING_FILE among them: its [embedders] say what the embedder names in jobs mean.)
     # numpy's BLAS with one thread per worker process (a local embedding model): scale with
     # processes; multi-threaded BLAS collapses when the cores are oversubscribed
     env["OPENBLAS_NUM_THREADS"] = os.environ.get("OPENBLAS_NUM_THREADS", "1")
-    if settings.job_secret:
-        env[ENV_VAR] = settings.job_secret.reveal()
     allowed = sorted({name.strip() for name in allowed_collections if name.strip()})
     if allowed:
         env[ALLOWED_COLLECTIONS_ENV] = ",".join(allowed)

@@ -1,43 +1,37 @@
 """``sqlite-to-weaviate embeddings status | rebuild | switch | rollback | drop | prune``.
 
-Thin click wrappers over :mod:`.lifecycle` (the CLI registers ``embeddings_group`` on
-``main``). Exit codes as everywhere: 0 done, 1 a switch refused because the new version
-does not verify, 3 could not run.
+Thin wrappers over :mod:`sqlite_to_weaviate.embed.lifecycle` (docs/embeddings.md). Exit
+codes as everywhere: 0 done, 1 a switch refused because the new version does not verify
+(or ``rebuild --wait`` ended before the backfill was applied), 3 could not run.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli_support import EXIT_OK, EXIT_PROBLEMS, Group, connection_options, finite, friendly_errors
+from sqlite_to_weaviate.settings import Settings
+
+from .app import EXIT_OK, EXIT_PROBLEMS, command, main
+from .options import finite
 
 
-@click.group("embeddings", cls=Group)
+@main.group("embeddings")
 def embeddings_group() -> None:
     """Vectors computed by embedders: versions, model changes without downtime, the cache."""
-
-
-def _command(name: str, options: list[Any]):
-    def decorate(func: Any) -> Any:
-        for option in reversed(options):
-            func = option(func)
-        return embeddings_group.command(name, help=func.__doc__)(friendly_errors(connection_options(func)))
-
-    return decorate
 
 
 _TABLE = click.option("--table", help="The table (needed when several tables have versions).")
 
 
-@_command("status", [click.option("--json", "as_json", is_flag=True)])
-def status_cmd(settings: Any, as_json: bool) -> None:
+@command(embeddings_group, "status")
+@click.option("--json", "as_json", is_flag=True)
+def status_cmd(settings: Settings, as_json: bool) -> None:
     """Versions of each table (alias, state, embedder ids, objects), the cache, model calls and hit rates."""
-    from .counters import summary_lines
-    from .lifecycle import status
+    from sqlite_to_weaviate.embed.counters import summary_lines
+    from sqlite_to_weaviate.embed.lifecycle import status
 
     data = status(settings)
     if as_json:
@@ -61,19 +55,18 @@ def status_cmd(settings: Any, as_json: bool) -> None:
         click.echo(f"counters unavailable: {data['counters_error']}")
 
 
-@_command("rebuild", [
-    _TABLE,
-    click.option("--to", "to", help="Name of the new version (default: the next vN)."),
-    click.option("--force", is_flag=True, help="Rebuild even if the live version already has the mapping's vectors."),
-    click.option("--resume", is_flag=True, help="Re-run the backfill of the version being built."),
-    click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the backfill is applied."),
-    click.option("--timeout", type=finite(0, min_open=True), help="Seconds to wait for the backfill."),
-])
-def rebuild_cmd(settings: Any, table: str | None, to: str | None, force: bool, resume: bool, wait: bool,
+@command(embeddings_group, "rebuild")
+@_TABLE
+@click.option("--to", "to", help="Name of the new version (default: the next vN).")
+@click.option("--force", is_flag=True, help="Rebuild even if the live version already has the mapping's vectors.")
+@click.option("--resume", is_flag=True, help="Re-run the backfill of the version being built.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the backfill is applied.")
+@click.option("--timeout", type=finite(0, min_open=True), help="Seconds to wait for the backfill.")
+def rebuild_cmd(settings: Settings, table: str | None, to: str | None, force: bool, resume: bool, wait: bool,
                 timeout: float | None) -> None:
     """Build a new collection version beside the live one with the mapping's embedders (history by backfill,
     live changes written to both)."""
-    from .lifecycle import rebuild
+    from sqlite_to_weaviate.embed.lifecycle import rebuild
 
     report = rebuild(settings, table=table, to=to, force=force, resume=resume, wait=wait, timeout=timeout)
     for line in report.lines():
@@ -81,20 +74,19 @@ def rebuild_cmd(settings: Any, table: str | None, to: str | None, force: bool, r
     sys.exit(EXIT_OK if report.applied is not False else EXIT_PROBLEMS)
 
 
-@_command("switch", [
-    _TABLE,
-    click.option("--to", "to", help="The version to make live (default: the one being built)."),
-    click.option("--no-verify", is_flag=True, help="Switch without verifying the new version first."),
-    click.option("--sample", type=click.IntRange(min=0), default=100, show_default=True,
-                 help="Rows compared field by field."),
-    click.option("--search-sample", type=click.IntRange(min=1), default=100, show_default=True,
-                 help="Rows whose search is checked."),
-    click.option("--search-min-recall", type=click.FloatRange(0, 1), default=0.9, show_default=True),
-])
-def switch_cmd(settings: Any, table: str | None, to: str | None, no_verify: bool, sample: int, search_sample: int,
+@command(embeddings_group, "switch")
+@_TABLE
+@click.option("--to", "to", help="The version to make live (default: the one being built).")
+@click.option("--no-verify", is_flag=True, help="Switch without verifying the new version first.")
+@click.option("--sample", type=click.IntRange(min=0), default=100, show_default=True,
+                 help="Rows compared field by field.")
+@click.option("--search-sample", type=click.IntRange(min=1), default=100, show_default=True,
+                 help="Rows whose search is checked.")
+@click.option("--search-min-recall", type=click.FloatRange(0, 1), default=0.9, show_default=True)
+def switch_cmd(settings: Settings, table: str | None, to: str | None, no_verify: bool, sample: int, search_sample: int,
                search_min_recall: float) -> None:
     """Verify a version (content hashes + search) and point the alias at it; the old one stays written."""
-    from .lifecycle import switch
+    from sqlite_to_weaviate.embed.lifecycle import switch
 
     report = switch(settings, table=table, to=to, verify_first=not no_verify, sample=sample,
                     search_sample=search_sample, min_recall=search_min_recall)
@@ -103,20 +95,24 @@ def switch_cmd(settings: Any, table: str | None, to: str | None, no_verify: bool
     sys.exit(EXIT_OK if report.switched else EXIT_PROBLEMS)
 
 
-@_command("rollback", [_TABLE, click.option("--to", "to", help="The standby version (default: the latest).")])
-def rollback_cmd(settings: Any, table: str | None, to: str | None) -> None:
+@command(embeddings_group, "rollback")
+@_TABLE
+@click.option("--to", "to", help="The standby version (default: the latest).")
+def rollback_cmd(settings: Settings, table: str | None, to: str | None) -> None:
     """Point the alias back at the previous (standby) version, instantly."""
-    from .lifecycle import rollback
+    from sqlite_to_weaviate.embed.lifecycle import rollback
 
     for line in rollback(settings, table=table, to=to).lines():
         click.echo(line)
 
 
-@_command("drop", [_TABLE, click.option("--version", "version", required=True, help="A version that is not live."),
-                   click.option("--yes", is_flag=True, help="Do not ask for confirmation.")])
-def drop_cmd(settings: Any, table: str | None, version: str, yes: bool) -> None:
+@command(embeddings_group, "drop")
+@_TABLE
+@click.option("--version", "version", required=True, help="A version that is not live.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def drop_cmd(settings: Settings, table: str | None, version: str, yes: bool) -> None:
     """Stop writing a version that is not live and delete its collection (no rollback to it afterwards)."""
-    from .lifecycle import drop
+    from sqlite_to_weaviate.embed.lifecycle import drop
 
     if not yes:
         click.confirm(f"Drop version {version} and delete its collection?", abort=True)
@@ -124,10 +120,10 @@ def drop_cmd(settings: Any, table: str | None, version: str, yes: bool) -> None:
         click.echo(line)
 
 
-@_command("prune", [])
-def prune_cmd(settings: Any) -> None:
+@command(embeddings_group, "prune")
+def prune_cmd(settings: Settings) -> None:
     """Bound the embedding cache to [embedding_cache] max_entries / max_age_days (oldest first)."""
-    from .lifecycle import prune_cache
+    from sqlite_to_weaviate.embed.lifecycle import prune_cache
 
     report = prune_cache(settings)
     click.echo(f"cache entries: {report.before} -> {report.after} (deleted {report.deleted_by_age} by age, "

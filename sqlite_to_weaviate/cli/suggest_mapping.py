@@ -1,4 +1,4 @@
-"""``sqlite-to-weaviate suggest-mapping [FILE]``: write a starting mapping from the data (the CLI registers it).
+"""``sqlite-to-weaviate suggest-mapping [FILE]``: write a starting mapping from the data.
 
 Read-only on the app's database (opened ``mode=ro``); the only file written is FILE, atomically,
 and never over an existing file without ``--force`` or over the database itself. Without FILE
@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli_support import connection_options, friendly_errors
 from sqlite_to_weaviate.errors import ConfigError
+from sqlite_to_weaviate.settings import Settings
+
+from .app import command, main
 
 
 def _write(path: Path, text: str, force: bool, database: Path) -> None:
@@ -37,13 +38,17 @@ def _write(path: Path, text: str, force: bool, database: Path) -> None:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def suggest_func(settings: Any, file: str | None, force: bool, progress_flag: bool | None) -> None:
+@command(main, "suggest-mapping")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@click.option("--progress/--no-progress", "progress_flag", default=None, help="Progress bar (default: on a TTY).")
+def suggest_mapping_cmd(settings: Settings, file: str | None, force: bool, progress_flag: bool | None) -> None:
     """Write a starting mapping TOML from the data itself (read-only): types that keep every value, dates,
     vectors, JSON objects -- each with a comment saying why. Starts from --mapping if given."""
     from sqlite_to_weaviate.backfill.progress import ProgressDisplay, ProgressEvent
 
-    from .config_file import load_mapping_config
-    from .suggest import suggest_mapping
+    from sqlite_to_weaviate.mapping.config_file import load_mapping_config
+    from sqlite_to_weaviate.mapping.suggest import suggest_mapping
 
     base = load_mapping_config(settings.mapping_file) if settings.mapping_file else None
     show = sys.stderr.isatty() if progress_flag is None else progress_flag
@@ -71,16 +76,3 @@ def suggest_func(settings: Any, file: str | None, force: bool, progress_flag: bo
     click.echo(f"{suggestion.rows_read} row(s) read; rows refused: {suggestion.refused_before} with "
                f"{'--mapping' if base else 'the default mapping'}, {suggestion.refused_after} with the suggestion; "
                f"wrote {where}" + (f" (use it with --mapping {file})" if where != "stdout" else ""), err=True)
-
-
-_options = [
-    click.argument("file", required=False, type=click.Path(dir_okay=False)),
-    click.option("--force", is_flag=True, help="Overwrite FILE if it exists."),
-    click.option("--progress/--no-progress", "progress_flag", default=None, help="Progress bar (default: on a TTY)."),
-]
-_func = suggest_func
-for _decorator in reversed(_options):
-    _func = _decorator(_func)
-
-suggest_mapping_cmd = click.command("suggest-mapping", help=suggest_func.__doc__)(
-    friendly_errors(connection_options(_func)))

@@ -1,10 +1,10 @@
-"""``sqlite-to-weaviate backfill``: the click command (the lead registers ``backfill_cmd`` on ``main``).
+"""``sqlite-to-weaviate backfill``.
 
-Exit codes follow the CLI's contract: 0 when every selected table is fully enqueued (and,
-with ``--wait``, applied), 1 when stopped early (SIGTERM/SIGINT) or the wait timed out —
-re-run to continue — and 3 when it cannot run (bad options, capture not installed).
-``--dry-run`` exits 1 when the mapping would refuse rows (they would become dead letters),
-and ``--wait`` exits 1 when, once applied, rows were refused (dead letters).
+Exit codes: 0 when every selected table is fully enqueued (and, with ``--wait``, applied),
+1 when stopped early (SIGTERM/SIGINT) or the wait timed out -- re-run to continue -- and 3
+when it cannot run (bad options, capture not installed). ``--dry-run`` exits 1 when the
+mapping would refuse rows (they would become dead letters), and ``--wait`` exits 1 when,
+once applied, rows were refused (dead letters).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli_support import EXIT_OK, EXIT_PROBLEMS, Command, connection_options, finite, friendly_errors
+from sqlite_to_weaviate.backfill.checkpoint import set_paused
+from sqlite_to_weaviate.backfill.options import BackfillOptions, BackfillReport
+from sqlite_to_weaviate.settings import Settings
 
-from .checkpoint import set_paused
-from .options import BackfillOptions, BackfillReport
+from .app import EXIT_OK, EXIT_PROBLEMS, command, main
+from .options import finite
 
 
 def _print_plan(report: BackfillReport) -> None:
@@ -65,12 +67,28 @@ def refusal_advice(report: BackfillReport) -> list[str]:
     return lines
 
 
-def backfill_func(settings: Any, table: tuple[str, ...], restart: bool, dry_run: bool, page_size: int,
+@command(main, "backfill")
+@click.option("--table", multiple=True, help="Only this table (repeatable). Default: every mapped table.")
+@click.option("--restart", is_flag=True, help="Forget the checkpoints and scan from the first key.")
+@click.option("--dry-run", is_flag=True, help="Read and convert every row: counts, rows the mapping would refuse "
+                 "(exit 1) and why, mapping preview, estimated time; writes nothing.")
+@click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Keys per transaction.")
+@click.option("--rows-per-second", type=finite(0, min_open=True), help="Throughput cap.")
+@click.option("--max-backlog", type=click.IntRange(min=0), default=20000, show_default=True,
+                 help="Pause while more outbox rows than this wait for the relay (0: no limit).")
+@click.option("--memory-limit-mb", type=click.IntRange(min=1), help="Shrink pages / pause above this RSS.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Tables scanned at once.")
+@click.option("--wait", is_flag=True, help="After the last page, wait until the relay has applied everything.")
+@click.option("--wait-timeout", type=finite(0), help="Give up waiting after this many seconds (exit 1).")
+@click.option("--pause/--resume", default=None, help="Set or clear the pause flag of running backfills and exit.")
+@click.option("--pause-file", type=click.Path(dir_okay=False), help="Pause while this file exists.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+def backfill_cmd(settings: Settings, table: tuple[str, ...], restart: bool, dry_run: bool, page_size: int,
                   rows_per_second: float | None, max_backlog: int, memory_limit_mb: int | None, workers: int,
                   wait: bool, wait_timeout: float | None, pause: bool | None, pause_file: str | None,
                   as_json: bool) -> None:
     """Stream existing rows into Weaviate through the outbox (resumable; safe while the app writes)."""
-    from .runner import backfill
+    from sqlite_to_weaviate.backfill.runner import backfill
 
     if pause is not None:
         conn = settings.open_db()
@@ -117,27 +135,3 @@ def _report_json(report: BackfillReport) -> dict[str, Any]:
     return {"dry_run": report.dry_run, "stopped": report.stopped, "done": report.done, "applied": report.applied,
             "seconds": round(report.seconds, 3), "rows_enqueued": report.rows_enqueued, "pauses": report.pauses,
             "tables": {k: dataclasses.asdict(v) for k, v in report.tables.items()}}
-
-
-_options = [
-    click.option("--table", multiple=True, help="Only this table (repeatable). Default: every mapped table."),
-    click.option("--restart", is_flag=True, help="Forget the checkpoints and scan from the first key."),
-    click.option("--dry-run", is_flag=True, help="Read and convert every row: counts, rows the mapping would refuse "
-                 "(exit 1) and why, mapping preview, estimated time; writes nothing."),
-    click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Keys per transaction."),
-    click.option("--rows-per-second", type=finite(0, min_open=True), help="Throughput cap."),
-    click.option("--max-backlog", type=click.IntRange(min=0), default=20000, show_default=True,
-                 help="Pause while more outbox rows than this wait for the relay (0: no limit)."),
-    click.option("--memory-limit-mb", type=click.IntRange(min=1), help="Shrink pages / pause above this RSS."),
-    click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Tables scanned at once."),
-    click.option("--wait", is_flag=True, help="After the last page, wait until the relay has applied everything."),
-    click.option("--wait-timeout", type=finite(0), help="Give up waiting after this many seconds (exit 1)."),
-    click.option("--pause/--resume", default=None, help="Set or clear the pause flag of running backfills and exit."),
-    click.option("--pause-file", type=click.Path(dir_okay=False), help="Pause while this file exists."),
-    click.option("--json", "as_json", is_flag=True, help="Machine-readable report."),
-]
-_func = backfill_func
-for _decorator in reversed(_options):
-    _func = _decorator(_func)
-
-backfill_cmd = click.command("backfill", cls=Command)(friendly_errors(connection_options(_func)))

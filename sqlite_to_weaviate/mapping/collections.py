@@ -215,6 +215,8 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
         else:
             actions.extend(_update_properties(client, table, config))
     for table, config in configs:
+        if not config["references"]:
+            continue  # nothing to add: skip the round trip (it adds up on a 100-table schema)
         collection = client.collections.get(config["name"])
         existing = {r.name: r for r in collection.config.get().references}
         for reference in config["references"]:

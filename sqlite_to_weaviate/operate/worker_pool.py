@@ -21,36 +21,20 @@ from typing import IO
 
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.writer.job_secret import FILE_ENV_VAR as JOB_SECRET_FILE_ENV
 
 _PR_SET_PDEATHSIG = 1
 
 
 def worker_cli_env(settings: Settings, log_level: str = "WARNING") -> dict[str, str]:
-    """The environment a ``worker`` subprocess reads its settings from."""
-    env = dict(os.environ)
-    env.update(
-        S2W_SQLITE_URL=str(settings.sqlite_path), S2W_WEAVIATE_URL=settings.weaviate_url,
-        S2W_REDIS_URL=settings.redis_url, S2W_NAMESPACE=settings.namespace,
-        S2W_COLLECTION_PREFIX=settings.collection_prefix, S2W_LEASE_SECONDS=str(settings.lease_seconds),
-        S2W_JOB_TIMEOUT=str(settings.job_timeout), S2W_RETRY_DELAY=str(settings.retry_delay),
-        S2W_BACKOFF_MAX=str(settings.backoff_max), S2W_PARTITIONS=str(settings.partitions),
-        S2W_BATCH_SIZE=str(settings.batch_size), S2W_POLL_INTERVAL=str(settings.poll_interval),
-        S2W_MAX_RETRIES=str(settings.max_retries), S2W_LOG_LEVEL=log_level,
-    )
-    env.pop("S2W_CONFIG", None)
-    if settings.mapping_file:
-        env["S2W_MAPPING_FILE"] = str(settings.mapping_file)
-    if settings.weaviate_api_key:
-        env["S2W_WEAVIATE_API_KEY"] = settings.weaviate_api_key.reveal()
-    else:
-        env.pop("S2W_WEAVIATE_API_KEY", None)
-    # The job secret the relay signs with: given explicitly, or (unset here) the one the
-    # worker reads from the database beside it, exactly as the relay does.
-    env.pop("S2W_JOB_SECRET_FILE", None)
-    if settings.job_secret:
-        env["S2W_JOB_SECRET"] = settings.job_secret.reveal()
-    else:
-        env.pop("S2W_JOB_SECRET", None)
+    """The environment a ``worker`` subprocess reads its settings from: this process's,
+    without any ``S2W_*`` setting, settings file or job secret file of its own, plus
+    ``settings`` (the job secret the relay signs with, when it is given explicitly; unset,
+    the worker reads the one stored in the database beside it, exactly as the relay does)."""
+    stale = Settings.environ_names() | {"S2W_CONFIG", JOB_SECRET_FILE_ENV}
+    env = {name: value for name, value in os.environ.items() if name not in stale}
+    env.update(settings.to_environ())
+    env["S2W_LOG_LEVEL"] = log_level
     return env
 
 

@@ -1,7 +1,7 @@
 """Shared data for the backfill integration tests: a schema using every mapped type, a config
 file (big ints as text, unix dates, vector BLOB; JSON stays text because
 tests.support.pipeline cannot read object properties back together with blobs), deterministic rows, hostile
-live writers, and a direct vector check. The tests here pin the data itself."""
+live writers, and a direct vector check. tests/unit/test_backfill_data.py pins the data itself."""
 
 from __future__ import annotations
 
@@ -207,16 +207,3 @@ def assert_vectors_equal(client: Any, db: Path, mapping, sample: int = 200) -> i
 def run_backfill(settings, *, progress=None, stop=None, **options: Any):
     options.setdefault("poll_interval", 0.05)
     return backfill(settings, BackfillOptions(**options), progress=progress, stop=stop)
-
-
-def test_generated_rows_cover_every_type(tmp_path):
-    db = tmp_path / "app.db"
-    make_db(db, 5010)
-    conn = sqlite3.connect(db)
-    types = dict(conn.execute("SELECT 'big', group_concat(DISTINCT typeof(big)) FROM records").fetchall())
-    assert conn.execute("SELECT max(abs(big)) FROM records WHERE big > 0").fetchone()[0] > 2**53
-    assert conn.execute("SELECT count(*) FROM records WHERE length(body) >= ?", (LARGE_BYTES,)).fetchone()[0] == 2
-    assert conn.execute("SELECT count(*) FROM records WHERE typeof(data) = 'blob'").fetchone()[0] > 0
-    assert conn.execute("SELECT count(*) FROM records WHERE embedding IS NULL").fetchone()[0] > 0
-    assert types["big"] == "integer"
-    conn.close()

@@ -1,13 +1,4 @@
-"""The ``sqlite-to-weaviate`` command.
-
-Every command takes the same connection options (flag > ``S2W_*`` environment variable >
-``--config`` file > default) and turns expected failures into one clear line on stderr
-and a documented exit code, so cron jobs can alert on them:
-
-  0  success / healthy          1  differences or problems found (status, verify)
-  2  differences found and repaired (verify --repair)
-  3  could not run: bad configuration or usage, unreachable service, invalid input, any error
-"""
+"""The pipeline's own commands: ``init``, ``relay``, ``worker``, ``status`` and ``dead-letters``."""
 
 from __future__ import annotations
 
@@ -19,27 +10,15 @@ from typing import Any
 
 import click
 
-from sqlite_to_weaviate.cli_support import (
-    EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, Group, connection_options, finite, friendly_errors,
-)
+from sqlite_to_weaviate.settings import Settings
 
-
-def command(group: click.Group, name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
-    def decorate(func: Callable[..., Any]) -> Any:
-        return group.command(name, **kwargs)(friendly_errors(connection_options(func)))
-
-    return decorate
-
-
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="sqlite-to-weaviate")
-def main() -> None:
-    """Move a live SQLite database into Weaviate with zero downtime, and prove nothing was lost."""
+from .app import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, command, main
+from .options import finite
 
 
 @command(main, "init")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def init_cmd(settings: Any, as_json: bool) -> None:
+def init_cmd(settings: Settings, as_json: bool) -> None:
     """Phase 1: install capture triggers and create the Weaviate collections (idempotent)."""
     from sqlite_to_weaviate.initialize import initialize
     from sqlite_to_weaviate.operate.phases import Phase, set_phase
@@ -72,7 +51,7 @@ def _install_stop_handlers(stop: Callable[[], None]) -> None:
 
 @command(main, "relay")
 @click.option("--no-watch", is_flag=True, help="Poll only (no file-system events).")
-def relay_cmd(settings: Any, no_watch: bool) -> None:
+def relay_cmd(settings: Settings, no_watch: bool) -> None:
     """Replay the outbox into RQ jobs, in order, until SIGTERM/SIGINT."""
     from sqlite_to_weaviate.writer.relay import Relay
 
@@ -87,11 +66,11 @@ def relay_cmd(settings: Any, no_watch: bool) -> None:
 @command(main, "worker")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--name", help="Worker name (default: host-pid).")
-@click.option("--allowed-collections", envvar="S2W_ALLOWED_COLLECTIONS",
+@click.option("--allowed-collections", envvar="S2W_ALLOWED_COLLECTIONS", show_envvar=True,
               help="Comma-separated collections this worker may write (besides the relay's signed list).")
-def worker_cmd(settings: Any, burst: bool, name: str | None, allowed_collections: str | None) -> None:
+def worker_cmd(settings: Settings, burst: bool, name: str | None, allowed_collections: str | None) -> None:
     """Apply jobs to Weaviate (run any number, on any host with Redis and Weaviate access)."""
-    from sqlite_to_weaviate.writer.worker import run_worker
+    from sqlite_to_weaviate.writer.rq_worker import run_worker
 
     run_worker(settings, burst=burst, name=name, allowed_collections=(allowed_collections or "").split(","))
 
@@ -99,7 +78,7 @@ def worker_cmd(settings: Any, burst: bool, name: str | None, allowed_collections
 @command(main, "job-secret")
 @click.option("--rotate", is_flag=True, help="Replace the stored secret (restart the relay and every worker after).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def job_secret_cmd(settings: Any, rotate: bool, yes: bool) -> None:
+def job_secret_cmd(settings: Settings, rotate: bool, yes: bool) -> None:
     """Print the secret that authenticates jobs between relay and workers (give it to remote workers)."""
     from sqlite_to_weaviate.writer.job_secret import ensure_stored_job_secret, stored_job_secret
 
@@ -125,9 +104,9 @@ def job_secret_cmd(settings: Any, rotate: bool, yes: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--max-lag", type=finite(0), default=60.0, show_default=True, help="Seconds of lag that count as a problem.")
 @click.option("--max-dead-letters", type=int, default=0, show_default=True)
-@click.option("--max-stuck", type=float, default=30.0, show_default=True,
+@click.option("--max-stuck", type=finite(0), default=30.0, show_default=True,
               help="Seconds the relay may keep failing with nothing applied before it counts as stuck.")
-def status_cmd(settings: Any, as_json: bool, max_lag: float, max_dead_letters: int, max_stuck: float) -> None:
+def status_cmd(settings: Settings, as_json: bool, max_lag: float, max_dead_letters: int, max_stuck: float) -> None:
     """Lag, outbox depth, in-flight jobs, dead letters, workers; exit 1 when something needs a human."""
     from sqlite_to_weaviate.writer.status import collect_status
 
@@ -176,7 +155,7 @@ def dead_letters_group() -> None:
 @command(dead_letters_group, "list")
 @click.option("--table")
 @click.option("--json", "as_json", is_flag=True)
-def dl_list(settings: Any, table: str | None, as_json: bool) -> None:
+def dl_list(settings: Settings, table: str | None, as_json: bool) -> None:
     from sqlite_to_weaviate.writer import dead_letters
 
     conn = settings.open_db(readonly=True)
@@ -195,7 +174,7 @@ def dl_list(settings: Any, table: str | None, as_json: bool) -> None:
 @command(dead_letters_group, "retry")
 @click.option("--table")
 @click.option("--uuid", "object_id")
-def dl_retry(settings: Any, table: str | None, object_id: str | None) -> None:
+def dl_retry(settings: Settings, table: str | None, object_id: str | None) -> None:
     """Re-enqueue the keys through the outbox (after fixing the mapping or the data)."""
     from sqlite_to_weaviate.writer import dead_letters
 
@@ -211,7 +190,7 @@ def dl_retry(settings: Any, table: str | None, object_id: str | None) -> None:
 @click.option("--table")
 @click.option("--uuid", "object_id")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def dl_drop(settings: Any, table: str | None, object_id: str | None, yes: bool) -> None:
+def dl_drop(settings: Settings, table: str | None, object_id: str | None, yes: bool) -> None:
     """Forget dead letters: those rows will not be in Weaviate."""
     from sqlite_to_weaviate.writer import dead_letters
 
@@ -223,22 +202,3 @@ def dl_drop(settings: Any, table: str | None, object_id: str | None, yes: bool) 
     finally:
         conn.close()
     click.echo(f"dropped {count} dead letter(s)")
-
-
-def _register_subpackage_commands() -> None:
-    """Commands that live beside their subpackage (imported last: they import this module)."""
-    from sqlite_to_weaviate.backfill.command import backfill_cmd
-    from sqlite_to_weaviate.embed.commands import embeddings_group
-    from sqlite_to_weaviate.mapping.suggest_command import suggest_mapping_cmd
-    from sqlite_to_weaviate.operate.commands import (
-        backup_cmd, migrate_cmd, phase_cmd, ready_cmd, rollback_cmd, run_cmd, uninstall_cmd,
-    )
-    from sqlite_to_weaviate.verify.command import verify_cmd
-
-    for cmd in (backfill_cmd, verify_cmd, migrate_cmd, run_cmd, backup_cmd, rollback_cmd, uninstall_cmd, ready_cmd,
-                phase_cmd, suggest_mapping_cmd):
-        main.add_command(cmd)
-    main.add_command(embeddings_group)
-
-
-_register_subpackage_commands()

@@ -50,7 +50,9 @@ class Column:
 
 @dataclass(frozen=True)
 class UniqueIndex:
-    """A UNIQUE constraint or unique index other than the primary key.
+    """A UNIQUE constraint or unique index other than the primary key, or a primary key with
+    a non-BINARY collation (NOCASE, RTRIM): there ``INSERT OR REPLACE`` of ``'Key'`` silently
+    replaces the row ``'KEY'``, whose key is a different one to every other component.
 
     ``columns`` pairs each key column with its index collation. ``expression`` is true when
     some key part is an expression: such an index cannot be mirrored in a trigger.
@@ -140,15 +142,16 @@ def table_info(conn: sqlite3.Connection, table: str) -> TableInfo:
             f"{MAX_PK_COLUMNS} key columns (the outbox has k1..k{MAX_PK_COLUMNS})"
         )
     uniques = []
-    for idx_name, partial in conn.execute(
-        'SELECT name, partial FROM pragma_index_list(?) WHERE "unique" AND origin != \'pk\' '
-        "ORDER BY name",
+    for idx_name, partial, origin in conn.execute(
+        'SELECT name, partial, origin FROM pragma_index_list(?) WHERE "unique" ORDER BY name',
         (name,),
     ).fetchall():
         parts = conn.execute(
             "SELECT cid, name, coll FROM pragma_index_xinfo(?) WHERE key ORDER BY seqno",
             (idx_name,),
         ).fetchall()
+        if origin == "pk" and all((coll or "BINARY").upper() == "BINARY" for _, _, coll in parts):
+            continue  # a conflict on a binary key replaces a row with the very same key: nothing to add
         expression = any(cid < 0 for cid, _, _ in parts)
         uniques.append(
             UniqueIndex(
