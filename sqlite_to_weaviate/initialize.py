@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from sqlite_to_weaviate import capture, tool_objects
 from sqlite_to_weaviate.capture.txn import immediate
-from sqlite_to_weaviate.embed import setup as embed_setup
+from sqlite_to_weaviate.collection_versions import record_versions
+from sqlite_to_weaviate.embed.cache import ensure_cache_collection
 from sqlite_to_weaviate.mapping import ensure_collections
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.sqlite_db import check_integrity
@@ -53,12 +54,12 @@ def initialize(settings: Settings) -> InitReport:
                 with immediate(conn):
                     tool_objects.record(conn, kind, name)
 
-            mapping, recorded, drift = embed_setup.record_versions(conn, settings, mapping)  # embedder vectors
+            mapping, recorded, drift = record_versions(conn, settings, mapping)  # embedder vectors
             report.warnings.extend(drift)
             report.collection_actions = recorded + ensure_collections(
                 client, mapping, on_create=record_created,
                 on_alias=lambda name: record_created(name, tool_objects.ALIAS))
-            report.collection_actions += embed_setup.ensure_cache_collection(
+            report.collection_actions += ensure_cache_collection(
                 client, mapping, settings.collection_prefix, on_create=record_created)
         finally:
             conn.close()

@@ -1,6 +1,6 @@
 """``sqlite-to-weaviate embeddings status | rebuild | switch | rollback | drop | prune``.
 
-Thin wrappers over :mod:`sqlite_to_weaviate.embed.lifecycle` (docs/embeddings.md). Exit
+Thin wrappers over :mod:`sqlite_to_weaviate.operate.embeddings` (docs/embeddings.md). Exit
 codes as everywhere: 0 done, 1 a switch refused because the new version does not verify
 (or ``rebuild --wait`` ended before the backfill was applied), 3 could not run.
 """
@@ -31,7 +31,7 @@ _TABLE = click.option("--table", help="The table (needed when several tables hav
 def status_cmd(settings: Settings, as_json: bool) -> None:
     """Versions of each table (alias, state, embedder ids, objects), the cache, model calls and hit rates."""
     from sqlite_to_weaviate.embed.counters import summary_lines
-    from sqlite_to_weaviate.embed.lifecycle import status
+    from sqlite_to_weaviate.operate.embedding_status import status
 
     data = status(settings)
     if as_json:
@@ -66,7 +66,7 @@ def rebuild_cmd(settings: Settings, table: str | None, to: str | None, force: bo
                 timeout: float | None) -> None:
     """Build a new collection version beside the live one with the mapping's embedders (history by backfill,
     live changes written to both)."""
-    from sqlite_to_weaviate.embed.lifecycle import rebuild
+    from sqlite_to_weaviate.operate.embeddings import rebuild
 
     report = rebuild(settings, table=table, to=to, force=force, resume=resume, wait=wait, timeout=timeout)
     for line in report.lines():
@@ -86,7 +86,7 @@ def rebuild_cmd(settings: Settings, table: str | None, to: str | None, force: bo
 def switch_cmd(settings: Settings, table: str | None, to: str | None, no_verify: bool, sample: int, search_sample: int,
                search_min_recall: float) -> None:
     """Verify a version (content hashes + search) and point the alias at it; the old one stays written."""
-    from sqlite_to_weaviate.embed.lifecycle import switch
+    from sqlite_to_weaviate.operate.embeddings import switch
 
     report = switch(settings, table=table, to=to, verify_first=not no_verify, sample=sample,
                     search_sample=search_sample, min_recall=search_min_recall)
@@ -100,7 +100,7 @@ def switch_cmd(settings: Settings, table: str | None, to: str | None, no_verify:
 @click.option("--to", "to", help="The standby version (default: the latest).")
 def rollback_cmd(settings: Settings, table: str | None, to: str | None) -> None:
     """Point the alias back at the previous (standby) version, instantly."""
-    from sqlite_to_weaviate.embed.lifecycle import rollback
+    from sqlite_to_weaviate.operate.embeddings import rollback
 
     for line in rollback(settings, table=table, to=to).lines():
         click.echo(line)
@@ -112,7 +112,7 @@ def rollback_cmd(settings: Settings, table: str | None, to: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def drop_cmd(settings: Settings, table: str | None, version: str, yes: bool) -> None:
     """Stop writing a version that is not live and delete its collection (no rollback to it afterwards)."""
-    from sqlite_to_weaviate.embed.lifecycle import drop
+    from sqlite_to_weaviate.operate.embeddings import drop
 
     if not yes:
         click.confirm(f"Drop version {version} and delete its collection?", abort=True)
@@ -123,7 +123,7 @@ def drop_cmd(settings: Settings, table: str | None, version: str, yes: bool) -> 
 @command(embeddings_group, "prune")
 def prune_cmd(settings: Settings) -> None:
     """Bound the embedding cache to [embedding_cache] max_entries / max_age_days (oldest first)."""
-    from sqlite_to_weaviate.embed.lifecycle import prune_cache
+    from sqlite_to_weaviate.operate.embedding_status import prune_cache
 
     report = prune_cache(settings)
     click.echo(f"cache entries: {report.before} -> {report.after} (deleted {report.deleted_by_age} by age, "

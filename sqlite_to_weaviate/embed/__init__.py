@@ -1,13 +1,13 @@
-"""Embeddings computed in the pipeline: each vector once, and search that is checked.
+"""Embedders and the embedding cache: the low layer of "embeddings computed in the pipeline".
 
-Tables whose named vectors name an embedder (``[tables.T.vectors.NAME] embedder = ...``,
-``[embedders.NAME]`` in the mapping file) get their vectors from the workers
-(:mod:`.worker_step`): from the object when its input did not change, from a cache
-collection shared by every worker, or from the model, once per distinct input
-(:mod:`.embedders`: a local numpy MiniLM, an OpenAI-compatible endpoint, or a Python
-callable). Such tables live in versioned collections behind an alias, so the model can
-change without downtime (:mod:`.versions`, ``sqlite-to-weaviate embeddings ...``).
-docs/embeddings.md is the guide.
+Pluggable embedders chosen in the mapping file (:mod:`.config`): a local numpy MiniLM
+(:mod:`.minilm`, files from :mod:`.model_files`), an OpenAI-compatible endpoint
+(:mod:`.openai_api`) or a Python callable (:mod:`.embedders`); the cache collection every
+worker shares (:mod:`.cache`), the fingerprints that decide whether an input must be
+embedded again (:mod:`.text`), rate limits and counters. What uses them sits above:
+the worker's step (``writer.embedding``), the collection versions (``mapping.versions``,
+``collection_versions``), the model-change commands (``operate.embeddings``) and
+``verify --search``. docs/embeddings.md is the guide.
 """
 
 from .errors import EmbedderConfigError, EmbedderError, EmbedderTransient, InputRefused

@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid as uuid_mod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,3 +184,21 @@ def prune(client: Any, name: str, *, max_entries: int, max_age_days: float | Non
     report.after = cache.count()
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def cache_collection_name(mapping: Any, prefix: str) -> str | None:
+    """The physical name of a mapping's cache collection (None when no table uses an embedder)."""
+    if not mapping.uses_embedders or mapping.embedding_cache is None:
+        return None
+    return prefix + mapping.embedding_cache.collection
+
+
+def ensure_cache_collection(client: Any, mapping: Any, prefix: str,
+                            on_create: Callable[[str], None] | None = None) -> list[str]:
+    """For ``init``: create the shared cache collection (``on_create`` records it as the tool's, for rollback)."""
+    name = cache_collection_name(mapping, prefix)
+    if name is None or not ensure_cache(client, name):
+        return []
+    if on_create is not None:
+        on_create(name)
+    return [f"created collection {name} (embedding cache)"]

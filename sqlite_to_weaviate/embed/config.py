@@ -8,8 +8,8 @@ named by the environment variable that holds it (``api_key_env``) and read into 
 :class:`~sqlite_to_weaviate.weaviate_adapter.Secret` only by the process that calls the
 API.
 
-Parsing reuses the mapping reader (``reader``: the ``_Reader`` of
-:mod:`sqlite_to_weaviate.mapping.config_file`), so errors name the file, line, key and fix.
+Parsing takes a reader (the mapping file's, :mod:`sqlite_to_weaviate.mapping.config_file`,
+whose errors name the file, line, key and fix; or :class:`PlainReader` for a lone lookup).
 """
 
 from __future__ import annotations
@@ -197,9 +197,42 @@ def _spec(reader: Any, name: str, kind: str, block: dict[str, Any], path: str) -
 def parse_cache(reader: Any, value: Any) -> CacheSpec:
     data = reader.table(value, "embedding_cache", _CACHE_KEYS)
     collection = reader.get(data, "collection", "embedding_cache", str, DEFAULT_CACHE_COLLECTION)
-    from sqlite_to_weaviate.mapping.naming import validate_collection_name
-
-    reader.name(validate_collection_name, collection, "embedding_cache.collection", "the embedding cache")
+    if not re.fullmatch(r"[A-Z][_0-9A-Za-z]*", collection):
+        raise reader.fail("embedding_cache.collection", f"invalid collection name {collection!r}",
+                          "ASCII, starting with an upper-case letter")
     max_entries = _positive_int(reader, data, "max_entries", "embedding_cache", DEFAULT_CACHE_MAX_ENTRIES)
     max_age = _positive_number(reader, data, "max_age_days", "embedding_cache", None)
     return CacheSpec(collection=collection, max_entries=max_entries or DEFAULT_CACHE_MAX_ENTRIES, max_age_days=max_age)
+
+
+class PlainReader:
+    """The reader interface ``parse_embedders`` needs, without the mapping module (``embed.query``)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, problem: str, fix: str = "") -> Exception:
+        from .errors import EmbedderConfigError
+
+        return EmbedderConfigError(f"{self.source}: {path}: {problem}" + (f" — {fix}" if fix else ""))
+
+    def table(self, value: Any, path: str, allowed: dict[str, str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected a table, got {type(value).__name__}")
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise self.fail(f"{path}.{unknown[0]}", "unknown key", f"valid keys: {', '.join(sorted(allowed))}")
+        return value
+
+    def get(self, data: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        value = data.get(key, default)
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if key in data and (bool not in kinds and isinstance(value, bool) or not isinstance(value, kinds)):
+            raise self.fail(f"{path}.{key}", f"expected {' or '.join(k.__name__ for k in kinds)}, got {value!r}")
+        return value
+
+    def choice(self, data: dict[str, Any], key: str, path: str, choices: tuple[str, ...]) -> str | None:
+        value = self.get(data, key, path, str)
+        if value is not None and value not in choices:
+            raise self.fail(f"{path}.{key}", f"invalid value {value!r}", f"valid values: {', '.join(choices)}")
+        return value

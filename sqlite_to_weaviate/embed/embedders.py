@@ -17,47 +17,19 @@ Batching to the configured size and rate limiting happen here, so every caller g
 from __future__ import annotations
 
 import importlib
-import math
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .batches import Embedded, Sleep, checked_vectors, isolate_refusals
 from .config import EmbedderSpec
 from .errors import EmbedderConfigError, EmbedderTransient, InputRefused
-from .text import as_float32, valid_vector
-
-Sleep = Callable[[float], None]
-
-
-@dataclass
-class Embedded:
-    """One vector per text (None where the model refused the text: reason in ``refused``)."""
-
-    vectors: list[list[float] | None]
-    requests: int = 0
-    tokens: int | None = None
-    truncated: int = 0
-    refused: dict[int, str] = field(default_factory=dict)
-
 
 class Embedder(Protocol):
     spec: EmbedderSpec
     id: str
 
     def embed(self, texts: Sequence[str], *, wait: Sleep | None = None) -> Embedded: ...
-
-
-def _check(vectors: Any, count: int, dims: int | None, who: str) -> list[list[float]]:
-    """One finite vector of one length per text (an answer is untrusted until checked)."""
-    rows = [list(map(float, v)) for v in vectors] if vectors is not None else []
-    if len(rows) != count:
-        raise EmbedderTransient(f"{who} returned {len(rows)} vectors for {count} texts")
-    width = dims or (len(rows[0]) if rows else 0)
-    for row in rows:
-        if not valid_vector(row, width):
-            raise EmbedderTransient(f"{who} returned a vector that is empty, non-finite or not {width} long")
-    return [as_float32(row) for row in rows]
 
 
 class LocalEmbedder:
@@ -81,7 +53,7 @@ class LocalEmbedder:
     def embed(self, texts: Sequence[str], *, wait: Sleep | None = None) -> Embedded:
         with self._lock:
             encoded = self.encoder.encode(list(texts), batch_size=self.spec.batch_size)
-        return Embedded(_check(encoded.vectors.tolist(), len(texts), self.dims, f"model {self.id}"), requests=1,
+        return Embedded(checked_vectors(encoded.vectors.tolist(), len(texts), self.dims, f"model {self.id}"), requests=1,
                         tokens=encoded.tokens, truncated=encoded.truncated)
 
 
@@ -119,44 +91,9 @@ class CallableEmbedder:
             raise
         except Exception as exc:  # noqa: BLE001 - the user's code: any other failure is retried
             raise EmbedderTransient(f"{self.spec.function} failed: {type(exc).__name__}: {exc}") from None
-        rows = _check(vectors, len(chunk), self.dims, self.spec.function or "callable")
+        rows = checked_vectors(vectors, len(chunk), self.dims, self.spec.function or "callable")
         self.dims = self.dims or len(rows[0])
         return rows
-
-
-def isolate_refusals(call: Callable[[list[str]], list[list[float]]], texts: list[str]) -> Embedded:
-    """Embed ``texts`` with ``call``; when the model refuses the batch, find the inputs it refuses.
-
-    A refusal of a batch rarely says which input was at fault (OpenAI answers 400 for the
-    whole request), so the batch is split in halves until each refused input stands
-    alone; every other input is embedded. A refusal that names its index skips the
-    search. ``requests`` counts every call made.
-    """
-    out = Embedded([None] * len(texts))
-
-    def run(offset: int, chunk: list[str]) -> None:
-        if not chunk:
-            return
-        out.requests += 1
-        try:
-            vectors = call(chunk)
-        except InputRefused as exc:
-            if len(chunk) == 1:
-                out.refused[offset] = exc.reason
-                return
-            if exc.index is not None and 0 <= exc.index < len(chunk):
-                out.refused[offset + exc.index] = exc.reason
-                run(offset, chunk[:exc.index])
-                run(offset + exc.index + 1, chunk[exc.index + 1:])
-                return
-            half = len(chunk) // 2
-            run(offset, chunk[:half])
-            run(offset + half, chunk[half:])
-            return
-        out.vectors[offset:offset + len(chunk)] = vectors
-
-    run(0, list(texts))
-    return out
 
 
 def build_embedder(spec: EmbedderSpec, *, limiter_factory: Callable[[str, float], Any] | None = None) -> Embedder:
@@ -168,8 +105,3 @@ def build_embedder(spec: EmbedderSpec, *, limiter_factory: Callable[[str, float]
     from .openai_api import OpenAIEmbedder
 
     return OpenAIEmbedder(spec, limiter_factory=limiter_factory)
-
-
-def estimated_tokens(texts: Sequence[str]) -> int:
-    """Tokens of ``texts`` for a rate limit before the server counts them: about 4 characters each."""
-    return sum(max(1, math.ceil(len(t) / 4)) for t in texts)

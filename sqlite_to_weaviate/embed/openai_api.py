@@ -36,7 +36,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .config import EmbedderSpec
-from .embedders import Embedded, Sleep, _check, estimated_tokens, isolate_refusals
+from .batches import Embedded, Sleep, checked_vectors, estimated_tokens, isolate_refusals
 from .errors import EmbedderConfigError, EmbedderTransient, InputRefused
 
 MAX_RETRY_AFTER_S = 120.0
@@ -207,7 +207,7 @@ class OpenAIEmbedder:
         if response.status_code != 200:
             raise classify(response.status_code, payload, response.headers)
         vectors, tokens = parse_response(payload, len(chunk))
-        checked = _check(vectors, len(chunk), self.dims, f"{self.spec.url} model {self.spec.model}")
+        checked = checked_vectors(vectors, len(chunk), self.dims, f"{self.spec.url} model {self.spec.model}")
         self.dims = self.dims or len(checked[0])
         if tokens is not None:
             self._spent_tokens = (self._spent_tokens or 0) + tokens

@@ -1,33 +1,36 @@
 """Embed a search query with the same model the pipeline used for the objects.
 
 A near-vector query only means something when the query is embedded by the very model
-(and version) that embedded the collection. This gives applications, the demo and
-``verify --search`` that embedder from the mapping file::
+(and version) that embedded the collection. This gives applications, the demo and tests
+that embedder from the mapping file::
 
-    from sqlite_to_weaviate.embed.query import load_embedder
+    from sqlite_to_weaviate.embed.query import load_embedder, query_vector
     embedder = load_embedder("mapping.toml", "minilm")
-    vector = embedder.embed(["How do I reset my password?"]).vectors[0]
-    client.collections.use("Message").query.near_vector(vector, target_vector="content", limit=5)
+    client.collections.use("Message").query.near_vector(
+        query_vector(embedder, "How do I reset my password?"), target_vector="content", limit=5)
 """
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
+from .config import PlainReader, parse_embedders
 from .embedders import Embedder, build_embedder
 from .errors import EmbedderConfigError
 
 
 def load_embedder(mapping_file: str | Path, name: str) -> Embedder:
     """The embedder ``[embedders.<name>]`` of a mapping file (a local model loads in ~0.3 s)."""
-    from sqlite_to_weaviate.mapping import load_mapping_config
-
-    config = load_mapping_config(mapping_file)
-    spec = config.embedders.get(name)
-    if spec is None:
-        raise EmbedderConfigError(f"{mapping_file}: no [embedders.{name}] (defined: {sorted(config.embedders)})")
-    return build_embedder(spec)
+    try:
+        data = tomllib.loads(Path(mapping_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise EmbedderConfigError(f"{mapping_file}: cannot read the mapping file: {exc}") from None
+    specs = parse_embedders(PlainReader(str(mapping_file)), data.get("embedders", {}))
+    if name not in specs:
+        raise EmbedderConfigError(f"{mapping_file}: no [embedders.{name}] (defined: {sorted(specs)})")
+    return build_embedder(specs[name])
 
 
 def query_vector(embedder: Any, text: str) -> list[float]:

@@ -175,7 +175,7 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
 
     A table whose vectors an embedder computes is stored in one physical collection per
     recorded version (``<Collection>_<version>``), and ``<Collection>`` is an alias to the
-    live one (``sqlite_to_weaviate.embed.versions``); ``on_alias(name)`` is called for
+    live one (:mod:`.versions`); ``on_alias(name)`` is called for
     each alias this call created. An alias pointing elsewhere than the recorded live
     version is moved back to it (the record in SQLite is the truth).
     """

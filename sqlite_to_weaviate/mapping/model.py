@@ -1,7 +1,9 @@
 """The mapping model: immutable descriptions of tables, columns and the objects they become.
 
 Everything here is a frozen dataclass so a mapping can be shared between threads and
-sent to other processes without anyone mutating it. ``TableMapping.to_object`` is the
+sent to other processes without anyone mutating it. It is longer than 400 lines because
+``TableMapping`` keeps every rule of turning one row into its objects (one per collection
+version of a table with embedder vectors) in one class. ``TableMapping.to_object`` is the
 single place where a row becomes a :class:`WeaviateObject`.
 """
 
@@ -21,6 +23,7 @@ from .errors import ConversionError, MappingError, ValueConversionError
 from .hashing import content_hash as _content_hash
 from .identity import key_text, object_uuid
 from .naming import HASH_PROPERTY
+from .vectors import CollectionVersion, EmbeddedVector
 from .types import DataType
 
 _TENANT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -135,45 +138,6 @@ def constant_type(value: Any) -> DataType:
     if isinstance(value, str):
         return DataType.TEXT
     raise MappingError(f"metadata constant {value!r} must be a boolean, integer, float or string")
-
-
-@dataclass(frozen=True)
-class EmbeddedVector:
-    """A named vector the workers compute with an embedder from the object's text properties.
-
-    ``sources`` are property names (text), joined by ``embed.text.embedding_input``;
-    ``embedder_id`` (model and version) is filled from the collection version that uses
-    it (``embed.versions``) and is empty until a version is recorded.
-    """
-
-    name: str
-    embedder: str
-    sources: tuple[str, ...]
-    source_columns: tuple[str, ...] = ()
-    embedder_id: str = ""
-
-    def spec(self) -> dict[str, Any]:
-        """What the relay sends per vector: the worker embeds with it (see embed.worker_step)."""
-        return {"embedder": self.embedder, "id": self.embedder_id, "from": list(self.sources)}
-
-    def same_as(self, other: "EmbeddedVector") -> bool:
-        """Same vector name, embedder and input (ids are compared when both are known)."""
-        return (self.name, self.embedder, self.sources) == (other.name, other.embedder, other.sources) and (
-            not self.embedder_id or not other.embedder_id or self.embedder_id == other.embedder_id)
-
-
-@dataclass(frozen=True)
-class CollectionVersion:
-    """One physical collection of a table whose vectors are computed (``<alias>_<name>``).
-
-    ``state``: ``live`` (the alias points at it), ``building`` (filled beside the live one,
-    not yet switched to) or ``standby`` (the previous live one, kept written for rollback).
-    Every recorded version is written by the pipeline.
-    """
-
-    name: str
-    state: str
-    vectors: tuple[EmbeddedVector, ...]
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ from sqlite_to_weaviate import tool_objects
 
 from .config_file import ColumnConfig, MappingConfig, TableConfig
 from .errors import MappingError
-from .model import ColumnMapping, EmbeddedVector, Mapping, ReferenceMapping, TableMapping
+from .model import ColumnMapping, Mapping, ReferenceMapping, TableMapping
+from .vectors import EmbeddedVector
 from .naming import HASH_PROPERTY, collection_name, property_name, toml_key
 from .types import DataType
+from .versions import apply_recorded_versions, check_reference_targets, embedded_vectors
 
 _USING = re.compile(r"\bUSING\s+[\"'`\[]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 NO_PRIMARY_KEY = "no declared primary key: rowids are unstable under VACUUM; add a PRIMARY KEY or exclude the table"
@@ -203,26 +205,10 @@ def reflect_mapping(conn: sqlite3.Connection, config: MappingConfig | None = Non
         table: _table_mapping(config, table, columns, collections, columns_of)
         for table, columns in columns_of.items()
     }
-    _check_reference_targets(config, tables)
-    from sqlite_to_weaviate.embed.versions import apply_recorded_versions
-
+    check_reference_targets(config.source, tables)
     tables = apply_recorded_versions(conn, tables)
     return Mapping(tables=tables, skipped=skipped, embedders=dict(config.embedders),
                    embedding_cache=config.embedding_cache)
-
-
-def _check_reference_targets(config: MappingConfig, tables: dict[str, TableMapping]) -> None:
-    """Weaviate refuses a reference to an alias, and a table with embedder vectors is an alias."""
-    for table in tables.values():
-        for reference in table.references:
-            target = tables.get(reference.target_table)
-            if target is not None and target.desired_vectors:
-                raise MappingError(
-                    f"{config.source}: tables.{table.table}.references: {reference.column!r} points at table "
-                    f"{target.table!r}, whose vectors are computed by an embedder; its collection is then an alias "
-                    "over versioned collections, and Weaviate cannot store a reference to an alias. Remove the "
-                    f"reference (keep {reference.column!r} as a plain property) or compute the vectors of another table"
-                )
 
 
 def _check_unique_collections(collections: dict[str, str]) -> None:
@@ -288,7 +274,7 @@ def _table_mapping(config: MappingConfig, table: str, columns: list[SourceColumn
         ))
 
     metadata = table_config.metadata if table_config.metadata is not None else config.metadata
-    embedded = _embedded_vectors(config, table, table_config, mapped, path)
+    embedded = embedded_vectors(table, table_config, mapped, path)
     _check_unique_properties(path, mapped, references, metadata, embedded)
     vectorizer = table_config.vectorizer or config.vectorizer
     if embedded and vectorizer not in (None, "none"):
@@ -309,40 +295,6 @@ def _table_mapping(config: MappingConfig, table: str, columns: list[SourceColumn
         embedded_vectors=embedded,
         desired_vectors=embedded,
     )
-
-
-def _embedded_vectors(config: MappingConfig, table: str, table_config: TableConfig, mapped: list[ColumnMapping],
-                      path: str) -> tuple[EmbeddedVector, ...]:
-    """Named vectors computed by an embedder, each from its text columns (vectorize = true by default)."""
-    by_column = {c.column: c for c in mapped}
-    result = []
-    for vector in table_config.embedded_vectors:
-        where = f"{path}.vectors.{vector.name}"
-        if vector.source_columns is not None:
-            columns = []
-            for name in vector.source_columns:
-                column = by_column.get(name)
-                if column is None:
-                    raise MappingError(f"{where}.source_columns: column {name!r} is not a mapped column of table "
-                                       f"{table!r} — {_suggest(name, list(by_column))}mapped: {', '.join(by_column)}")
-                columns.append(column)
-        else:
-            columns = [c for c in mapped if c.vectorize]
-            if not columns:
-                raise MappingError(f"{where}: embedder {vector.embedder!r} has no text to embed: set vectorize = true "
-                                   "on the text columns it should read, or list them in source_columns")
-        not_text = [c.column for c in columns if c.data_type is not DataType.TEXT]
-        if not_text:
-            raise MappingError(f"{where}: only text columns can be embedded; {not_text} map to other types "
-                               "(set type = \"text\" or leave them out)")
-        result.append(EmbeddedVector(name=vector.name, embedder=vector.embedder,
-                                     sources=tuple(c.property for c in columns),
-                                     source_columns=tuple(c.column for c in columns)))
-    names = [v.name for v in result] + [n for n, _ in table_config.vectors]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise MappingError(f"{path}: vector name(s) {duplicates} used twice")
-    return tuple(result)
 
 
 def _derived_property(table: str, column: str) -> str:

@@ -250,7 +250,7 @@ class Sidecar:
 
     def _prune_embedding_cache(self) -> None:
         """Keep the embedding cache within its bound (a no-op without embedders); never fails the check."""
-        from sqlite_to_weaviate.embed.lifecycle import prune_cache
+        from .embedding_status import prune_cache
 
         try:
             pruned = prune_cache(self.settings)

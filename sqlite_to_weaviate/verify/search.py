@@ -366,6 +366,6 @@ def recheck_search(report: SearchReport, again: SearchReport) -> None:
 
 
 def search_context(client: Any, mapping: Any, collection_prefix: str) -> SearchContext:
-    from sqlite_to_weaviate.embed.setup import cache_collection_name
+    from sqlite_to_weaviate.embed.cache import cache_collection_name
 
     return SearchContext(client, cache_collection_name(mapping, collection_prefix), dict(mapping.embedders))

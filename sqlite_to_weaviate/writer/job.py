@@ -239,8 +239,8 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
 
 def _embed(client: Any, redis_conn: Any, ticket: JobTicket, upserts: list[dict[str, Any]], policy: RetryPolicy,
            guard: Any) -> Any:
-    """sqlite_to_weaviate.embed.worker_step for this job; its hand-backs are transient."""
-    from sqlite_to_weaviate.embed.worker_step import EmbedHandBack, embed_upserts
+    """sqlite_to_weaviate.writer.embedding for this job; its hand-backs are transient."""
+    from sqlite_to_weaviate.writer.embedding import EmbedHandBack, embed_upserts
 
     try:
         return embed_upserts(client, redis_conn, ticket.namespace, upserts, embedders=_process_embedders.get(),
@@ -258,7 +258,7 @@ class _ProcessEmbedders:
 
     def get(self) -> Any:
         if self._embedders is None:
-            from sqlite_to_weaviate.embed.worker_step import WorkerEmbedders
+            from sqlite_to_weaviate.writer.embedding import WorkerEmbedders
 
             settings = job_settings()
             self._embedders = WorkerEmbedders(str(settings.mapping_file) if settings.mapping_file else None,

@@ -38,7 +38,6 @@ from sqlite_to_weaviate import capture, tool_objects
 from sqlite_to_weaviate.capture import get_state, read_outbox, set_state
 from sqlite_to_weaviate.capture.state import ensure_state_table
 from sqlite_to_weaviate.capture.txn import immediate
-from sqlite_to_weaviate.embed.relay_hook import VersionWatch
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger, new_correlation_id
 from sqlite_to_weaviate.mapping import ConversionError, Mapping, MappingError, ensure_collections
@@ -57,6 +56,7 @@ from sqlite_to_weaviate.writer.stuck import StreakRecorder
 from sqlite_to_weaviate.writer.trust import SecurityEvents
 from sqlite_to_weaviate.writer.ledger import Ledger
 from sqlite_to_weaviate.writer.row_reader import read_rows
+from sqlite_to_weaviate.writer.version_watch import VersionWatch
 from sqlite_to_weaviate.writer.wake import DatabaseWatcher
 from sqlite_to_weaviate.writer.weaviate_apply import ALL_TENANTS
 
@@ -745,7 +745,7 @@ class Relay:
         Every job dispatched after this writes every recorded version; ``rebuild`` waits for
         the generation recorded here before it enqueues the history of a new version.
         """
-        from sqlite_to_weaviate.embed.versions import generation
+        from sqlite_to_weaviate.mapping.versions import generation
 
         target = generation(self.conn)
         try:

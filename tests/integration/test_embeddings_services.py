@@ -14,7 +14,7 @@ import pytest
 
 from sqlite_to_weaviate.embed.cache import CacheKey, EmbeddingCache, ensure_cache
 from sqlite_to_weaviate.embed.counters import read_counters
-from sqlite_to_weaviate.embed.worker_step import Claims
+from sqlite_to_weaviate.writer.embedding_claims import Claims
 from sqlite_to_weaviate.operate import create_migration_config, run_migration
 from sqlite_to_weaviate.writer import dead_letters
 from tests.integration.test_embeddings_pipeline import MAPPING, make_notes_db

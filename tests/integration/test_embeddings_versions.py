@@ -15,7 +15,9 @@ import threading
 
 import pytest
 
-from sqlite_to_weaviate.embed import lifecycle, versions
+from sqlite_to_weaviate.mapping import versions
+from sqlite_to_weaviate.operate import embeddings as lifecycle
+from sqlite_to_weaviate.operate.embedding_status import status as embedding_status
 from sqlite_to_weaviate.embed.counters import read_counters
 from tests.integration.test_embeddings_pipeline import EMBEDDER_ID, MAPPING, make_notes_db, pipeline_mapping
 from tests.support.pipeline import assert_stores_equal
@@ -140,7 +142,7 @@ def test_rebuild_switch_rollback_drop_while_the_app_writes(tmp_path, make_settin
     assert counts[V2_ID]["embedded"] > 80
     # the backfill re-run wrote v1 again without calling its model: only new texts were embedded by v1
     assert counts[EMBEDDER_ID]["reused_object"] >= 80
-    status = lifecycle.status(settings)
+    status = embedding_status(settings)
     assert [v["version"] for v in status["tables"][0]["versions"]] == ["v2"]
     assert status["cache"]["entries"] >= counts[V2_ID]["embedded"]
     conn_check = sqlite3.connect(db)

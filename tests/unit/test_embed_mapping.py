@@ -7,7 +7,8 @@ import sqlite3
 import pytest
 
 from sqlite_to_weaviate.capture.state import ensure_state_table
-from sqlite_to_weaviate.embed import versions
+from sqlite_to_weaviate import collection_versions
+from sqlite_to_weaviate.mapping import versions
 from sqlite_to_weaviate.embed.text import (digest_property, embedding_input, object_digest, parse_object_digest,
                                            text_sha256, vector_sum)
 from sqlite_to_weaviate.mapping import MappingError, parse_mapping_config, reflect_mapping
@@ -99,7 +100,7 @@ def test_versions_are_recorded_and_fan_out_objects(conn):
     conn.execute("BEGIN")
     ensure_state_table(conn)
     conn.execute("COMMIT")
-    actions = versions.record_initial(conn, list(mapping.tables.values()), mapping.embedders)
+    actions = collection_versions.record_initial(conn, list(mapping.tables.values()), mapping.embedders)
     assert actions and "all-MiniLM-L6-v2@53aa5117" in actions[0]
     mapping = with_prefix(reflect_mapping(conn, config), "Pfx")
     table = mapping.table("notes")
@@ -116,16 +117,16 @@ def test_versions_are_recorded_and_fan_out_objects(conn):
     notes = changed.table("notes")
     assert notes.embedded_vectors[0].embedder == "mini"
     assert "the mapping says embedder 'fn', v1 uses 'mini'" in versions.drift(notes)
-    version = versions.add_version(conn, notes, changed.embedders)
+    version = collection_versions.add_version(conn, notes, changed.embedders)
     assert version.name == "v2" and version.state == "building"
     notes = reflect_mapping(conn, parse_mapping_config(BASE.replace('embedder = "mini"', 'embedder = "fn"'), "m")) \
         .table("notes")
     assert notes.write_collections == ("Notes_v1", "Notes_v2")
     assert [o.collection for o in notes.to_objects(row)] == ["Notes_v1", "Notes_v2"]
     assert notes.for_version("v2").embedded_vectors[0].embedder == "fn"
-    versions.set_states(conn, "notes", {"v2": "live", "v1": "standby"})
+    collection_versions.set_states(conn, "notes", {"v2": "live", "v1": "standby"})
     with pytest.raises(MappingError, match="exactly one live version"):
-        versions.set_states(conn, "notes", {"v1": "live"})
+        collection_versions.set_states(conn, "notes", {"v1": "live"})
     assert versions.generation(conn) == 3
 
 

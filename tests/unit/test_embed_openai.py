@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from sqlite_to_weaviate.embed.config import EmbedderSpec
-from sqlite_to_weaviate.embed.embedders import isolate_refusals
+from sqlite_to_weaviate.embed.batches import isolate_refusals
 from sqlite_to_weaviate.embed.errors import EmbedderConfigError, EmbedderTransient, InputRefused
 from sqlite_to_weaviate.embed.openai_api import OpenAIEmbedder, classify, parse_response, retry_after_seconds
 from sqlite_to_weaviate.embed.rate_limit import LocalRateLimiter

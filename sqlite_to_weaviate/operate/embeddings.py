@@ -27,13 +27,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlite_to_weaviate import tool_objects
+from sqlite_to_weaviate import collection_versions, tool_objects
 from sqlite_to_weaviate.capture.txn import immediate
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.mapping import ensure_collections
 from sqlite_to_weaviate.mapping.model import Mapping, TableMapping
-
-from . import versions
+from sqlite_to_weaviate.mapping.versions import RELAY_GENERATION_KEY, drift, generation
 
 RELAY_CONFIRM_TIMEOUT_S = 60.0
 
@@ -87,7 +86,7 @@ def wait_for_relay(settings: Any, conn: Any, generation: int, timeout: float = R
     one reads the record when it starts)."""
     deadline = time.monotonic() + timeout
     while relay_running(settings):
-        if versions.generation(conn, versions.RELAY_GENERATION_KEY) >= generation:
+        if generation(conn, RELAY_GENERATION_KEY) >= generation:
             return True
         if time.monotonic() > deadline:
             raise VersionError(
@@ -170,10 +169,10 @@ def rebuild(settings: Any, *, table: str | None = None, to: str | None = None, f
             if building:
                 raise VersionError(f"table {target.table!r} is already building {building[-1].name}: switch to it, "
                                    f"resume it (--resume) or drop it first")
-            if versions.drift(target) is None and not force:
+            if drift(target) is None and not force:
                 raise VersionError(f"nothing to rebuild: the live version of table {target.table!r} already has the "
                                    "vectors the mapping asks for (change the embedder in the mapping, or pass --force)")
-            version = versions.add_version(conn, target, mapping.embedders, to)
+            version = collection_versions.add_version(conn, target, mapping.embedders, to)
         mapping = _mapping(settings, conn)
         target = mapping.table(target.table)
         report = RebuildReport(target.table, version.name, target.version_collection(version.name),
@@ -185,7 +184,7 @@ def rebuild(settings: Any, *, table: str | None = None, to: str | None = None, f
                 on_alias=lambda n: _record_created(conn, tool_objects.ALIAS, n))
         finally:
             client.close()
-        report.relay_confirmed = wait_for_relay(settings, conn, versions.generation(conn))
+        report.relay_confirmed = wait_for_relay(settings, conn, generation(conn))
     finally:
         conn.close()
     result = backfill(settings, BackfillOptions(tables=[report.table], restart=True, wait_applied=wait,
@@ -256,7 +255,7 @@ def switch(settings: Any, *, table: str | None = None, to: str | None = None, ve
                                      search=SearchOptions(sample=search_sample, min_recall=min_recall))
             if report.verified.exit_code() != 0:
                 return report
-        versions.set_states(conn, target.table, {to: "live", live.name: "standby"})
+        collection_versions.set_states(conn, target.table, {to: "live", live.name: "standby"})
     finally:
         conn.close()
     _move_alias(settings, target.collection, physical)
@@ -279,7 +278,7 @@ def rollback(settings: Any, *, table: str | None = None, to: str | None = None) 
             to = standby[-1]
         elif to not in standby:
             raise VersionError(f"{to} is not a standby version of table {target.table!r} (standby: {standby})")
-        versions.set_states(conn, target.table, {to: "live", live.name: "standby"})
+        collection_versions.set_states(conn, target.table, {to: "live", live.name: "standby"})
     finally:
         conn.close()
     physical = target.version_collection(to)
@@ -304,7 +303,7 @@ def drop(settings: Any, *, version: str, table: str | None = None) -> list[str]:
             if pointing:
                 raise VersionError(f"alias(es) {pointing} point at {physical}: it is not dropped (the record says "
                                    "it is not live; run `sqlite-to-weaviate init` to move the alias back)")
-            generation = versions.set_states(conn, target.table, {version: None})
+            generation = collection_versions.set_states(conn, target.table, {version: None})
             if wait_for_relay(settings, conn, generation):
                 wait_for_older_jobs(settings, time.time())  # jobs built before may still write to it
             lines = [f"table {target.table}: {version} is no longer written"]
@@ -323,90 +322,4 @@ def drop(settings: Any, *, version: str, table: str | None = None) -> list[str]:
         conn.close()
 
 
-@dataclass
-class TableVersions:
-    table: str
-    alias: str
-    alias_target: str | None
-    versions: list[dict[str, Any]]
-    drift: str | None
-
-
-def status(settings: Any) -> dict[str, Any]:
-    """Versions per table (with object counts), the cache, and the embedding counters."""
-    from .cache import EmbeddingCache
-    from .counters import read_counters
-    from .setup import cache_collection_name
-
-    conn = settings.open_db(readonly=True)
-    try:
-        mapping = _mapping(settings, conn)
-    finally:
-        conn.close()
-    client = settings.connect_weaviate()
-    out: dict[str, Any] = {"tables": [], "cache": None, "counters": {}}
-    try:
-        for t in mapping.tables.values():
-            if not t.versioned:
-                continue
-            alias = client.alias.get(alias_name=t.collection)
-            rows = []
-            for v in t.versions:
-                physical = t.version_collection(v.name)
-                objects = None
-                if client.collections.exists(physical):
-                    objects = _count(client, physical, bool(t.tenant_column))
-                rows.append({"version": v.name, "state": v.state, "collection": physical, "objects": objects,
-                             "vectors": {x.name: x.embedder_id for x in v.vectors}})
-            out["tables"].append(dataclasses.asdict(TableVersions(t.table, t.collection,
-                                                                  alias.collection if alias else None, rows,
-                                                                  versions.drift(t))))
-        name = cache_collection_name(mapping, settings.collection_prefix)
-        if name and client.collections.exists(name):
-            cache = EmbeddingCache(client, name)
-            out["cache"] = {"collection": name, "entries": cache.count(), "by_embedder": cache.count_by_embedder(),
-                            "max_entries": mapping.embedding_cache.max_entries,
-                            "max_age_days": mapping.embedding_cache.max_age_days}
-    finally:
-        client.close()
-    try:
-        redis_conn = settings.connect_redis()
-        try:
-            out["counters"] = read_counters(redis_conn, settings.namespace)
-        finally:
-            redis_conn.close()
-    except Exception as exc:  # noqa: BLE001 - Redis down: counters unknown, the rest still useful
-        out["counters_error"] = f"{type(exc).__name__}: {exc}"
-    return out
-
-
-def _count(client: Any, name: str, multi_tenant: bool) -> int:
-    collection = client.collections.use(name)
-    if not multi_tenant:
-        return int(collection.aggregate.over_all(total_count=True).total_count or 0)
-    return sum(int(collection.with_tenant(t).aggregate.over_all(total_count=True).total_count or 0)
-               for t in collection.tenants.get())
-
-
-def prune_cache(settings: Any) -> Any:
-    """Bound the cache collection to the mapping's ``[embedding_cache]`` limits."""
-    from .cache import PruneReport, prune
-    from .setup import cache_collection_name
-
-    conn = settings.open_db(readonly=True)
-    try:
-        mapping = _mapping(settings, conn)
-    finally:
-        conn.close()
-    name = cache_collection_name(mapping, settings.collection_prefix)
-    if name is None:
-        return PruneReport()
-    client = settings.connect_weaviate()
-    try:
-        return prune(client, name, max_entries=mapping.embedding_cache.max_entries,
-                     max_age_days=mapping.embedding_cache.max_age_days)
-    finally:
-        client.close()
-
-
-__all__ = ["VersionError", "drop", "prune_cache", "rebuild", "rollback", "status", "switch"]
+__all__ = ["VersionError", "drop", "rebuild", "rollback", "switch"]

@@ -14,9 +14,9 @@ import sqlite3
 import time
 from typing import Any
 
+from sqlite_to_weaviate import collection_versions
 from sqlite_to_weaviate.mapping.errors import MappingError
-
-from . import versions
+from sqlite_to_weaviate.mapping.versions import generation
 
 
 def check_recorded(mapping: Any) -> None:
@@ -37,14 +37,14 @@ class VersionWatch:
         check_recorded(mapping)
         self._conn = conn
         self._next_try = 0.0
-        self.generation = versions.generation(conn)
+        self.generation = generation(conn)
         if mapping.uses_embedders:
-            versions.note_relay_generation(conn, self.generation)
+            collection_versions.note_relay_generation(conn, self.generation)
 
     def changed(self) -> bool:
         if time.monotonic() < self._next_try:
             return False
-        return versions.generation(self._conn) != self.generation
+        return generation(self._conn) != self.generation
 
     def failed(self, retry_in: float = 1.0) -> None:
         """Following the change failed (Weaviate down?): try again in ``retry_in`` seconds."""
@@ -54,4 +54,4 @@ class VersionWatch:
         """The relay now dispatches with ``mapping``, read at ``generation``."""
         check_recorded(mapping)
         self.generation = generation
-        versions.note_relay_generation(self._conn, generation)
+        collection_versions.note_relay_generation(self._conn, generation)
