@@ -81,12 +81,12 @@ def relay_running(settings: Any) -> bool:
     return False
 
 
-def wait_for_relay(settings: Any, conn: Any, generation: int, timeout: float = RELAY_CONFIRM_TIMEOUT_S) -> bool:
-    """True once a running relay dispatches with ``generation`` (at once when no relay runs: the next
-    one reads the record when it starts)."""
+def wait_for_relay(settings: Any, conn: Any, target: int, timeout: float = RELAY_CONFIRM_TIMEOUT_S) -> bool:
+    """True once a running relay dispatches with generation ``target`` (at once when no relay runs: the
+    next one reads the record when it starts)."""
     deadline = time.monotonic() + timeout
     while relay_running(settings):
-        if generation(conn, RELAY_GENERATION_KEY) >= generation:
+        if generation(conn, RELAY_GENERATION_KEY) >= target:
             return True
         if time.monotonic() > deadline:
             raise VersionError(
@@ -303,8 +303,8 @@ def drop(settings: Any, *, version: str, table: str | None = None) -> list[str]:
             if pointing:
                 raise VersionError(f"alias(es) {pointing} point at {physical}: it is not dropped (the record says "
                                    "it is not live; run `sqlite-to-weaviate init` to move the alias back)")
-            generation = collection_versions.set_states(conn, target.table, {version: None})
-            if wait_for_relay(settings, conn, generation):
+            changed = collection_versions.set_states(conn, target.table, {version: None})
+            if wait_for_relay(settings, conn, changed):
                 wait_for_older_jobs(settings, time.time())  # jobs built before may still write to it
             lines = [f"table {target.table}: {version} is no longer written"]
             if client.collections.exists(physical):
