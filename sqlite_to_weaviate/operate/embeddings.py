@@ -91,7 +91,7 @@ def wait_for_relay(settings: Any, conn: Any, target: int, timeout: float = RELAY
         if time.monotonic() > deadline:
             raise VersionError(
                 f"the running relay has not loaded the new collection versions within {timeout:.0f}s (it checks "
-                "on every pass): see `sqlite-to-weaviate status` for its last error; the version is recorded, "
+                "four times a second): see `sqlite-to-weaviate status` for its last error; the version is recorded, "
                 "so run `embeddings rebuild --resume` once the relay is healthy")
         time.sleep(0.2)
     return False
