@@ -47,6 +47,8 @@ def record_initial(conn: sqlite3.Connection, tables: list[TableMapping], embedde
     todo = [t for t in tables if t.desired_vectors]
     if not todo:
         return []
+    for table in todo:
+        validate_collection_name(table.version_collection("v1"), f"the first version of table {table.table!r}")
     resolved = {t.table: resolve_ids(t.desired_vectors, embedders) for t in todo}  # may hash weights: outside the txn
     actions = []
     with immediate(conn):
