@@ -123,3 +123,55 @@ def test_migrate_validates_search(tmp_path, weaviate_url, redis_url, redis_names
     assert result.success, result.summary()
     search_lines = [line for line in result.summary() if line.startswith("search: ")]
     assert search_lines == [f"search: {collection_prefix}Notes: keyword recall@10 100.0%, vector body self-hit 100.0%"]
+
+
+def test_the_cache_is_bounded_by_count_and_by_age(weaviate_client, collection_prefix):
+    from sqlite_to_weaviate.embed.cache import prune
+
+    name = collection_prefix + "Bounded"
+    ensure_cache(weaviate_client, name)
+    cache = EmbeddingCache(weaviate_client, name)
+    batches = [[CacheKey("m@1", f"{b:02x}{i:062x}") for i in range(100)] for b in range(3)]
+    for batch in batches:  # three writes, oldest first
+        cache.store({k: [0.5, 0.25] for k in batch})
+        time.sleep(1.1)
+    report = prune(weaviate_client, name, max_entries=150)
+    assert report.before == 300 and 100 <= report.after <= 150, report
+    assert set(cache.lookup(batches[2])) == set(batches[2])  # the newest entries stay
+    assert not cache.lookup(batches[0])                      # the oldest went first
+    aged = prune(weaviate_client, name, max_entries=1000, max_age_days=1, now=time.time() + 2 * 86400)
+    assert aged.deleted_by_age == report.after and aged.after == 0
+
+
+def test_embeddings_commands(tmp_path, make_settings, pipeline_factory, weaviate_client, collection_prefix):
+    from click.testing import CliRunner
+
+    from sqlite_to_weaviate.cli import main
+
+    db = tmp_path / "app.db"
+    mapping_file = tmp_path / "mapping.toml"
+    mapping_file.write_text(MAPPING)
+    conn = make_notes_db(db)
+    conn.executemany("INSERT INTO notes VALUES (?, 't', ?, 0)", [(i, f"text {i}") for i in range(10)])
+    settings = make_settings(db, mapping_file=mapping_file)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    pipeline.start_workers(1)
+    conn.execute("UPDATE notes SET views = 1")
+    pipeline.drain()
+    options = ["--sqlite-url", str(db), "--weaviate-url", settings.weaviate_url, "--redis-url", settings.redis_url,
+               "--namespace", settings.namespace, "--collection-prefix", collection_prefix,
+               "--mapping", str(mapping_file)]
+    status = CliRunner().invoke(main, ["embeddings", "status", *options])
+    assert status.exit_code == 0, status.output
+    assert f"notes: alias {collection_prefix}Notes -> {collection_prefix}Notes_v1" in status.output
+    assert "v1     live" in status.output and "(10 objects)" in status.output
+    assert "callable:tests.support.embedders:hash_vectors@1: 10 embedded" in status.output
+    nothing = CliRunner().invoke(main, ["embeddings", "rebuild", *options])
+    assert nothing.exit_code == 3 and "nothing to rebuild" in nothing.output
+    refused = CliRunner().invoke(main, ["embeddings", "drop", "--version", "v1", "--yes", *options])
+    assert refused.exit_code == 3 and "is the live version" in refused.output
+    pruned = CliRunner().invoke(main, ["embeddings", "prune", *options])
+    assert pruned.exit_code == 0 and "cache entries: 10 -> 10" in pruned.output
+    overall = CliRunner().invoke(main, ["status", *options])
+    assert "embeddings        callable:tests.support.embedders:hash_vectors@1: 10 embedded" in overall.output
