@@ -175,3 +175,16 @@ def test_embeddings_commands(tmp_path, make_settings, pipeline_factory, weaviate
     assert pruned.exit_code == 0 and "cache entries: 10 -> 10" in pruned.output
     overall = CliRunner().invoke(main, ["status", *options])
     assert "embeddings        callable:tests.support.embedders:hash_vectors@1: 10 embedded" in overall.output
+
+
+def test_dry_run_plans_the_versioned_collection(tmp_path, weaviate_url, redis_url, redis_namespace, collection_prefix,
+                                                weaviate_client, redis_client):
+    db = tmp_path / "app.db"
+    make_notes_db(db).executemany("INSERT INTO notes VALUES (?, 't', ?, 0)", [(i, f"text {i}") for i in range(5)])
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(MAPPING)
+    result = run_migration(create_migration_config(
+        environ={}, sqlite_url=str(db), weaviate_url=weaviate_url, redis_url=redis_url, namespace=redis_namespace,
+        collection_prefix=collection_prefix, mapping_file=str(mapping), dry_run=True))
+    assert result.success and result.plan["rows"] == 5, result.summary()
+    assert not weaviate_client.collections.exists(collection_prefix + "Notes_v1")  # a dry run writes nothing
