@@ -14,8 +14,8 @@ import sqlite3
 import time
 from typing import Any
 
-from sqlite_to_weaviate.capture.state import ensure_state_table, set_state
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.state import ensure_state_table, set_state
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.mapping.errors import MappingError
 from sqlite_to_weaviate.mapping.naming import validate_collection_name
 from sqlite_to_weaviate.mapping.model import TableMapping

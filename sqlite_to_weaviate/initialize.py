@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlite_to_weaviate import capture, tool_objects
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate import capture
 from sqlite_to_weaviate.collection_versions import record_versions
 from sqlite_to_weaviate.embed.cache import ensure_cache_collection
+from sqlite_to_weaviate.store import registry as tool_objects
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.mapping import ensure_collections
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.sqlite_db import check_integrity

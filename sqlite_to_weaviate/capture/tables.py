@@ -12,7 +12,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from sqlite_to_weaviate import tool_objects
+from sqlite_to_weaviate.store import registry as tool_objects
 
 from .errors import CaptureError
 
@@ -97,7 +97,7 @@ def user_tables(conn: sqlite3.Connection) -> list[str]:
     """Every ordinary table except SQLite's internal ones and the tables the tool created.
 
     A user table whose name merely starts with ``_s2w_`` is a user table like any other:
-    only the registry (:mod:`sqlite_to_weaviate.tool_objects`) says what is the tool's.
+    only the registry (:mod:`sqlite_to_weaviate.store.registry`) says what is the tool's.
     """
     rows = conn.execute(
         "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' "

@@ -77,6 +77,8 @@ def migrate_cmd(settings: Settings, dry_run: bool, backup: bool, backup_path: st
 # ---------------------------------------------------------------------------- run
 @command(main, "run")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes.")
+@click.option("--live-workers", type=click.IntRange(min=0), default=1, show_default=True,
+              help="More worker processes that take only live jobs, so app changes never wait behind history.")
 @click.option("--no-backfill", is_flag=True, help="Only replay live changes.")
 @click.option("--no-init", is_flag=True, help="Do not (re)install capture / create collections at start.")
 @click.option("--metrics-port", type=click.IntRange(min=0, max=65535), default=9464, show_default=True,
@@ -99,10 +101,10 @@ def migrate_cmd(settings: Settings, dry_run: bool, backup: bool, backup_path: st
                  "the rows the mapping would refuse (exit 1); start nothing, write nothing.")
 @click.option("--verify-search", is_flag=True, help="Each periodic verify also checks search (verify --search, "
               "100 rows per table, recall >= 0.9) and repairs the rows it cannot find.")
-def run_cmd(settings: Settings, workers: int, no_backfill: bool, no_init: bool, metrics_port: int | None,
-             metrics_host: str, no_metrics: bool, shutdown_grace: float, no_watch: bool, rows_per_second: float | None,
-             log_dir: str | None, verify_every: float, validation_sample: int, verify_repair: bool,
-             dry_run: bool, verify_search: bool) -> None:
+def run_cmd(settings: Settings, workers: int, live_workers: int, no_backfill: bool, no_init: bool,
+            metrics_port: int | None, metrics_host: str, no_metrics: bool, shutdown_grace: float, no_watch: bool,
+            rows_per_second: float | None, log_dir: str | None, verify_every: float, validation_sample: int,
+            verify_repair: bool, dry_run: bool, verify_search: bool) -> None:
     """All-in-one sidecar: relay + supervised workers + backfill until done + its own verifier +
     /metrics and /healthz."""
     from sqlite_to_weaviate.backfill import BackfillOptions
@@ -114,7 +116,7 @@ def run_cmd(settings: Settings, workers: int, no_backfill: bool, no_init: bool, 
     from sqlite_to_weaviate.operate.sidecar import Sidecar, SidecarOptions
 
     options = SidecarOptions(
-        workers=workers, init=not no_init, backfill=not no_backfill,
+        workers=workers, live_workers=live_workers, init=not no_init, backfill=not no_backfill,
         backfill_options=BackfillOptions(rows_per_second=rows_per_second),
         metrics_host=metrics_host, metrics_port=None if no_metrics else metrics_port,
         shutdown_grace=shutdown_grace, watch=not no_watch, log_dir=Path(log_dir) if log_dir else None,

@@ -68,11 +68,16 @@ def relay_cmd(settings: Settings, no_watch: bool) -> None:
 @click.option("--name", help="Worker name (default: host-pid).")
 @click.option("--allowed-collections", envvar="S2W_ALLOWED_COLLECTIONS", show_envvar=True,
               help="Comma-separated collections this worker may write (besides the relay's signed list).")
-def worker_cmd(settings: Settings, burst: bool, name: str | None, allowed_collections: str | None) -> None:
+@click.option("--live-only", is_flag=True,
+              help="Take only live jobs (app changes), never history: a reserve that keeps live lag low while "
+                   "a backfill streams.")
+def worker_cmd(settings: Settings, burst: bool, name: str | None, allowed_collections: str | None,
+               live_only: bool) -> None:
     """Apply jobs to Weaviate (run any number, on any host with Redis and Weaviate access)."""
     from sqlite_to_weaviate.writer.rq_worker import run_worker
 
-    run_worker(settings, burst=burst, name=name, allowed_collections=(allowed_collections or "").split(","))
+    run_worker(settings, burst=burst, name=name, allowed_collections=(allowed_collections or "").split(","),
+               live_only=live_only)
 
 
 @command(main, "job-secret")
@@ -117,9 +122,12 @@ def status_cmd(settings: Settings, as_json: bool, max_lag: float, max_dead_lette
         lag = "-" if st.oldest_unapplied_age_s is None else f"{st.oldest_unapplied_age_s:.2f}s"
         if st.phase:
             click.echo(f"phase             {st.phase}")
-        click.echo(f"checkpoint        {st.checkpoint}")
-        click.echo(f"outbox depth      {st.outbox_depth}")
-        click.echo(f"lag (oldest)      {lag}")
+        click.echo(f"checkpoint        {st.checkpoint} (bulk lane {st.bulk_checkpoint})")
+        click.echo(f"live lag          {lag} ({st.outbox_depth} live change(s) waiting)")
+        if st.bulk_backlog or st.backfill_remaining:
+            eta = "-" if st.backfill_eta_s is None else f"{st.backfill_eta_s:.0f}s"
+            click.echo(f"backfill          {st.backfill_remaining if st.backfill_remaining is not None else '?'} "
+                       f"row(s) to go, {st.bulk_backlog} queued, ETA {eta}")
         click.echo(f"dead letters      {st.dead_letters}")
         if st.resends_pending:
             click.echo(f"re-sends owed     {st.resends_pending} (next due in {st.resends_next_due_s or 0:.0f}s)")
@@ -156,7 +164,7 @@ def dead_letters_group() -> None:
 @click.option("--table")
 @click.option("--json", "as_json", is_flag=True)
 def dl_list(settings: Settings, table: str | None, as_json: bool) -> None:
-    from sqlite_to_weaviate.writer import dead_letters
+    from sqlite_to_weaviate.store import dead_letters
 
     conn = settings.open_db(readonly=True)
     try:
@@ -176,7 +184,7 @@ def dl_list(settings: Settings, table: str | None, as_json: bool) -> None:
 @click.option("--uuid", "object_id")
 def dl_retry(settings: Settings, table: str | None, object_id: str | None) -> None:
     """Re-enqueue the keys through the outbox (after fixing the mapping or the data)."""
-    from sqlite_to_weaviate.writer import dead_letters
+    from sqlite_to_weaviate.store import dead_letters
 
     conn = settings.open_db()
     try:
@@ -192,7 +200,7 @@ def dl_retry(settings: Settings, table: str | None, object_id: str | None) -> No
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def dl_drop(settings: Settings, table: str | None, object_id: str | None, yes: bool) -> None:
     """Forget dead letters: those rows will not be in Weaviate."""
-    from sqlite_to_weaviate.writer import dead_letters
+    from sqlite_to_weaviate.store import dead_letters
 
     if not yes:
         click.confirm("Drop the selected dead letters? Their rows stay missing from Weaviate", abort=True)

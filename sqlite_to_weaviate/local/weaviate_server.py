@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlite_to_weaviate.errors import LocalStackError
 from sqlite_to_weaviate.local import process
-from sqlite_to_weaviate.local.ports import free_port_pair, free_ports
+from sqlite_to_weaviate.local.ports import free_ports_with_pairs
 from sqlite_to_weaviate.local.weaviate_build import WEAVIATE_VERSION, ensure_weaviate_binary
 
 
@@ -49,14 +49,32 @@ class WeaviateServer:
         return self.data_dir / "weaviate.log"
 
     def start(self) -> "WeaviateServer":
+        """Start the node; a first start whose chosen ports were taken meanwhile tries new ones.
+
+        Free ports are only free when chosen: another process may bind one before Weaviate
+        does. Only a first start re-chooses; a restart keeps its ports (clients hold the URL).
+        """
+        first_start = not self._ports
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except LocalStackError as exc:
+                if not (first_start and "address already in use" in str(exc)) or attempt == 2:
+                    raise
+                self._ports = {}
+                self.http_port, self.grpc_port = self._requested
+        raise AssertionError("unreachable")
+
+    def __post_init__(self) -> None:
+        self._requested = (self.http_port, self.grpc_port)
+
+    def _start_once(self) -> "WeaviateServer":
         binary = ensure_weaviate_binary(self.version)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self._ports:
-            http, grpc = free_ports(2)
-            gossip, raft = free_port_pair(), free_port_pair()
-            data, raft_rpc = gossip + 1, raft + 1
+            (http, grpc), (gossip, raft) = free_ports_with_pairs(2, 2)
             self._ports = dict(http=self.http_port or http, grpc=self.grpc_port or grpc,
-                               gossip=gossip, data=data, raft=raft, raft_rpc=raft_rpc)
+                               gossip=gossip, data=gossip + 1, raft=raft, raft_rpc=raft + 1)
         self.http_port, self.grpc_port = self._ports["http"], self._ports["grpc"]
         hostname = f"s2w-{uuid.uuid4().hex[:8]}" if not (self.data_dir / ".hostname").exists() \
             else (self.data_dir / ".hostname").read_text().strip()

@@ -14,7 +14,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from sqlite_to_weaviate import tool_objects
+from sqlite_to_weaviate.store import registry as tool_objects
 
 from .config_file import ColumnConfig, MappingConfig, TableConfig
 from .errors import MappingError

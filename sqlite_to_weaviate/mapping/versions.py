@@ -20,7 +20,8 @@ import json
 import sqlite3
 from typing import Any
 
-from sqlite_to_weaviate import tool_objects
+from sqlite_to_weaviate.store import registry
+from sqlite_to_weaviate.store.state import STATE_TABLE, StateKey
 
 from .errors import MappingError
 from .model import TableMapping
@@ -33,15 +34,15 @@ def _suggest(name: str, candidates: list[str]) -> str:
     return f"did you mean {close[0]!r}? " if close else ""
 
 
-STATE_KEY = "embeddings.versions"
-GENERATION_KEY = "embeddings.generation"
-RELAY_GENERATION_KEY = "embeddings.relay_generation"
+STATE_KEY = StateKey.EMBEDDING_VERSIONS.value
+GENERATION_KEY = StateKey.EMBEDDING_GENERATION.value
+RELAY_GENERATION_KEY = StateKey.EMBEDDING_RELAY_GENERATION.value
 STATES = ("live", "building", "standby")
 
 
 def _state_value(conn: sqlite3.Connection, key: str) -> str | None:
     """A value of the tool's ``_s2w_state`` (None before ``init`` created it)."""
-    if not tool_objects.has_table(conn, "_s2w_state"):
+    if not registry.has_table(conn, STATE_TABLE):
         return None
     cursor = conn.cursor()
     cursor.row_factory = None

@@ -27,8 +27,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlite_to_weaviate import collection_versions, tool_objects
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate import collection_versions
+from sqlite_to_weaviate.store import registry as tool_objects
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.mapping import ensure_collections
 from sqlite_to_weaviate.mapping.model import Mapping, TableMapping
@@ -64,7 +65,7 @@ def _record_created(conn: Any, kind: str, name: str) -> None:
 
 
 def relay_running(settings: Any) -> bool:
-    from sqlite_to_weaviate.writer.relay import RelayAlreadyRunning, RelayLock
+    from sqlite_to_weaviate.writer.relay_lock import RelayAlreadyRunning, RelayLock
 
     lock = RelayLock(settings.sqlite_path)
     existed = lock.path.exists()

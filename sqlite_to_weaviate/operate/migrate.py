@@ -25,6 +25,8 @@ from sqlite_to_weaviate.logs import configure_logging, get_logger
 from sqlite_to_weaviate.settings import Settings
 
 from .config import MigrationConfig, create_migration_config
+from sqlite_to_weaviate.store.progress import read_progress
+
 from .migration_result import MigrationResult
 from .phases import Phase, record_verification, set_phase
 from .preflight import preflight
@@ -216,9 +218,7 @@ class SQLiteToWeaviateMigrator:
             while time.monotonic() < deadline:
                 if not thread.is_alive():
                     raise MigrationFailed("the relay stopped unexpectedly (see the log)")
-                max_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM _s2w_outbox").fetchone()[0]
-                row = conn.execute("SELECT value FROM _s2w_state WHERE key='relay.checkpoint'").fetchone()
-                if (max_seq == 0 or (row is not None and int(row[0]) >= max_seq)) and relay.idle:
+                if read_progress(conn).caught_up and relay.idle:
                     return
                 time.sleep(0.1)
         finally:
@@ -259,7 +259,7 @@ class SQLiteToWeaviateMigrator:
 
     def _problems(self, result: MigrationResult, summary: Any, counts: Any) -> list[str]:
         """Why the migration is not a success: refused rows, other differences, unequal counts, dead letters."""
-        from sqlite_to_weaviate.writer import dead_letters
+        from sqlite_to_weaviate.store import dead_letters
 
         problems: list[str] = []
         if summary.refused:

@@ -1,6 +1,6 @@
 """Migration phases (stored in ``_s2w_state``) and the cutover readiness gate.
 
-The phase (``migration_phase.py``) lives in the app's SQLite file next to the checkpoints it summarises, so it
+The phase (``store.phase``) lives in the app's SQLite file next to the checkpoints it summarises, so it
 survives any sidecar crash and every command (``status``, ``ready``, ``run``, ``migrate``)
 sees the same answer. Phases only move forward on evidence (init done, backfill
 checkpoints done and applied, a clean verify); re-running any step is idempotent, which
@@ -19,16 +19,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlite_to_weaviate import tool_objects
-from sqlite_to_weaviate.capture import get_state
-from sqlite_to_weaviate.migration_phase import (  # noqa: F401 - re-exported: operate's public names
-    PHASE_KEY, VERIFY_KEY, Phase, _has_state, get_phase, last_verification, record_verification, set_phase,
-    uninstalled_at,
-)
 from sqlite_to_weaviate.settings import Settings
-
-RELAY_CHECKPOINT_KEY = "relay.checkpoint"
-
+from sqlite_to_weaviate.store import registry as tool_objects
+from sqlite_to_weaviate.store.phase import (  # noqa: F401 - the phase API lives in the store; re-exported for operate
+    PHASE_KEY, VERIFY_KEY, Phase, get_phase, last_verification, record_verification, set_phase, uninstalled_at,
+)
+from sqlite_to_weaviate.store.progress import read_progress
+from sqlite_to_weaviate.store.state import BACKFILL_PREFIX, items_with_prefix
 
 @dataclass
 class Readiness:
@@ -48,16 +45,14 @@ class Readiness:
 
 def backfill_states(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
     """``backfill.<table>`` checkpoints (the pause flag excluded)."""
-    if not _has_state(conn):
-        return {}
     out = {}
-    for key, value in conn.execute("SELECT key, value FROM _s2w_state WHERE key LIKE 'backfill.%'"):
+    for key, value in items_with_prefix(conn, BACKFILL_PREFIX):
         try:
             data = json.loads(value)
         except ValueError:
             continue
         if isinstance(data, dict):
-            out[key.removeprefix("backfill.")] = data
+            out[key.removeprefix(BACKFILL_PREFIX)] = data
     return out
 
 
@@ -69,20 +64,21 @@ def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, ma
     checks: dict[str, bool] = {}
     reasons: list[str] = []
     facts: dict[str, Any] = {}
-    installed = tool_objects.has_table(conn, "_s2w_outbox") and _has_state(conn)
+    installed = tool_objects.has_table(conn, "_s2w_outbox") and tool_objects.has_table(conn, "_s2w_state")
     checks["capture_installed"] = installed
     if not installed:
         reasons.append("capture is not installed (run `sqlite-to-weaviate init` or `migrate`)")
         return Readiness(False, phase, checks, reasons, facts)
-    checkpoint = int(get_state(conn, RELAY_CHECKPOINT_KEY, "0") or 0)
-    depth, oldest = conn.execute("SELECT count(*), min(ts) FROM _s2w_outbox WHERE seq > ?", (checkpoint,)).fetchone()
-    facts.update(outbox_depth=int(depth), lag_s=0.0 if oldest is None else round(now - oldest, 3))
+    p = read_progress(conn)
+    depth = p.live.depth + p.bulk.depth
+    lag = 0.0 if p.live.oldest_ts is None else round(now - p.live.oldest_ts, 3)
+    facts.update(outbox_depth=p.live.depth, bulk_backlog=p.bulk.depth, lag_s=lag)
     checks["outbox_drained"] = depth == 0
-    if depth:
-        reasons.append(f"{depth} captured change(s) not yet applied (lag {facts['lag_s']:.1f}s)")
-    from sqlite_to_weaviate.writer import resends
-
-    owed, _ = resends.pending(conn)
+    if p.live.depth:
+        reasons.append(f"{p.live.depth} captured change(s) not yet applied (lag {lag:.1f}s)")
+    if p.bulk.depth:
+        reasons.append(f"{p.bulk.depth} backfill/repair key(s) not yet applied")
+    owed = p.owed
     facts["resends_pending"] = owed
     checks["no_resends_pending"] = owed == 0
     if owed:
@@ -92,8 +88,7 @@ def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, ma
     checks["backfill_done"] = not not_done
     if not_done:
         reasons.append(f"backfill not finished for: {', '.join(sorted(not_done))}")
-    has_dead = tool_objects.has_table(conn, "_s2w_dead_letters")
-    dead = conn.execute("SELECT count(*) FROM _s2w_dead_letters").fetchone()[0] if has_dead else 0
+    dead = p.dead_letters
     facts["dead_letters"] = int(dead)
     checks["no_dead_letters"] = dead == 0
     if dead:

@@ -94,7 +94,7 @@ def ensure_no_relay(settings: Settings, *, hint: str) -> None:
 
     Takes and releases the relay's own lock; a lock file it had to create is removed again.
     """
-    from sqlite_to_weaviate.writer.relay import RelayAlreadyRunning, RelayLock
+    from sqlite_to_weaviate.writer.relay_lock import RelayAlreadyRunning, RelayLock
 
     lock = RelayLock(settings.sqlite_path)
     existed = lock.path.exists()

@@ -1,5 +1,11 @@
 """A supervised pool of ``sqlite-to-weaviate worker`` subprocesses.
 
+``count`` workers take live jobs first and history when no live job waits; ``live_reserve``
+more take only live jobs. Without the reserve, a live job that arrives while every worker
+is inside a history batch waits for one to finish, and each live job then occupies a
+worker that history could have used; the reserve worker sits in Redis's blocking pop and
+takes it at once (invariant 11). Under live overload the others help, live first.
+
 Workers are separate processes (as in production: the gRPC client must be created after
 any fork, and a crashed worker must not take the relay down). The pool restarts workers
 that exit unexpectedly and stops them with SIGTERM, which RQ treats as a warm shutdown:
@@ -50,17 +56,22 @@ try:
 except (OSError, AttributeError):
     pass
 from sqlite_to_weaviate.cli import main
-main(["worker"], prog_name="sqlite-to-weaviate")
+main(["worker", *sys.argv[2:]], prog_name="sqlite-to-weaviate")
 """
 
 
 class WorkerPool:
-    """``count`` worker processes kept alive by :meth:`supervise` until :meth:`stop`."""
+    """``count`` worker processes (plus ``live_reserve`` live-only ones) kept alive by
+    :meth:`supervise` until :meth:`stop`."""
 
     def __init__(self, settings: Settings, count: int, *, log_dir: Path | None = None,
-                 log_level: str = "WARNING") -> None:
+                 log_level: str = "WARNING", live_reserve: int = 0) -> None:
+        if count < 1 or live_reserve < 0:
+            raise ValueError(f"a worker pool needs at least one worker and no negative reserve "
+                             f"(count={count}, live_reserve={live_reserve})")
         self.settings = settings
-        self.count = count
+        self.count = count + live_reserve
+        self.live_reserve = live_reserve
         self.log_dir = log_dir
         self.log_level = log_level
         self.procs: list[subprocess.Popen] = []
@@ -77,15 +88,18 @@ class WorkerPool:
             fh = open(self.log_dir / f"worker{index}.log", "ab")  # noqa: SIM115 - closed in stop()
             self._files.append(fh)
             out = fh
+        extra = ["--live-only"] if index >= self.count - self.live_reserve else []
         return subprocess.Popen(
-            [sys.executable, "-c", _WORKER_BOOT, str(os.getpid())], env=worker_cli_env(self.settings, self.log_level),
+            [sys.executable, "-c", _WORKER_BOOT, str(os.getpid()), *extra],
+            env=worker_cli_env(self.settings, self.log_level),
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
 
     def start(self) -> "WorkerPool":
         with self._lock:
             self.procs = [self._spawn(i) for i in range(self.count)]
-        self.log.info("workers started", count=self.count, pids=[p.pid for p in self.procs])
+        self.log.info("workers started", count=self.count, live_only=self.live_reserve,
+                      pids=[p.pid for p in self.procs])
         return self
 
     @property

@@ -54,8 +54,8 @@ class _Context:
     repair: bool
     write_conn: sqlite3.Connection | None
     progress: Progress | None
-    seq_start: int
-    checkpoint_start: int
+    seq_start: live.Marks
+    checkpoint_start: live.Marks
     repaired: dict[str, list[Candidate]] = field(default_factory=dict)
     sample_repaired: dict[str, list[tuple]] = field(default_factory=dict)
     search: SearchOptions | None = None
@@ -108,13 +108,13 @@ def verify(
                            live.high_water(conn), live.checkpoint(conn), search=search)
             if search is not None:
                 ctx.search_ctx = search_context(client, mapping, settings.collection_prefix)
-            report = VerifyReport(repair=repair, sample=sample, outbox_seq_start=ctx.seq_start,
+            report = VerifyReport(repair=repair, sample=sample, outbox_seq_start=ctx.seq_start.live,
                                   allow_refused=allow_refused)
             for index, table in enumerate(selected):
                 report.tables[table.table] = _verify_table(ctx, table, index, sample)
             if repair:
                 _reverify_repairs(ctx, {t.table: t for t in selected}, report, repair_timeout)
-            report.outbox_seq_end = live.high_water(conn)
+            report.outbox_seq_end = live.high_water(conn).live
         report.seconds = time.monotonic() - started
         return report
     finally:
@@ -260,7 +260,7 @@ def _pipeline_quiet(ctx: _Context) -> bool:
     """True when nothing was captured or applied during the scan: the scan is a snapshot."""
     if not live.capture_installed(ctx.conn):
         return True
-    return (live.high_water(ctx.conn) == ctx.seq_start and ctx.checkpoint_start >= ctx.seq_start
+    return (live.high_water(ctx.conn) == ctx.seq_start and live.applied(ctx.checkpoint_start, ctx.seq_start)
             and live.checkpoint(ctx.conn) == ctx.checkpoint_start and live.resends_pending(ctx.conn) == 0)
 
 

@@ -121,7 +121,7 @@ class GuardedWorker(SimpleWorker):
         self._security: dict[str, SecurityEvents] = {}
 
     def _events(self, queue_name: str) -> SecurityEvents:
-        namespace = queue_name.removesuffix(".apply")
+        namespace = queue_name.removesuffix(".bulk").removesuffix(".apply")
         if namespace not in self._security:
             self._security[namespace] = SecurityEvents(self.connection, RedisKeys(namespace), flush_every=0.0)
         return self._security[namespace]

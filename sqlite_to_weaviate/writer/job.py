@@ -1,8 +1,8 @@
 """The RQ job function: fence check, lease, apply, acknowledge.
 
 Workers run this with only Redis and Weaviate at hand. Fencing: the relay stores the
-token of the one job allowed to write for a partition; a job whose token is no longer
-current (it was declared lost and re-dispatched) writes nothing. The job also holds a
+token of the one job allowed to write for a partition lane (a job may hold several, each
+fenced with its token); a job whose token is no longer current for any of them (it was declared lost and re-dispatched) writes nothing. The job also holds a
 lease key with a TTL that it renews between requests, and stops sending requests once its
 own lease deadline passes, so a worker paused past its lease (SIGSTOP, GC, VM freeze) that
 wakes up later cannot overwrite newer data: by then the relay has re-dispatched the
@@ -14,7 +14,7 @@ of the lease and the job starts no call later than one deadline before its lease
 but one client call retries by itself while the server is unavailable, and a server may
 finish a cancelled request. :func:`write_horizon` bounds all of that; the relay re-sends
 the keys of every job whose outcome it does not know once more after that horizon, from
-a durable list (``writer.resends``), so the last write of each key is a fresh read.
+a durable list (``store.resends``), so the last write of each key is a fresh read.
 
 Redis is untrusted (invariant 10): before anything else the job verifies its ticket's MAC,
 then the payload against the signed digest and every collection against the signed list
@@ -150,26 +150,30 @@ class Lease:
         self._deadline = 0.0
 
     def guard(self) -> None:
-        """Raise Fenced unless this job still owns its partition; renew the lease."""
+        """Raise Fenced unless this job still owns every partition lane it holds; renew the leases."""
         p = self._ticket
         now = time.monotonic()
         if self._deadline and now >= self._deadline:
-            raise Fenced(f"lease of partition {p.partition} expired locally")
+            raise Fenced(f"lease of partitions {list(p.partitions)} expired locally")
         pipe = self._redis.pipeline()
-        pipe.get(self._keys.fence(p.partition))
-        pipe.set(self._keys.lease(p.partition), p.token, px=int(p.lease_seconds * 1000))
-        current, _ = pipe.execute()
-        if current is None or current.decode() != p.token:
-            raise Fenced(f"partition {p.partition} now belongs to job {current!r}, not {p.token}")
+        for partition in p.partitions:
+            pipe.get(self._keys.fence(partition, p.lane))
+        for partition in p.partitions:
+            pipe.set(self._keys.lease(partition, p.lane), p.token, px=int(p.lease_seconds * 1000))
+        fences = pipe.execute()[: len(p.partitions)]
+        for partition, current in zip(p.partitions, fences):
+            if current is None or current.decode(errors="replace") != p.token:
+                raise Fenced(f"partition {partition} now belongs to job {current!r}, not {p.token}")
         self._deadline = now + p.lease_seconds - self._margin
 
     def release(self) -> None:
         p = self._ticket
-        key = self._keys.lease(p.partition)
-        # delete only our own lease (compare-and-delete in one round trip)
+        keys = [self._keys.lease(partition, p.lane) for partition in p.partitions]
+        # delete only our own leases (compare-and-delete, one round trip)
         self._redis.eval(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-            1, key, p.token,
+            "for _, key in ipairs(KEYS) do if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end end "
+            "return 0",
+            len(keys), *keys, p.token,
         )
 
 
@@ -281,4 +285,4 @@ def _load_payload(redis_conn: Any, keys: RedisKeys, ticket: JobTicket, trust: Wo
 def _queue_namespace(job: Any) -> str:
     """The namespace of the queue a job came from (for counting a refusal of a forged ticket)."""
     origin = str(getattr(job, "origin", "") or "")
-    return origin.removesuffix(".apply") or "s2w"
+    return origin.removesuffix(".bulk").removesuffix(".apply") or "s2w"

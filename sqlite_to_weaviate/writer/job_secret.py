@@ -19,13 +19,13 @@ import secrets
 import sqlite3
 from pathlib import Path
 
-from sqlite_to_weaviate.capture.state import ensure_state_table, get_state, set_state
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.state import StateKey, ensure_state_table, get_state, has_state_table, set_state
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.errors import ConfigError
 from sqlite_to_weaviate.settings import JOB_SECRET_MIN_LENGTH, validate_job_secret
 from sqlite_to_weaviate.weaviate_adapter import Secret
 
-STATE_KEY = "security.job_secret"
+STATE_KEY = StateKey.JOB_SECRET
 ENV_VAR = "S2W_JOB_SECRET"
 FILE_ENV_VAR = "S2W_JOB_SECRET_FILE"
 MIN_LENGTH = JOB_SECRET_MIN_LENGTH
@@ -51,7 +51,7 @@ def read_job_secret_file(path: str | Path) -> Secret:
 
 
 def _has_state(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_s2w_state'").fetchone() is not None
+    return has_state_table(conn)
 
 
 def stored_job_secret(conn: sqlite3.Connection) -> Secret | None:

@@ -1,7 +1,7 @@
 """What travels from the relay to a worker, and the ack coming back.
 
 A job is split in two. The RQ job carries only a small :class:`JobTicket` (which
-partition, which fence token); the rows themselves, a :class:`JobPayload`, sit in their
+partitions, which fence token); the rows themselves, a :class:`JobPayload`, sit in their
 own Redis key beside it. RQ compresses, re-serializes and ``repr``s a job's arguments
 several times on its way through a worker (enqueue, start, success); with 200 full
 object images per job that was over half of the relay's and the workers' CPU. The
@@ -31,7 +31,9 @@ from typing import Any
 
 import orjson
 
-TICKET_VERSION = 3
+TICKET_VERSION = 5
+# A ticket names at most this many partitions (a live job holds every partition it has keys of).
+MAX_TICKET_PARTITIONS = 4096
 # A payload key outlives any job that can still legitimately read it: it is deleted when
 # its job finishes or is declared lost; the TTL only reaps keys of a relay that died.
 PAYLOAD_TTL_SECONDS = 24 * 3600
@@ -54,23 +56,29 @@ class Delete:
 
 @dataclass(frozen=True)
 class JobTicket:
-    """The RQ job's one argument: enough to find the payload and to check the fence."""
+    """The RQ job's one argument: enough to find the payload and to check the fences."""
 
     batch_id: str
     namespace: str
-    partition: int
+    partitions: tuple[int, ...]       # the partition lanes the job holds (fenced with its token)
     token: str
     lease_seconds: float
     collections: tuple[str, ...] = ()  # the mapped collections: a payload may write only these
     payload_sha256: str = ""           # digest of the payload key's bytes
     expires_at: float = 0.0            # unix time after which workers refuse the ticket
+    lane: str = "live"                 # "live" or "bulk": each lane of a partition has its own fence
+
+    @property
+    def partition(self) -> int:
+        """The first partition: the ack names the job by it and its token."""
+        return self.partitions[0]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "v": TICKET_VERSION, "batch_id": self.batch_id, "namespace": self.namespace,
-            "partition": self.partition, "token": self.token, "lease_seconds": self.lease_seconds,
+            "partitions": list(self.partitions), "token": self.token, "lease_seconds": self.lease_seconds,
             "collections": list(self.collections), "payload_sha256": self.payload_sha256,
-            "expires_at": self.expires_at,
+            "expires_at": self.expires_at, "lane": self.lane,
         }
 
     @classmethod
@@ -83,14 +91,24 @@ class JobTicket:
             collections = data["collections"]
             if not isinstance(collections, list) or not all(isinstance(c, str) for c in collections):
                 raise TypeError("collections must be a list of names")
+            partitions = data["partitions"]
+            if not isinstance(partitions, list) or not all(type(p) is int for p in partitions):
+                raise TypeError("partitions must be a list of integers")
             ticket = cls(batch_id=str(data["batch_id"]), namespace=str(data["namespace"]),
-                         partition=int(data["partition"]), token=str(data["token"]),
+                         partitions=tuple(partitions), token=str(data["token"]),
                          lease_seconds=float(data["lease_seconds"]), collections=tuple(collections),
-                         payload_sha256=str(data["payload_sha256"]), expires_at=float(data["expires_at"]))
+                         payload_sha256=str(data["payload_sha256"]), expires_at=float(data["expires_at"]),
+                         lane=str(data["lane"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise PayloadError(f"job ticket is malformed: {type(exc).__name__}: {exc}") from None
-        if not ticket.lease_seconds > 0 or not ticket.partition >= 0:
-            raise PayloadError("job ticket is malformed: lease and partition must be positive")
+        if not ticket.lease_seconds > 0:
+            raise PayloadError("job ticket is malformed: the lease must be positive")
+        parts = ticket.partitions
+        if not 0 < len(parts) <= MAX_TICKET_PARTITIONS or len(set(parts)) != len(parts) or min(parts) < 0:
+            raise PayloadError(f"job ticket is malformed: partitions must be 1 to {MAX_TICKET_PARTITIONS} distinct "
+                               "non-negative numbers")
+        if ticket.lane not in ("live", "bulk"):
+            raise PayloadError(f"job ticket is malformed: lane {ticket.lane!r} is not live or bulk")
         return ticket
 
 

@@ -58,17 +58,26 @@ def check_job_secret(settings: Settings) -> bool:
     )
 
 
+def worker_queues(namespace: str, *, live_only: bool = False) -> list[str]:
+    """The queues a worker listens to, in the order it takes them: live first (invariant 11);
+    a live-only worker is the reserve that keeps app changes fresh while history streams."""
+    keys = RedisKeys(namespace)
+    return [keys.queue] if live_only else keys.queues()
+
+
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None, log_level: str = "WARNING",
-               allowed_collections: Iterable[str] = ()) -> bool:
+               allowed_collections: Iterable[str] = (), live_only: bool = False) -> bool:
     """Process jobs until stopped (or, with ``burst``, until the queue is empty)."""
     if not check_job_secret(settings):
         get_logger("s2w.worker").warning("no job secret in the database yet (run `init`); jobs are refused until "
                                          "there is one", database=str(settings.sqlite_path))
     os.environ.update(worker_environment(settings, allowed_collections))
     connection = settings.connect_redis()
-    queue = Queue(RedisKeys(settings.namespace).queue, connection=connection, serializer=JSONSerializer)
+    # live jobs first: RQ takes a job from the first queue that has one (invariant 11)
+    queues = [Queue(name, connection=connection, serializer=JSONSerializer)
+              for name in worker_queues(settings.namespace, live_only=live_only)]
     worker = GuardedWorker(
-        [queue], connection=connection, serializer=JSONSerializer,
+        queues, connection=connection, serializer=JSONSerializer,
         name=name or f"s2w-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}",
     )
     return worker.work(burst=burst, logging_level=log_level, with_scheduler=False)

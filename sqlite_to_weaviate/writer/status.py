@@ -1,9 +1,13 @@
 """``status``: how far behind Weaviate is, and whether anything needs a human.
 
-Durable facts come from SQLite (outbox depth beyond the checkpoint, age of the oldest
-unapplied change, dead letters, the relay's error streak); live facts from Redis (the
-relay's published snapshot, workers seen, queue length, refused jobs). Redis being down
-is itself a status, not a crash.
+Durable facts come from SQLite (``store.progress``: each lane's depth beyond its
+checkpoint, the age of the oldest unapplied live change, owed re-sends, dead letters, the
+relay's error streak); live facts from Redis (the relay's published snapshot, workers seen,
+queue length, refused jobs). Redis being down is itself a status, not a crash.
+
+The two lanes are reported apart (invariant 11): the *live lag* is what the app's users
+feel; the *backfill* is history still to copy, with its rows remaining and an ETA from the
+relay's measured bulk rate.
 
 Besides lag and dead letters, two things make the pipeline need a human at once:
 
@@ -21,12 +25,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlite_to_weaviate import tool_objects
-from sqlite_to_weaviate.capture import get_state
 from sqlite_to_weaviate.settings import Settings
-from sqlite_to_weaviate.writer import dead_letters, resends
+from sqlite_to_weaviate.store import registry as tool_objects
+from sqlite_to_weaviate.store.progress import read_progress
+from sqlite_to_weaviate.store.state import BACKFILL_PREFIX, StateKey, items_with_prefix
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
-from sqlite_to_weaviate.writer.relay import CHECKPOINT_KEY
 from sqlite_to_weaviate.writer.stuck import (
     DEFAULT_MAX_STUCK_S, describe, load_streak, recent_window, streak_json, stuck_for,
 )
@@ -38,9 +41,13 @@ SECURITY_ALERT_S = 900.0
 @dataclass
 class PipelineStatus:
     phase: str | None = None
-    checkpoint: int = 0
-    outbox_depth: int = 0
-    oldest_unapplied_age_s: float | None = None
+    checkpoint: int = 0                       # live lane
+    outbox_depth: int = 0                     # live changes not yet applied (the live backlog)
+    oldest_unapplied_age_s: float | None = None  # the live lag: age of the oldest of them
+    bulk_checkpoint: int = 0
+    bulk_backlog: int = 0                     # history/repair keys queued but not yet applied
+    backfill_remaining: int | None = None     # rows the backfill has yet to copy (queued or not yet read)
+    backfill_eta_s: float | None = None       # at the relay's measured bulk rate
     dead_letters: int = 0
     resends_pending: int = 0  # keys owed a second send after a fault (durable)
     resends_next_due_s: float | None = None
@@ -62,10 +69,10 @@ class PipelineStatus:
 
     @property
     def caught_up(self) -> bool:
-        """Nothing captured is waiting, nothing is owed a re-send, the relay holds no work."""
+        """Nothing captured waits in either lane, nothing is owed a re-send, the relay holds no work."""
         relay_idle = self.relay is None or (not self.relay.get("pending") and not self.relay.get("inflight")
                                             and not self.relay.get("unacked"))
-        return self.outbox_depth == 0 and self.resends_pending == 0 and relay_idle
+        return self.outbox_depth == 0 and self.bulk_backlog == 0 and self.resends_pending == 0 and relay_idle
 
     def to_json(self) -> dict[str, Any]:  # noqa: F811 - adds the derived fields
         return asdict(self) | {"caught_up": self.caught_up, "healthy": self.healthy}
@@ -81,30 +88,26 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
         if not has_outbox:
             st.problems.append("capture is not installed (run `sqlite-to-weaviate init`)")
             return st
-        st.checkpoint = int(get_state(conn, CHECKPOINT_KEY, "0") or 0) if has_state else 0
         if has_state:
-            from sqlite_to_weaviate.migration_phase import get_phase
+            from sqlite_to_weaviate.store.phase import get_phase
 
             phase = get_phase(conn)
             st.phase = f"{int(phase)}: {phase.label}"
-        depth, oldest = conn.execute(
-            "SELECT count(*), min(ts) FROM _s2w_outbox WHERE seq > ?", (st.checkpoint,)
-        ).fetchone()
-        st.outbox_depth = int(depth)
-        st.oldest_unapplied_age_s = round(time.time() - oldest, 3) if oldest is not None else None
-        st.dead_letters = dead_letters.count(conn)
-        st.resends_pending, next_due = resends.pending(conn)
-        st.resends_next_due_s = None if next_due is None else round(max(0.0, next_due - time.time()), 1)
+        p = read_progress(conn)
+        st.checkpoint, st.outbox_depth, st.oldest_unapplied_age_s = p.live.checkpoint, p.live.depth, p.live_lag_s
+        st.bulk_checkpoint, st.bulk_backlog = p.bulk.checkpoint, p.bulk.depth
+        st.dead_letters, st.resends_pending = p.dead_letters, p.owed
+        st.resends_next_due_s = None if p.owed_next_due is None else round(max(0.0, p.owed_next_due - p.at), 1)
         streak = load_streak(conn) if has_state else None
         st.last_error = streak_json(streak)
         st.stuck_seconds = stuck_for(streak, checkpoint=st.checkpoint, pending=st.outbox_depth, now=time.time(),
                                      max_stuck=max_stuck_s, recent=recent_window(settings.backoff_max))
-        if has_state:
-            for key, value in conn.execute("SELECT key, value FROM _s2w_state WHERE key LIKE 'backfill.%'"):
-                st.backfill[key.removeprefix("backfill.")] = _maybe_json(value)
+        for key, value in items_with_prefix(conn, BACKFILL_PREFIX):
+            st.backfill[key.removeprefix(BACKFILL_PREFIX)] = _maybe_json(value)
     finally:
         conn.close()
     _live_status(settings, st)
+    _backfill_estimate(st)
     if st.stuck_seconds is not None and streak is not None:
         st.problems.append(describe(streak, st.stuck_seconds))
     if st.oldest_unapplied_age_s is not None and st.oldest_unapplied_age_s > max_lag_s:
@@ -114,12 +117,36 @@ def collect_status(settings: Settings, *, max_lag_s: float = 60.0, max_dead_lett
         st.problems.append(f"{st.dead_letters} dead letter(s): see `sqlite-to-weaviate dead-letters list`")
     if st.redis_error:
         st.problems.append(f"redis unreachable: {st.redis_error}")
-    elif st.relay is None and (st.outbox_depth or st.resends_pending):
+    elif st.relay is None and (st.outbox_depth or st.bulk_backlog or st.resends_pending):
         st.problems.append("no relay is running but changes are waiting")
     refusal = _refusal_problem(st, time.time())
     if refusal:
         st.problems.append(refusal)
     return st
+
+
+def _backfill_estimate(st: PipelineStatus) -> None:
+    """Rows the backfill has yet to copy (not yet read from the table + queued in the bulk lane)
+    and when it will be done at the relay's measured bulk rate."""
+    unread = 0
+    tables = [v for k, v in st.backfill.items() if isinstance(v, dict) and k != StateKey.BACKFILL_PAUSED.value
+              .removeprefix(BACKFILL_PREFIX)]
+    if not tables:
+        return
+    for cp in tables:
+        if not cp.get("done"):
+            total = cp.get("total_estimate") or 0
+            unread += max(0, int(total) - int(cp.get("rows_enqueued") or 0))
+    st.backfill_remaining = unread + st.bulk_backlog
+    rate = None
+    if isinstance(st.relay, dict):
+        lanes = st.relay.get("lanes") if isinstance(st.relay.get("lanes"), dict) else {}
+        bulk = lanes.get("bulk") if isinstance(lanes.get("bulk"), dict) else {}
+        rate = bulk.get("rate_per_s") if isinstance(bulk.get("rate_per_s"), (int, float)) else None
+    if st.backfill_remaining == 0:
+        st.backfill_eta_s = 0.0
+    elif rate:
+        st.backfill_eta_s = round(st.backfill_remaining / rate, 1)
 
 
 def _refusal_problem(st: PipelineStatus, now: float) -> str | None:
@@ -151,9 +178,9 @@ def _live_status(settings: Settings, st: PipelineStatus) -> None:
         client = settings.connect_redis()
         raw = client.get(keys.relay_status)
         st.relay = _relay_snapshot(raw)
-        queue = Queue(keys.queue, connection=client, serializer=JSONSerializer)
-        st.queued_jobs = queue.count
-        st.workers = sorted(w.name for w in Worker.all(queue=queue))
+        queues = [Queue(name, connection=client, serializer=JSONSerializer) for name in keys.queues()]
+        st.queued_jobs = sum(q.count for q in queues)
+        st.workers = sorted({w.name for q in queues for w in Worker.all(queue=q)})
         st.refused, st.last_refusal = read_security(client, keys)
         from sqlite_to_weaviate.embed.counters import read_counters
 

@@ -29,10 +29,10 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from sqlite_to_weaviate.capture.state import get_state, set_state
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.state import StateKey, get_state, set_state
+from sqlite_to_weaviate.store.txn import immediate
 
-STREAK_KEY = "relay.last_error"
+STREAK_KEY = StateKey.RELAY_ERROR
 PERSIST_EVERY = 2.0
 DEFAULT_MAX_STUCK_S = 30.0
 

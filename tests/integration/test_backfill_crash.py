@@ -68,10 +68,10 @@ def test_sigkill_at_random_points_then_resume(tmp_path, make_settings, pipeline_
                     assert now[table] == cp        # a finished table is never touched again
             previous = now
     assert kills >= 3, "the backfill finished before it could be killed; slow it down"
-    counts = dict(conn.execute("SELECT tbl, count(*) FROM _s2w_outbox WHERE op = 'R' GROUP BY tbl"))
+    counts = dict(conn.execute("SELECT tbl, count(*) FROM _s2w_bulk WHERE op = 'R' GROUP BY tbl"))
     assert counts == {"records": rows, "pairs": 3000}
     # every key exactly once
-    assert conn.execute("SELECT max(c) FROM (SELECT count(*) c FROM _s2w_outbox WHERE op='R' GROUP BY tbl, k1, k2)"
+    assert conn.execute("SELECT max(c) FROM (SELECT count(*) c FROM _s2w_bulk WHERE op='R' GROUP BY tbl, k1, k2)"
                         ).fetchone()[0] == 1
     final = _checkpoints(conn)
     assert final["records"].done and final["records"].rows_enqueued == rows

@@ -13,7 +13,8 @@ import sqlite3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqlite_to_weaviate.capture import install, read_outbox
+from sqlite_to_weaviate.capture import install
+from sqlite_to_weaviate.store.lanes import read_outbox
 from tests.support.capture_db import connect
 
 DDL = """

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, create_engine, delete, insert, select, text, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from sqlite_to_weaviate.capture import CaptureError, attach, install, read_outbox, set_context
+from sqlite_to_weaviate.capture import CaptureError, attach, install, set_context
+from sqlite_to_weaviate.store.lanes import read_outbox
 from tests.support.capture_db import changes, last_seq
 
 

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from sqlite_to_weaviate.capture import CaptureError, install, prune_outbox, read_outbox
+from sqlite_to_weaviate.capture import CaptureError, install
+from sqlite_to_weaviate.store.lanes import prune_outbox, read_outbox
 from tests.support.capture_db import changes, connect, last_seq, make_db
 
 BASIC = "CREATE TABLE t (id INTEGER PRIMARY KEY, v, s TEXT, b BLOB);"

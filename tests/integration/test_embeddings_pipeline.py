@@ -15,7 +15,7 @@ import redis
 from sqlite_to_weaviate.backfill import BackfillOptions, backfill
 from sqlite_to_weaviate.embed.counters import read_counters
 from sqlite_to_weaviate.embed.text import digest_property, parse_object_digest, text_sha256
-from sqlite_to_weaviate.writer import dead_letters
+from sqlite_to_weaviate.store import dead_letters
 from tests.support.embedders import REFUSE_MARK, vector_for
 from tests.support.pipeline import assert_stores_equal
 

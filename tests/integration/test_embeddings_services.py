@@ -16,7 +16,7 @@ from sqlite_to_weaviate.embed.cache import CacheKey, EmbeddingCache, ensure_cach
 from sqlite_to_weaviate.embed.counters import read_counters
 from sqlite_to_weaviate.writer.embedding_claims import Claims
 from sqlite_to_weaviate.operate import create_migration_config, run_migration
-from sqlite_to_weaviate.writer import dead_letters
+from sqlite_to_weaviate.store import dead_letters
 from tests.integration.test_embeddings_pipeline import MAPPING, make_notes_db
 from tests.support.openai_stub import API_KEY, TOO_LONG_MARK, StubServer
 

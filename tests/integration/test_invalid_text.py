@@ -21,7 +21,7 @@ from sqlite_to_weaviate.mapping import object_uuid
 from sqlite_to_weaviate.operate.sidecar import Sidecar, SidecarOptions
 from sqlite_to_weaviate.sqlite_text import InvalidText
 from sqlite_to_weaviate.verify import verify
-from sqlite_to_weaviate.writer import dead_letters
+from sqlite_to_weaviate.store import dead_letters
 from sqlite_to_weaviate.writer.status import collect_status
 from tests.support.pipeline import wait_for
 

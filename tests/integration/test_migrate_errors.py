@@ -96,7 +96,7 @@ def test_unreachable_servers(app_db, weaviate_url, redis_url, redis_namespace, c
 
 def test_refuses_while_a_relay_serves_the_database(app_db, weaviate_url, redis_url, redis_namespace,
                                                    collection_prefix, weaviate_client, redis_client):
-    from sqlite_to_weaviate.writer.relay import RelayLock
+    from sqlite_to_weaviate.writer.relay_lock import RelayLock
 
     before = app_db.read_bytes()
     lock = RelayLock(app_db)

@@ -66,13 +66,12 @@ def applied(port: int) -> float:
 
 
 def caught_up(db) -> bool:
+    from sqlite_to_weaviate.store.phase import get_phase
+    from sqlite_to_weaviate.store.progress import read_progress
+
     conn = sqlite3.connect(db)
     try:
-        max_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM _s2w_outbox").fetchone()[0]
-        row = conn.execute("SELECT value FROM _s2w_state WHERE key='relay.checkpoint'").fetchone()
-        phase = conn.execute("SELECT value FROM _s2w_state WHERE key='phase'").fetchone()
-        return phase is not None and json.loads(phase[0])["number"] >= 3 and (
-            max_seq == 0 or (row is not None and int(row[0]) >= max_seq))
+        return get_phase(conn) >= 3 and read_progress(conn).caught_up
     except sqlite3.OperationalError:
         return False
     finally:
@@ -130,11 +129,11 @@ def test_run_sigterm_loses_nothing_and_serves_metrics(tmp_path, make_settings, w
         text = body.decode()
         for name in METRIC_NAMES:
             assert f"\n{name}" in "\n" + text, f"{name} missing from /metrics"
-        assert "s2w_workers 2.0" in text
+        assert "s2w_workers 3.0" in text  # --workers 2 and one live-only (--live-workers 1)
         status, body = get(f"http://127.0.0.1:{port}/healthz")
         assert status in (200, 503) and "healthy" in json.loads(body)
         children = psutil.Process(first.pid).children(recursive=True)
-        assert len(children) >= 2
+        assert len(children) >= 3
         first.send_signal(signal.SIGTERM)  # mid-writes, mid-backfill or mid-replay
         assert first.wait(timeout=90) == 0
         gone, alive = psutil.wait_procs(children, timeout=10)
@@ -206,8 +205,6 @@ def test_workers_die_with_a_killed_supervisor(tmp_path, make_settings, redis_cli
 def test_run_verifies_itself_and_repairs_what_differs(tmp_path, make_settings, weaviate_client, redis_client):
     """Objects changed behind the pipeline's back (deleted, edited, invented) are found by the
     sidecar's own periodic verify, repaired through the outbox, counted and logged by key."""
-    import uuid as uuid_mod
-
     from weaviate.classes.data import DataObject
 
     db = tmp_path / "chat.db"

@@ -213,7 +213,7 @@ def test_forged_fence_payload_and_ticket_write_nothing(tmp_path, make_settings, 
     relay = Relay(settings)
     try:
         relay.step()
-        genuine = next(p.inflight for p in relay.partitions if p.inflight is not None)
+        genuine = next(job for p in relay.scheduler.partitions for job in p.jobs())
         keys = RedisKeys(settings.namespace)
         evil = JobPayload(
             upserts=[{"collection": collection, "uuid": str(victim_id), "tenant": None, "vector": None,
@@ -230,12 +230,12 @@ def test_forged_fence_payload_and_ticket_write_nothing(tmp_path, make_settings, 
             token = f"evil-{n}"
             redis_client.set(keys.fence(partition), token)
             redis_client.set(keys.payload(token), evil)
-            ticket = JobTicket(batch_id="b", namespace=settings.namespace, partition=partition, token=token,
+            ticket = JobTicket(batch_id="b", namespace=settings.namespace, partitions=(partition,), token=token,
                                lease_seconds=30.0, collections=(collection,), payload_sha256=payload_digest(evil),
                                expires_at=time.time() + TICKET_TTL_SECONDS)
             args = ticket.to_json()
             if shape == "v2":
-                args = {k: args[k] for k in ("batch_id", "namespace", "partition", "token", "lease_seconds")} | {"v": 2}
+                args = {k: args[k] for k in ("batch_id", "namespace", "partitions", "token", "lease_seconds")} | {"v": 2}
             elif shape == "v3-other-secret":
                 args = JobSigner(Secret("not-the-secret-" + "x" * 32)).sign_ticket(ticket)
             elif shape == "v3-bad-mac":
@@ -270,8 +270,8 @@ def test_forged_acks_settle_nothing(tmp_path, make_settings, pipeline_factory, w
     relay = Relay(settings)
     try:
         relay.step()  # dispatched; no worker runs yet
-        (part,) = [p for p in relay.partitions if p.inflight is not None]
-        job = part.inflight
+        (part,) = [p for p in relay.scheduler.partitions if p.jobs()]
+        (job,) = part.jobs()
         keys = RedisKeys(settings.namespace)
         forged_ack = {"batch_id": job.batch_id, "partition": part.number, "token": job.token, "outcome": "applied",
                       "rejected": {}, "error": None, "worker": "attacker", "seconds": 0.1}
@@ -281,8 +281,9 @@ def test_forged_acks_settle_nothing(tmp_path, make_settings, pipeline_factory, w
         for _ in range(3):
             relay.step()
         assert relay.stats["forged_acks"] == 5
-        assert part.inflight is job  # still waiting for the real worker
-        assert relay.ledger.checkpoint == 0 and relay.ledger.unacked == 1
+        assert part.jobs() == [job]  # still waiting for the real worker
+        live = relay.scheduler.ledgers["live"]
+        assert live.checkpoint == 0 and live.unacked == 1
         assert read_security(redis_client, keys)[0].get("forged_ack", 0) >= 1
 
         pipeline.start_workers(1)
@@ -319,7 +320,7 @@ def test_workers_write_only_mapped_collections(tmp_path, make_settings, pipeline
                                        "vector": None, "properties": {}, "references": {}}]).dumps()
         redis_client.set(keys.payload(token), payload)
         redis_client.set(keys.fence(partition), token)
-        ticket = JobTicket(batch_id=token, namespace=settings.namespace, partition=partition, token=token,
+        ticket = JobTicket(batch_id=token, namespace=settings.namespace, partitions=(partition,), token=token,
                            lease_seconds=3.0, collections=listed, payload_sha256=payload_digest(payload),
                            expires_at=time.time() + 600)
         return queue.enqueue_call(JOB_FUNCTION, args=(signer.sign_ticket(ticket),))
@@ -361,12 +362,13 @@ def test_a_job_hash_overwritten_in_redis_does_not_stop_the_relay(tmp_path, make_
     relay = Relay(settings)
     try:
         relay.step()
-        (part,) = [p for p in relay.partitions if p.inflight is not None]
-        first = part.inflight
-        redis_client.hset(Job.key_for(first.job_id), mapping={"status": "vandalised", "created_at": "garbage"})
+        (part,) = [p for p in relay.scheduler.partitions if p.jobs()]
+        (first,) = part.jobs()
+        redis_client.hset(Job.key_for(relay.transport.job_id(first)),
+                          mapping={"status": "vandalised", "created_at": "garbage"})
         time.sleep(1.2)  # past the job's next liveness check
         relay.step()  # used to raise ValueError out of the relay loop
-        assert part.inflight is None or part.inflight.token != first.token  # declared lost: re-sent
+        assert first not in part.jobs()  # declared lost: re-sent
         assert relay.stats["lost_jobs"] == 1
         pipeline.start_workers(1)
         assert relay.drain(60)

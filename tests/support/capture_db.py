@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from sqlite_to_weaviate.capture import install, read_outbox
+from sqlite_to_weaviate.capture import install
+from sqlite_to_weaviate.store.lanes import read_outbox
 
 
 def connect(path: Path | str, *, recursive_triggers: bool = False, foreign_keys: bool = False) -> sqlite3.Connection:

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from sqlite_to_weaviate.capture.state import ensure_state_table
+from sqlite_to_weaviate.store.state import ensure_state_table
 from sqlite_to_weaviate import collection_versions
 from sqlite_to_weaviate.mapping import versions
 from sqlite_to_weaviate.embed.text import (digest_property, embedding_input, object_digest, parse_object_digest,

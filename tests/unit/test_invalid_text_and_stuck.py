@@ -81,7 +81,9 @@ def test_stuck_means_repeated_failures_with_nothing_applied(streak, checkpoint, 
 
 def test_the_streak_is_durable_and_a_restarted_relay_continues_it(tmp_path):
     conn = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
-    conn.execute("CREATE TABLE _s2w_state (key TEXT PRIMARY KEY, value TEXT)")
+    from sqlite_to_weaviate.store.state import ensure_state_table
+
+    ensure_state_table(conn)  # the tool's own, recorded in its registry
     StreakRecorder().note(conn, "first", checkpoint=5, now=100.0)
     restarted = StreakRecorder()
     streak = restarted.note(conn, "second", checkpoint=5, now=110.0)

@@ -114,7 +114,7 @@ def test_readiness_gate_says_why(tmp_path):
     record_verification(conn, {"clean": False, "differences": 3})
     assert "3 difference(s)" in " ".join(evaluate_readiness(conn, ["items"]).reasons)
     record_verification(conn, {"clean": True, "differences": 0})
-    from sqlite_to_weaviate.writer import dead_letters
+    from sqlite_to_weaviate.store import dead_letters
 
     dead_letters.record(conn, [("u", "items", (1,), "weaviate", "rejected")])
     r = evaluate_readiness(conn, ["items"])
@@ -268,7 +268,7 @@ def test_rollback_and_uninstall_refuse_while_a_relay_runs(tmp_path):
     from click.testing import CliRunner
 
     from sqlite_to_weaviate.cli.operate import rollback_cmd, run_cmd, uninstall_cmd
-    from sqlite_to_weaviate.writer.relay import RelayLock
+    from sqlite_to_weaviate.writer.relay_lock import RelayLock
 
     db = tmp_path / "a.db"
     conn = sqlite3.connect(db)

@@ -32,7 +32,7 @@ PAYLOAD = JobPayload(upserts=[{"collection": "Notes", "uuid": "u1", "properties"
 
 
 def ticket(**changes) -> JobTicket:
-    values = dict(batch_id="b", namespace="ns", partition=3, token="run-1", lease_seconds=30.0,
+    values = dict(batch_id="b", namespace="ns", partitions=(3, 7), token="run-1", lease_seconds=30.0,
                   collections=("Notes", "Tags"), payload_sha256=payload_digest(PAYLOAD), expires_at=time.time() + 60)
     values.update(changes)
     return JobTicket(**values)
@@ -43,7 +43,7 @@ def test_a_signed_ticket_survives_rqs_json_round_trip_and_nothing_else_does():
     signed = signer.sign_ticket(ticket())
     travelled = json.loads(json.dumps(signed))  # what RQ's JSON serializer hands the worker
     assert signer.open_ticket(travelled) == ticket(expires_at=travelled["expires_at"])
-    for field, value in (("partition", 4), ("token", "run-2"), ("namespace", "other"), ("collections", ["Evil"]),
+    for field, value in (("partitions", [3]), ("partitions", [3, 7, 8]), ("token", "run-2"), ("namespace", "other"), ("collections", ["Evil"]),
                          ("payload_sha256", "0" * 64), ("expires_at", 1e12), ("lease_seconds", 300.0)):
         with pytest.raises(Refused) as caught:
             signer.open_ticket(dict(travelled, **{field: value}))

@@ -59,12 +59,17 @@ def test_partition_is_stable_and_spread():
 
 
 def test_ticket_payload_and_ack_round_trip():
-    ticket = JobTicket(batch_id="b", namespace="ns", partition=3, token="t-1", lease_seconds=30.0)
+    ticket = JobTicket(batch_id="b", namespace="ns", partitions=(3,), token="t-1", lease_seconds=30.0)
     assert JobTicket.from_json(ticket.to_json()) == ticket
     with pytest.raises(PayloadError, match=f"version 99 is not {TICKET_VERSION}"):
         JobTicket.from_json(dict(ticket.to_json(), v=99))
     with pytest.raises(PayloadError, match="version 'str'"):
         JobTicket.from_json("not a ticket")  # type: ignore[arg-type]
+    several = JobTicket(batch_id="b", namespace="ns", partitions=(3, 0, 9), token="t-1", lease_seconds=30.0)
+    assert JobTicket.from_json(several.to_json()).partitions == (3, 0, 9)
+    for bad in ([], [3, 3], [-1], ["3"], [True], 3, list(range(5000))):
+        with pytest.raises(PayloadError, match="malformed"):
+            JobTicket.from_json(dict(ticket.to_json(), partitions=bad))
     payload = JobPayload(upserts=[{"uuid": "u", "collection": "C", "properties": {"a": 1, "t": "é"}, "vector": [0.5]}],
                          deletes=[Delete("C", "x", None), Delete("D", "y", "*")])
     assert JobPayload.loads(payload.dumps()) == payload
@@ -72,3 +77,12 @@ def test_ticket_payload_and_ack_round_trip():
         JobPayload.loads(b'{"upserts": []')
     ack = Ack(batch_id="b", partition=3, token="t-1", outcome="applied", rejected={"u": "bad"})
     assert Ack.loads(ack.dumps()) == ack
+
+
+def test_workers_take_live_jobs_first_and_the_reserve_only_live_jobs():
+    from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+    from sqlite_to_weaviate.writer.rq_worker import worker_queues
+
+    keys = RedisKeys("ns")
+    assert worker_queues("ns") == [keys.queue, keys.bulk_queue]
+    assert worker_queues("ns", live_only=True) == [keys.queue]

@@ -14,9 +14,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlite_to_weaviate import tool_objects
-from sqlite_to_weaviate.capture import enqueue_keys
-from sqlite_to_weaviate.capture.txn import immediate
+from . import registry as tool_objects
+from .lanes import enqueue_keys
+from .txn import immediate
 
 MAX_KEY = 8
 _KEY_COLS = ", ".join(f"k{i}" for i in range(1, MAX_KEY + 1))
@@ -103,6 +103,23 @@ def count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM _s2w_dead_letters").fetchone()[0])
 
 
+def count_by_table(conn: sqlite3.Connection, tables: list[str]) -> dict[str, int]:
+    """Dead letters per table, for ``tables`` (tables without any are left out)."""
+    if not _exists(conn) or not tables:
+        return {}
+    marks = ", ".join("?" * len(tables))
+    return {t: n for t, n in conn.execute(
+        f"SELECT tbl, count(*) FROM _s2w_dead_letters WHERE tbl IN ({marks}) GROUP BY tbl ORDER BY tbl", tables)}
+
+
+def by_table(conn: sqlite3.Connection, table: str) -> dict[str, tuple[str, str]]:
+    """uuid -> (stage, reason) of ``table``'s dead letters (stage "mapping" or "weaviate")."""
+    if not _exists(conn):
+        return {}
+    return {u.lower(): (stage, reason) for u, stage, reason in
+            conn.execute("SELECT uuid, stage, reason FROM _s2w_dead_letters WHERE tbl = ?", (table,))}
+
+
 def uuids(conn: sqlite3.Connection) -> set[str]:
     if not _exists(conn):
         return set()
@@ -110,14 +127,14 @@ def uuids(conn: sqlite3.Connection) -> set[str]:
 
 
 def retry(conn: sqlite3.Connection, *, table: str | None = None, uuid: str | None = None) -> int:
-    """Re-enqueue dead-lettered keys through the outbox (op 'R'); the letters stay until they sync."""
+    """Re-enqueue dead-lettered keys through the bulk lane (op 'R'); the letters stay until they sync."""
     letters = [d for d in list_letters(conn, table=table) if uuid is None or d.uuid == uuid]
     by_table: dict[str, list[tuple]] = {}
     for letter in letters:
         by_table.setdefault(letter.table, []).append(letter.key)
     with immediate(conn):
         for tbl, keys in by_table.items():
-            enqueue_keys(conn, tbl, keys, op="R", ctx={"origin": "dead-letters retry"})
+            enqueue_keys(conn, tbl, keys, op="R", ctx={"origin": "dead-letters retry"})  # history lane: live first
     return len(letters)
 
 

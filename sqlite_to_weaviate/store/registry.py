@@ -53,6 +53,7 @@ TOOL_TABLES = {
     "_s2w_capture": "capture bookkeeping",
     "_s2w_dead_letters": "dead-letter table",
     "_s2w_resends": "re-sends owed after a fault",
+    "_s2w_bulk": "bulk lane (history, repairs, retries)",
     REGISTRY: "record of what it created",
 }
 
@@ -67,6 +68,7 @@ _LEGACY_COLUMNS = {
     "_s2w_dead_letters": ("uuid", "tbl", *_KEYS, "key_width", "stage", "reason", "first_seen", "last_seen",
                           "attempts"),
     "_s2w_resends": ("uuid", "tbl", *_KEYS, "key_width", "due", "reason", "first_seen"),
+    "_s2w_bulk": ("seq", "tbl", "op", *_KEYS, "ts", "ctx"),
 }
 #: Every generated capture trigger of earlier versions contains this text.
 _LEGACY_TRIGGER_MARK = "INSERT INTO _s2w_outbox(tbl, op, k1"

@@ -1,15 +1,13 @@
-"""The durable re-send list, the payload's replace list, the write horizon and how the relay
-merges two changes of one key (pure logic and a throw-away SQLite file)."""
+"""The durable re-send list, the payload's replace list and the write horizon (pure logic and
+a throw-away SQLite file; how the scheduler merges changes is in test_writer_scheduler.py)."""
 
 from __future__ import annotations
 
 import sqlite3
-import uuid
 
-from sqlite_to_weaviate.writer import resends
+from sqlite_to_weaviate.store import resends
 from sqlite_to_weaviate.writer.job import request_timeout_for, write_horizon
 from sqlite_to_weaviate.writer.payload import Delete, JobPayload
-from sqlite_to_weaviate.writer.relay import Entry, Partition
 
 
 def db(tmp_path) -> sqlite3.Connection:
@@ -60,22 +58,3 @@ def test_write_horizon_covers_a_call_started_just_before_the_lease_ends():
         latest_landing_after_lease = -deadline + 4 * deadline + 7
         assert write_horizon(lease) > lease + latest_landing_after_lease
         assert write_horizon(lease) > write_horizon(lease / 2)
-
-
-def test_entries_of_one_key_merge_suspect_and_the_later_resend():
-    oid = uuid.uuid4()
-    p = Partition(0)
-    p.add(Entry("items", (1,), oid, [5], 10.0))
-    p.add(Entry("items", (1,), oid, [], None, suspect=True, resend_due=99.0))
-    p.add(Entry("items", (1,), oid, [9], 8.0))
-    merged = p.pending[oid]
-    assert merged.seqs == [5, 9] and merged.suspect and merged.resend_due == 99.0 and merged.captured_at == 8.0
-
-
-def test_requeue_marks_a_failed_jobs_entries_suspect_and_keeps_them_in_front():
-    a, b = uuid.uuid4(), uuid.uuid4()
-    p = Partition(0)
-    p.add(Entry("items", (2,), b, [7]))
-    p.requeue_front([Entry("items", (1,), a, [3]), Entry("items", (2,), b, [4])], suspect=True)
-    assert list(p.pending) == [a, b]
-    assert p.pending[a].suspect and p.pending[b].suspect and p.pending[b].seqs == [4, 7]

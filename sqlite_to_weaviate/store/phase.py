@@ -1,9 +1,10 @@
-"""The migration phase and the last verify result, as recorded in ``_s2w_state``.
+"""The migration phase and the last verify's summary, kept in ``_s2w_state``.
 
-Shared below the subpackages that report them (``writer/status.py`` shows the phase,
-``operate`` moves it forward, ``verify`` results are recorded here), so no lower layer has
-to import ``operate``. The phase lives in the app's SQLite file next to the checkpoints it
-summarises, so it survives any sidecar crash and every command sees the same answer.
+The phase lives in the app's SQLite file next to the checkpoints it summarises, so it
+survives any sidecar crash and every command (``status``, ``ready``, ``run``, ``migrate``)
+sees the same answer. Phases only move forward on evidence (init done, backfill
+checkpoints done and applied, a clean verify). The gate that decides readiness from these
+facts is ``operate.phases``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import sqlite3
 import time
 from typing import Any
 
-from sqlite_to_weaviate import tool_objects
-from sqlite_to_weaviate.capture import get_state, set_state
-from sqlite_to_weaviate.capture.state import ensure_state_table, has_state_table
-from sqlite_to_weaviate.capture.txn import immediate
+from . import registry as tool_objects
+from .state import StateKey, ensure_state_table, get_state, has_state_table, set_state
+from .txn import immediate
 
-PHASE_KEY = "phase"
-VERIFY_KEY = "verify.last"
+PHASE_KEY = StateKey.PHASE
+VERIFY_KEY = StateKey.VERIFY_LAST
 
 
 class Phase(enum.IntEnum):

@@ -11,6 +11,12 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlite_to_weaviate.errors import S2WError
+
+
+class TransactionError(S2WError):
+    """A write that must be atomic was asked for inside someone else's open transaction."""
+
 
 @contextmanager
 def immediate(conn: sqlite3.Connection, *, join: bool = False) -> Iterator[sqlite3.Connection]:
@@ -19,13 +25,11 @@ def immediate(conn: sqlite3.Connection, *, join: bool = False) -> Iterator[sqlit
     If the connection already has an open transaction: with ``join=True`` the block simply runs
     inside it (the caller commits); otherwise this raises, because atomicity could not be promised.
     """
-    from .errors import CaptureError
-
     if conn.in_transaction:
         if join:
             yield conn
             return
-        raise CaptureError(
+        raise TransactionError(
             "the connection has an open transaction; commit or roll it back first "
             "(capture needs its own BEGIN IMMEDIATE transaction to be atomic)"
         )

@@ -20,8 +20,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlite_to_weaviate import tool_objects
-from sqlite_to_weaviate.capture.txn import immediate
+from . import registry as tool_objects
+from .txn import immediate
 
 MAX_KEY = 8
 _KEY_COLS = ", ".join(f"k{i}" for i in range(1, MAX_KEY + 1))
@@ -101,6 +101,15 @@ def clear(conn: sqlite3.Connection, done: Iterable[tuple[str, float]]) -> int:
     before = conn.total_changes
     conn.executemany("DELETE FROM _s2w_resends WHERE uuid = ? AND due <= ?", pairs)
     return conn.total_changes - before
+
+
+def keys_of(conn: sqlite3.Connection, table: str, width: int) -> set[tuple]:
+    """Keys of ``table`` owed a re-send (their objects may still change)."""
+    if not _exists(conn):
+        return set()
+    cols = ", ".join(f"k{i}" for i in range(1, width + 1))
+    return {tuple(r) for r in conn.execute(f"SELECT {cols} FROM _s2w_resends WHERE tbl = ? AND key_width = ?",
+                                           (table, width))}
 
 
 def pending(conn: sqlite3.Connection) -> tuple[int, float | None]:
