@@ -13,6 +13,8 @@ from sqlite_to_weaviate.embed.text import (digest_property, embedding_input, obj
                                            text_sha256, vector_sum)
 from sqlite_to_weaviate.mapping import MappingError, parse_mapping_config, reflect_mapping
 from sqlite_to_weaviate.mapping.prefix import with_prefix
+from sqlite_to_weaviate.writer.partitions import Entry, Job
+from sqlite_to_weaviate.writer.rows_to_objects import build_payloads
 
 SCHEMA = """
 CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT, body TEXT, views INTEGER, emb BLOB);
@@ -166,3 +168,30 @@ def test_embedder_config_round_trips_through_the_writer():
     again = parse_mapping_config(render_mapping_config(config), "m.toml")
     assert again.embedders == config.embedders and again.embedding_cache == config.embedding_cache
     assert again.tables == config.tables
+
+
+def test_the_relay_writes_every_change_to_every_version(conn):
+    """writer.rows_to_objects: one object per recorded version for a row, one delete per version for a gone key."""
+    config = parse_mapping_config(BASE, "m.toml")
+    conn.execute("BEGIN")
+    ensure_state_table(conn)
+    conn.execute("COMMIT")
+    collection_versions.record_initial(conn, list(reflect_mapping(conn, config).tables.values()),
+                                       reflect_mapping(conn, config).embedders)
+    changed = parse_mapping_config(BASE.replace('embedder = "mini"', 'embedder = "fn"'), "m")
+    collection_versions.add_version(conn, reflect_mapping(conn, changed).table("notes"),
+                                    reflect_mapping(conn, changed).embedders)
+    mapping = reflect_mapping(conn, changed)
+    conn.execute("INSERT INTO notes VALUES (1, 'Hello', 'world', 3, NULL)")
+    conn.commit()
+    notes = mapping.table("notes")
+    entries = [Entry("notes", (k,), notes.uuid_for_key((k,))) for k in (1, 2)]  # 2: no row, so deleted
+    job = Job(token="t1", batch_id="b1", partitions=(0,), lane="live", entries=entries, dispatched_at=0.0,
+              next_check=0.0)
+    built = build_payloads(conn, mapping, [job])["t1"]
+    assert not built.refused
+    assert sorted(o["collection"] for o in built.payload.upserts) == ["Notes_v1", "Notes_v2"]
+    assert {o["uuid"] for o in built.payload.upserts} == {str(entries[0].object_id)}
+    assert sorted((d.collection, d.uuid) for d in built.payload.deletes) == [
+        ("Notes_v1", str(entries[1].object_id)), ("Notes_v2", str(entries[1].object_id))]
+    assert mapping.write_collections() == ("Notes_v1", "Notes_v2", "Tags")  # the ticket's allowed collections
