@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import heapq
 import uuid as uuid_mod
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,11 @@ ITERATOR_PAGE = 1000
 # them before they are dropped: ask for far more than the chunk, within Weaviate's
 # QUERY_MAXIMUM_RESULTS (10,000 by default).
 FILTER_LIMIT = 10_000
+INDEX_CHECKS_IN_FLIGHT = 2
+"""Pages whose index lookup runs while the cursor reads on. The lookup is the server's work
+(about 50 ms per 1,000 ids against 20 ms for the cursor's page, 10 ms of it our CPU), so
+waiting for each in turn tripled the Weaviate side of a verify (1.4x -> 2.9x the raw read
+at 1M rows); two in flight keep the cursor going."""
 UNINDEXED = "!unindexed:"
 """Prefix of a staged hash whose object the cursor returns but an id filter does not find."""
 
@@ -104,12 +111,18 @@ def _hash_stream(handle: Any) -> Iterator[tuple[bytes, str | None]]:
     marked with :data:`UNINDEXED` and reported (one filtered query per page).
     """
     page: list[tuple[bytes, str]] = []
-    for obj in handle.iterator(return_properties=[HASH_PROPERTY], cache_size=ITERATOR_PAGE):
-        page.append((obj.uuid.bytes, obj.properties.get(HASH_PROPERTY) or ""))  # "" = object without a hash
-        if len(page) == ITERATOR_PAGE:
-            yield from _mark_unindexed(handle, page)
-            page = []
-    yield from _mark_unindexed(handle, page)
+    checks: deque[Future[list[tuple[bytes, str]]]] = deque()  # in cursor order
+    with ThreadPoolExecutor(INDEX_CHECKS_IN_FLIGHT, thread_name_prefix="verify-index") as pool:
+        for obj in handle.iterator(return_properties=[HASH_PROPERTY], cache_size=ITERATOR_PAGE):
+            page.append((obj.uuid.bytes, obj.properties.get(HASH_PROPERTY) or ""))  # "" = object without a hash
+            if len(page) == ITERATOR_PAGE:
+                checks.append(pool.submit(_mark_unindexed, handle, page))
+                page = []
+                while len(checks) > INDEX_CHECKS_IN_FLIGHT:  # bounded: memory stays a few pages
+                    yield from checks.popleft().result()
+        checks.append(pool.submit(_mark_unindexed, handle, page))
+        while checks:
+            yield from checks.popleft().result()
 
 
 def _mark_unindexed(handle: Any, page: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:

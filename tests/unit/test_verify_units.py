@@ -195,3 +195,53 @@ class TestReport:
         assert len(data["tables"]["items"]["extra"]["items"]) == 100
         assert data["differences"] == 250 and data["clean"] is False
         assert "... 245 more" in report.render()
+
+
+class TestIndexCheckOfTheHashStream:
+    """The cursor's pages are looked up through the index while the cursor reads on; the
+    stream must still come out in cursor order, every object once, the unfindable marked."""
+
+    class FakeHandle:
+        """Stands in for a collection handle: a cursor over ``n`` objects, an index missing some."""
+
+        def __init__(self, n: int, unindexed: set[int]) -> None:
+            import threading
+            import time as time_mod
+            from types import SimpleNamespace
+
+            self.objects = [SimpleNamespace(uuid=uuid.UUID(int=i), properties={"s2wContentHash": f"h{i}"})
+                            for i in range(n)]
+            self.unindexed = {uuid.UUID(int=i) for i in unindexed}
+            self.lookups_at_once = self.busy = 0
+            lock = threading.Lock()
+            handle = self
+
+            class Query:
+                def fetch_objects(self, *, filters, limit, return_properties):
+                    with lock:
+                        handle.busy += 1
+                        handle.lookups_at_once = max(handle.lookups_at_once, handle.busy)
+                    time_mod.sleep(0.01)  # the server's work: the cursor reads on meanwhile
+                    with lock:
+                        handle.busy -= 1
+                    value = filters.value
+                    wanted = value if isinstance(value, list) else [value]
+                    found = [w for w in map(uuid.UUID, map(str, wanted)) if w not in handle.unindexed]
+                    return SimpleNamespace(objects=[SimpleNamespace(uuid=f) for f in found])
+
+            self.query = Query()
+
+        def iterator(self, *, return_properties, cache_size):
+            return iter(self.objects)
+
+    def test_order_every_object_once_and_the_unfindable_marked(self, monkeypatch):
+        from sqlite_to_weaviate.verify import target
+
+        monkeypatch.setattr(target, "ITERATOR_PAGE", 10)
+        handle = self.FakeHandle(95, unindexed={3, 47, 94})
+        got = list(target._hash_stream(handle))
+        assert [int.from_bytes(u_, "big") for u_, _ in got] == list(range(95))
+        marked = {int.from_bytes(u_, "big") for u_, h in got if h.startswith(target.UNINDEXED)}
+        assert marked == {3, 47, 94}
+        assert all(h.endswith(f"h{int.from_bytes(u_, 'big')}") for u_, h in got)
+        assert handle.lookups_at_once >= 2  # the index lookups overlap
