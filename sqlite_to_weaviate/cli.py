@@ -24,9 +24,10 @@ from sqlite_to_weaviate.cli_support import (
 )
 
 
-def command(group: click.Group, name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+def command(group: click.Group, name: str, *, needs_database: bool = True,
+            **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
     def decorate(func: Callable[..., Any]) -> Any:
-        return group.command(name, **kwargs)(friendly_errors(connection_options(func)))
+        return group.command(name, **kwargs)(friendly_errors(connection_options(func, needs_database=needs_database)))
 
     return decorate
 
@@ -84,11 +85,14 @@ def relay_cmd(settings: Any, no_watch: bool) -> None:
         relay.close()
 
 
-@command(main, "worker")
+@command(main, "worker", needs_database=False)
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--name", help="Worker name (default: host-pid).")
 def worker_cmd(settings: Any, burst: bool, name: str | None) -> None:
-    """Apply jobs to Weaviate (run any number, on any host with Redis and Weaviate access)."""
+    """Apply jobs to Weaviate (run any number, on any host with Redis and Weaviate access).
+
+    Needs only --redis-url, --weaviate-url (and --api-key), --namespace and the tuning
+    options; never the database file (--sqlite-url is accepted and ignored)."""
     from sqlite_to_weaviate.writer.worker import run_worker
 
     run_worker(settings, burst=burst, name=name)

@@ -95,6 +95,7 @@ class Group(OneLineErrors, click.Group):
     command_class = Command
     group_class = type  # subgroups are Groups too
 
+_LEVELS = ("ONE", "QUORUM", "ALL")  # settings.CONSISTENCY_LEVELS (not imported: this module loads first)
 _CONNECTION_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--sqlite-url", "sqlite_path"), dict(envvar="S2W_SQLITE_URL", help="Path or sqlite:///path of the app's database.")),
     (("--weaviate-url",), dict(envvar="S2W_WEAVIATE_URL", help="e.g. http://127.0.0.1:8080?grpc_port=50051")),
@@ -111,6 +112,13 @@ _CONNECTION_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--retry-delay",), dict(envvar="S2W_RETRY_DELAY", type=finite())),
     (("--backoff-max",), dict(envvar="S2W_BACKOFF_MAX", type=finite())),
     (("--poll-interval",), dict(envvar="S2W_POLL_INTERVAL", type=finite())),
+    # scale-out: a replicated Weaviate cluster (docs/scale-out.md, docs/operations.md)
+    (("--replication-factor",), dict(envvar="S2W_REPLICATION_FACTOR", type=int,
+                                     help="Copies of every object; collections are created with it (default 1).")),
+    (("--write-consistency",), dict(envvar="S2W_WRITE_CONSISTENCY", type=click.Choice(_LEVELS, case_sensitive=False),
+                                    help="Replicas that must confirm each write (default QUORUM).")),
+    (("--verify-consistency",), dict(envvar="S2W_VERIFY_CONSISTENCY", type=click.Choice(_LEVELS, case_sensitive=False),
+                                     help="Replicas verify reads before a difference counts (default ALL).")),
     (("--config", "config_file"), dict(envvar="S2W_CONFIG", type=click.Path(dir_okay=False), help="Settings TOML file.")),
     (("--log-level",), dict(envvar="S2W_LOG_LEVEL", default="INFO", show_default=True)),
     (("--log-file",), dict(envvar="S2W_LOG_FILE", type=click.Path(dir_okay=False))),
@@ -119,8 +127,12 @@ _INT_FROM_FLOAT = {"job_timeout"}
 _NOT_SETTINGS = {"config_file", "log_level", "log_file"}
 
 
-def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the shared options; the command receives ``settings`` (built lazily) instead."""
+def connection_options(func: Callable[..., Any], *, needs_database: bool = True) -> Callable[..., Any]:
+    """Add the shared options; the command receives ``settings`` (built lazily) instead.
+
+    ``needs_database=False`` (the worker): no ``--sqlite-url`` is required, and
+    ``settings.sqlite_path`` is None when none is given.
+    """
     for decls, kwargs in reversed(_CONNECTION_OPTIONS):
         func = click.option(*decls, default=kwargs.pop("default", None), **kwargs)(func)
 
@@ -143,7 +155,8 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             raise ConfigError(f"cannot write the log file {log_file!r}: {exc.strerror or exc}") from None
         config_file = kwargs.pop("_config_file")
-        settings = build_settings(explicit, Path(config_file) if config_file else None)
+        settings = build_settings(explicit, Path(config_file) if config_file else None,
+                                  require_database=needs_database)
         return func(settings=settings, **kwargs)
 
     return wrapper

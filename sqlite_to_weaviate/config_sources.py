@@ -47,12 +47,18 @@ def read_settings_file(path: Path) -> dict[str, Any]:
     return out
 
 
-def build_settings(explicit: Mapping[str, Any], config_file: Path | None = None) -> Settings:
-    """Merge sources into Settings; ``explicit`` holds flag/env values (None = not given)."""
+def build_settings(explicit: Mapping[str, Any], config_file: Path | None = None, *,
+                   require_database: bool = True) -> Settings:
+    """Merge sources into Settings; ``explicit`` holds flag/env values (None = not given).
+
+    ``require_database=False`` is for workers, which never open the database file.
+    """
     values: dict[str, Any] = read_settings_file(config_file) if config_file else {}
     for key, value in explicit.items():
         if value is not None:
             values[_ALIASES.get(key, key)] = value
+    if "sqlite_path" not in values and not require_database:
+        values["sqlite_path"] = None
     if "sqlite_path" not in values:
         raise ConfigError("no SQLite database given: pass --sqlite-url PATH (or set S2W_SQLITE_URL)")
     for name in ("sqlite_path", "mapping_file"):

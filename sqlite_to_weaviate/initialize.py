@@ -7,7 +7,8 @@ installed next (in one SQLite transaction), so that from that commit on every ch
 captured; collections are created afterwards, before the relay sends anything. Each
 collection this run creates is recorded in the registry right after Weaviate accepted
 the create call, so ``rollback`` can tell it from a collection that was already there.
-Running it again is harmless and picks up schema changes.
+Running it again is harmless and picks up schema changes. A replication factor the
+cluster cannot hold is refused right after connecting, before anything is written.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from sqlite_to_weaviate import capture, tool_objects
 from sqlite_to_weaviate.capture.txn import immediate
 from sqlite_to_weaviate.mapping import ensure_collections
+from sqlite_to_weaviate.mapping.schema import check_replication_factor, cluster_size
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.sqlite_db import check_integrity
 
@@ -34,6 +36,8 @@ def initialize(settings: Settings) -> InitReport:
     check_integrity(settings.sqlite_path)
     client = settings.connect_weaviate()  # a wrong URL or API key fails here, before capture is installed
     try:
+        nodes = cluster_size(client)
+        check_replication_factor(settings.replication_factor, nodes, f" at {settings.weaviate.host}")
         conn = settings.open_db()
         try:
             mapping = settings.load_mapping(conn)
@@ -41,12 +45,18 @@ def initialize(settings: Settings) -> InitReport:
             report = InitReport(captured=list(install.installed), skipped=dict(mapping.skipped),
                                 resynced=list(install.resynced), warnings=list(install.warnings))
             report.skipped.update(dict(install.skipped))
+            if nodes > 1 and settings.replication_factor == 1:
+                report.warnings.append(
+                    f"the Weaviate cluster has {nodes} nodes and replication_factor is 1: each object has one copy, "
+                    "so a node that is down takes its share of the objects with it; set --replication-factor "
+                    "(docs/scale-out.md)")
 
             def record_created(name: str) -> None:
                 with immediate(conn):
                     tool_objects.record(conn, tool_objects.COLLECTION, name)
 
-            report.collection_actions = ensure_collections(client, mapping, on_create=record_created)
+            report.collection_actions = ensure_collections(client, mapping, on_create=record_created,
+                                                           replication_factor=settings.replication_factor)
         finally:
             conn.close()
     finally:

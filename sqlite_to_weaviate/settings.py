@@ -21,13 +21,18 @@ from sqlite_to_weaviate.sqlite_db import sqlite_path_from_url
 from sqlite_to_weaviate.weaviate_adapter import Secret, WeaviateEndpoint
 
 _NAMESPACE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CONSISTENCY_LEVELS = ("ONE", "QUORUM", "ALL")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the relay, workers, backfill and verifier need to agree on."""
+    """Everything the relay, workers, backfill and verifier need to agree on.
 
-    sqlite_path: Path
+    ``sqlite_path`` may be None only for a worker: workers need Redis and Weaviate, never
+    the database file (:meth:`open_db` then refuses with a clear message).
+    """
+
+    sqlite_path: Path | None
     weaviate_url: str = "http://127.0.0.1:8080?grpc_port=50051"
     redis_url: str = "redis://127.0.0.1:6379/0"
     weaviate_api_key: Secret | None = None
@@ -45,16 +50,28 @@ class Settings:
     backoff_max: float = 30.0
     outbox_retention_seconds: float = 0.0
     failure_ttl: int = 7 * 86400
+    # --- scale-out: a replicated Weaviate cluster (docs/scale-out.md) ---
+    replication_factor: int = 1  # copies of every object; collections are created with it
+    write_consistency: str = "QUORUM"  # replicas that must confirm a worker's write (= ONE at factor 1)
+    verify_consistency: str = "ALL"  # replicas verify reads a difference from before it counts
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sqlite_path", sqlite_path_from_url(self.sqlite_path))
+        if self.sqlite_path is not None:
+            object.__setattr__(self, "sqlite_path", sqlite_path_from_url(self.sqlite_path))
         WeaviateEndpoint.parse(self.weaviate_url)
         validate_redis_url(self.redis_url)
         if self.weaviate_api_key is not None and not isinstance(self.weaviate_api_key, Secret):
             object.__setattr__(self, "weaviate_api_key", Secret(self.weaviate_api_key))
         if not _NAMESPACE.fullmatch(self.namespace):
             raise ConfigError(f"namespace {self.namespace!r}: use 1-64 letters, digits, '_' or '-' (it becomes part of RQ job ids)")
-        for name in ("partitions", "batch_size", "read_ahead", "job_timeout", "max_retries", "failure_ttl"):
+        for name in ("write_consistency", "verify_consistency"):
+            value = getattr(self, name)
+            level = value.strip().upper() if isinstance(value, str) else value
+            if level not in CONSISTENCY_LEVELS:
+                raise ConfigError(f"{name} must be one of {', '.join(CONSISTENCY_LEVELS)}, got {value!r}")
+            object.__setattr__(self, name, level)
+        for name in ("partitions", "batch_size", "read_ahead", "job_timeout", "max_retries", "failure_ttl",
+                     "replication_factor"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "max_retries" else 1):
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -86,10 +103,17 @@ class Settings:
 
         return connect_redis(self.redis_url)
 
+    @property
+    def database(self) -> Path:
+        """The SQLite file; a ConfigError for settings made without one (a worker's)."""
+        if self.sqlite_path is None:
+            raise ConfigError("no SQLite database given: pass --sqlite-url PATH (or set S2W_SQLITE_URL)")
+        return self.sqlite_path
+
     def open_db(self, **kwargs: Any):  # -> sqlite3.Connection
         from sqlite_to_weaviate.sqlite_db import open_db
 
-        return open_db(self.sqlite_path, **kwargs)
+        return open_db(self.database, **kwargs)
 
     def load_mapping(self, conn):  # -> Mapping
         """The effective mapping: reflected schema + the config file, collection prefix applied."""

@@ -235,7 +235,7 @@ class TableMapping:
 
         return dataclasses.replace(self, collection=validate_collection_name(name, f"table {self.table!r}"))
 
-    def collection_config(self, *, name_prefix: str = "") -> dict[str, Any]:
+    def collection_config(self, *, name_prefix: str = "", replication_factor: int = 1) -> dict[str, Any]:
         """Keyword arguments for ``client.collections.create(**kwargs)``.
 
         ``name_prefix`` is prepended to this collection's name and to the targets of its
@@ -243,7 +243,7 @@ class TableMapping:
         """
         from .schema import collection_config
 
-        return collection_config(self, name_prefix=name_prefix)
+        return collection_config(self, name_prefix=name_prefix, replication_factor=replication_factor)
 
     def to_object(self, row: RowMapping[str, Any], *, now: datetime | None = None,
                   object_id: uuid.UUID | None = None) -> WeaviateObject:

@@ -29,15 +29,21 @@ def worker_cli_env(settings: Settings, log_level: str = "WARNING") -> dict[str, 
     """The environment a ``worker`` subprocess reads its settings from."""
     env = dict(os.environ)
     env.update(
-        S2W_SQLITE_URL=str(settings.sqlite_path), S2W_WEAVIATE_URL=settings.weaviate_url,
+        S2W_WEAVIATE_URL=settings.weaviate_url,
         S2W_REDIS_URL=settings.redis_url, S2W_NAMESPACE=settings.namespace,
         S2W_COLLECTION_PREFIX=settings.collection_prefix, S2W_LEASE_SECONDS=str(settings.lease_seconds),
         S2W_JOB_TIMEOUT=str(settings.job_timeout), S2W_RETRY_DELAY=str(settings.retry_delay),
         S2W_BACKOFF_MAX=str(settings.backoff_max), S2W_PARTITIONS=str(settings.partitions),
         S2W_BATCH_SIZE=str(settings.batch_size), S2W_POLL_INTERVAL=str(settings.poll_interval),
         S2W_MAX_RETRIES=str(settings.max_retries), S2W_LOG_LEVEL=log_level,
+        S2W_REPLICATION_FACTOR=str(settings.replication_factor), S2W_WRITE_CONSISTENCY=settings.write_consistency,
+        S2W_VERIFY_CONSISTENCY=settings.verify_consistency,
     )
     env.pop("S2W_CONFIG", None)
+    if settings.sqlite_path is not None:
+        env["S2W_SQLITE_URL"] = str(settings.sqlite_path)
+    else:
+        env.pop("S2W_SQLITE_URL", None)
     if settings.mapping_file:
         env["S2W_MAPPING_FILE"] = str(settings.mapping_file)
     if settings.weaviate_api_key:

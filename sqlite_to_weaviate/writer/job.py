@@ -100,6 +100,11 @@ class _ProcessClient:
 _process_client = _ProcessClient()
 
 
+def _consistency_from_env() -> str | None:
+    """The write consistency level ``sqlite-to-weaviate worker`` exported (None: the server's default)."""
+    return os.environ.get("S2W_WRITE_CONSISTENCY") or None
+
+
 def _policy_from_env() -> RetryPolicy:
     return RetryPolicy(
         max_retries=int(os.environ.get("S2W_MAX_RETRIES", "3")),
@@ -163,10 +168,12 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
         policy = _policy_from_env()
         lease.guard()
         payload = _load_payload(redis_conn, keys, ticket)
+        consistency = _consistency_from_env()
         if payload.upserts:
-            rejected = apply_upserts(client, payload.upserts, policy, lease.guard, frozenset(payload.replace))
+            rejected = apply_upserts(client, payload.upserts, policy, lease.guard, frozenset(payload.replace),
+                                     consistency)
         if payload.deletes:
-            apply_deletes(client, payload.deletes, policy, lease.guard)
+            apply_deletes(client, payload.deletes, policy, lease.guard, consistency)
         lease.release()
     except Fenced as exc:
         outcome, error = "fenced", str(exc)

@@ -692,7 +692,8 @@ class Relay:
             mapping = self.settings.load_mapping(self.conn)
             client = self.settings.connect_weaviate()
             try:
-                actions = ensure_collections(client, mapping, on_create=self._record_collection)
+                actions = ensure_collections(client, mapping, on_create=self._record_collection,
+                                             replication_factor=self.settings.replication_factor)
             finally:
                 client.close()
         except Exception as exc:  # noqa: BLE001 - Weaviate down or a mapping error: retried next interval
