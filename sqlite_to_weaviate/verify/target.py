@@ -7,6 +7,10 @@ memory). :func:`stage_hashes` copies the stream into the verifier's scratch file
 thread, concurrently with the SQLite side) and sorts it there, so the merge-join never
 relies on the server's cursor order; it still checks strict order and fails loudly on a
 duplicate uuid.
+
+On a replicated collection the listing reads one replica per shard; differences are then
+settled by REST reads by id at the verify consistency level (:func:`fetch_hashes_by_id`,
+:mod:`.replicas` explains why).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlite_to_weaviate.mapping import HASH_PROPERTY, DataType, TableMapping
 from sqlite_to_weaviate.mapping.schema import return_properties, weaviate_type
 
 from .errors import VerifyError
+from .replicas import reads_by_id
 
 FETCH_CHUNK = 200
 ITERATOR_PAGE = 1000
@@ -127,6 +132,35 @@ def stored_but_unindexed(client: Any, table: TableMapping, uuids: Iterable[uuid_
                 found.add(u)
                 break
     return found
+
+
+def fetch_hashes_by_id(client: Any, table: TableMapping,
+                       uuids: Iterable[uuid_mod.UUID]) -> tuple[dict[uuid_mod.UUID, str], set[uuid_mod.UUID]]:
+    """(content hash of every object that exists as read at the verify level, those of them
+    no id filter finds). REST reads by id ask every replica at ALL; the filter is the index
+    check :func:`_hash_stream` makes for a single copy."""
+    wanted = list(uuids)
+    found: dict[uuid_mod.UUID, str] = {}
+    tenant_of: dict[uuid_mod.UUID, str | None] = {}
+    for tenant in tenants(client, table):
+        todo = [u for u in wanted if u not in found]
+        if not todo:
+            break
+        for start in range(0, len(todo), FETCH_CHUNK):
+            chunk = todo[start:start + FETCH_CHUNK]
+            for u, props in client.get_objects(table.collection, tenant, chunk).items():
+                found[u] = props.get(HASH_PROPERTY) or ""
+                tenant_of[u] = tenant
+    unindexed: set[uuid_mod.UUID] = set()
+    for tenant in {tenant_of[u] for u in found}:
+        ids = [u for u in found if tenant_of[u] == tenant]
+        handle = _handle(client, table, tenant)
+        for start in range(0, len(ids), FETCH_CHUNK):
+            chunk = ids[start:start + FETCH_CHUNK]
+            seen = {o.uuid for o in handle.query.fetch_objects(
+                filters=Filter.by_id().contains_any(chunk), limit=len(chunk), return_properties=[]).objects}
+            unindexed.update(u for u in chunk if u not in seen)
+    return found, unindexed
 
 
 def iter_hashes(client: Any, table: TableMapping) -> Iterator[tuple[bytes, str | None]]:

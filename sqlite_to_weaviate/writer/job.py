@@ -33,6 +33,7 @@ import rq
 
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.writer.payload import Ack, JobPayload, JobTicket, PayloadError
+from sqlite_to_weaviate.writer.redis_identity import still_current
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.weaviate_apply import Fenced, RetryPolicy, TransientError, apply_deletes, apply_upserts
 
@@ -137,6 +138,8 @@ class Lease:
         current, _ = pipe.execute()
         if current is None or current.decode() != p.token:
             raise Fenced(f"partition {p.partition} now belongs to job {current!r}, not {p.token}")
+        if not still_current(self._redis, p.redis_id):  # a failover may have restored an old fence
+            raise Fenced(f"Redis was replaced since job {p.token} was dispatched (failover or restart)")
         self._deadline = now + p.lease_seconds - self._margin
 
     def release(self) -> None:

@@ -46,19 +46,27 @@ class Delete:
 
 @dataclass(frozen=True)
 class JobTicket:
-    """The RQ job's one argument: enough to find the payload and to check the fence."""
+    """The RQ job's one argument: enough to find the payload and to check the fence.
+
+    ``redis_id``: the identity of the Redis the job was dispatched to
+    (``writer.redis_identity``); optional, so tickets without it stay readable both ways.
+    """
 
     batch_id: str
     namespace: str
     partition: int
     token: str
     lease_seconds: float
+    redis_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "v": TICKET_VERSION, "batch_id": self.batch_id, "namespace": self.namespace,
             "partition": self.partition, "token": self.token, "lease_seconds": self.lease_seconds,
         }
+        if self.redis_id:
+            data["redis_id"] = self.redis_id
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "JobTicket":
@@ -67,7 +75,8 @@ class JobTicket:
             raise PayloadError(f"job ticket version {version!r} is not {TICKET_VERSION}: "
                                "run the same sqlite-to-weaviate version in the relay and the workers")
         return cls(batch_id=data["batch_id"], namespace=data["namespace"], partition=int(data["partition"]),
-                   token=data["token"], lease_seconds=float(data["lease_seconds"]))
+                   token=data["token"], lease_seconds=float(data["lease_seconds"]),
+                   redis_id=str(data["redis_id"]) if data.get("redis_id") else None)
 
 
 @dataclass(frozen=True)

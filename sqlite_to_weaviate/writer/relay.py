@@ -46,6 +46,7 @@ from sqlite_to_weaviate.writer import dead_letters, resends
 from sqlite_to_weaviate.writer.job import JOB_FUNCTION, write_horizon
 from sqlite_to_weaviate.writer.partitioning import partition_of
 from sqlite_to_weaviate.writer.payload import PAYLOAD_TTL_SECONDS, Ack, Delete, JobPayload, JobTicket
+from sqlite_to_weaviate.writer.redis_identity import FailoverWatch
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.ledger import Ledger
 from sqlite_to_weaviate.writer.row_reader import read_rows
@@ -201,6 +202,7 @@ class Relay:
         self._last_persist = 0.0
         self._last_error: str | None = None
         self._lock = RelayLock(settings.sqlite_path)
+        self._redis_identity = FailoverWatch()  # a failover that lost writes is a wipe (writer.redis_identity)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.stats: defaultdict[str, int] = defaultdict(int)
@@ -308,8 +310,17 @@ class Relay:
         return bool(acks or lost or resweeps or read or sent)
 
     def _check_sentinel(self) -> None:
-        """A missing sentinel means Redis lost everything: re-send all unacknowledged work."""
+        """A missing sentinel means Redis lost everything: re-send all unacknowledged work.
+
+        So does a new Redis identity (a failover or a restart that may have lost recent
+        writes while the sentinel key survived): see ``writer.redis_identity``.
+        """
         value = self.redis.get(self.keys.sentinel)
+        replaced = self._redis_identity.check(self.redis)
+        if replaced is not None:
+            self.log.warning("redis was replaced: treating it as a wipe", reason=replaced)
+            self.stats["redis_failovers"] += 1
+            value = None
         if value is not None and value.decode() == self.run_id:
             return
         if not self._started:
@@ -574,7 +585,8 @@ class Relay:
             token = f"{self.run_id}-{self._token_counter}"
             batch_id = new_correlation_id()
             ticket = JobTicket(batch_id=batch_id, namespace=self.settings.namespace, partition=p.number,
-                               token=token, lease_seconds=self.settings.lease_seconds)
+                               token=token, lease_seconds=self.settings.lease_seconds,
+                               redis_id=self._redis_identity.fingerprint)
             job_id = f"{self.settings.namespace}-p{p.number}-{token}"
             pipe.set(self.keys.payload(token), JobPayload(upserts, deletes, replace).dumps(), ex=PAYLOAD_TTL_SECONDS)
             pipe.set(self.keys.fence(p.number), token)
