@@ -27,7 +27,6 @@ from sqlite_to_weaviate.mapping import HASH_PROPERTY, DataType, TableMapping
 from sqlite_to_weaviate.mapping.schema import return_properties, weaviate_type
 
 from .errors import VerifyError
-from .replicas import reads_by_id
 
 FETCH_CHUNK = 200
 ITERATOR_PAGE = 1000

@@ -25,7 +25,7 @@ from sqlite_to_weaviate.writer.redis_identity import read_identity
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.weaviate_apply import Fenced
 from tests.integration.test_writer_pipeline import make_db, random_writes
-from tests.support.pipeline import assert_stores_equal, wait_for
+from tests.support.pipeline import assert_stores_equal_soon, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +74,7 @@ def test_sentinel_failover_during_replay_ends_equal(tmp_path, sentinel_set, make
     assert relay.stats["redis_failovers"] >= 1  # the promoted replica is another data set: treated as a wipe
     assert relay.stats["applied_jobs"] > applied_at_failover
     assert all(w.poll() is None for w in workers), "a worker exited on the failover instead of reconnecting"
-    assert_stores_equal(weaviate_client, db, settings.load_mapping(conn))
+    assert_stores_equal_soon(weaviate_client, db, settings.load_mapping(conn))
 
 
 def test_failover_that_lost_acknowledged_writes_is_treated_like_a_wipe(tmp_path, sentinel_set, make_settings,
@@ -110,7 +110,7 @@ def test_failover_that_lost_acknowledged_writes_is_treated_like_a_wipe(tmp_path,
     assert primary.get("acknowledged-then-lost") is None, "the failover lost nothing: the test did not test"
     assert relay.stats["redis_failovers"] >= 1
     assert all(w.poll() is None for w in workers)
-    assert_stores_equal(weaviate_client, db, settings.load_mapping(conn))
+    assert_stores_equal_soon(weaviate_client, db, settings.load_mapping(conn))
 
 
 def test_a_job_dispatched_to_a_replaced_redis_writes_nothing(redis_server_factory):
@@ -158,4 +158,4 @@ def test_redis_restart_keeping_its_data_is_treated_like_a_wipe(tmp_path, redis_s
         assert relay.drain(120)
     finally:
         relay.close()
-    assert_stores_equal(weaviate_client, db, settings.load_mapping(conn))
+    assert_stores_equal_soon(weaviate_client, db, settings.load_mapping(conn))
