@@ -81,9 +81,11 @@ def observe(conn: sqlite3.Connection, client: Any, table: TableMapping, candidat
     previous = {c.uuid: c.object_hash for c in candidates}  # from the scan or the last round
     replicated = reads_by_id(client, table.collection)
     rows_a, pending_a = _snapshot(conn, table, keys)
-    if replicated:  # every replica's newest version, by id (see .replicas)
-        hashes, unindexed = fetch_hashes_by_id(client, table, ids)
-        objects = {u: FetchedObject(u, {"s2wContentHash": h}) for u, h in hashes.items() if u not in unindexed}
+    if replicated:  # every replica's newest version, by id; or the node's own copy where it still differs
+        hashes, unindexed, own_copy = fetch_hashes_by_id(client, table, ids)
+        hashes.update({u: h for u, h in own_copy.items() if h is not None})
+        objects = {u: FetchedObject(u, {"s2wContentHash": h}) for u, h in hashes.items()
+                   if u not in unindexed and not (u in own_copy and own_copy[u] is None)}
     else:
         objects = fetch_objects(client, table, ids, full=False)
     rows_b, pending_b = _snapshot(conn, table, keys)

@@ -18,13 +18,19 @@ So the verifier, through whichever node it is given:
    copy; a replicated collection is always re-checked this way, even when the pipeline
    was idle during the scan (the listing is no snapshot of the cluster).
 
-A difference therefore counts only when the object *as read at the verify level*
-differs from its row: at ALL that is every replica's newest version, which is what
-"SQLite and Weaviate are equal at ALL" means, and it is the same answer through every
-node. What a listing through one node cannot see is a replica that only *another* node's
-listing would read (a delete missed there, say): an ALL read of that object already
-answers "deleted", and async replication with time-based delete resolution removes the
-copy within a minute or so (docs/scale-out.md has the measurements).
+A difference therefore counts when the object *as read at the verify level* differs from
+its row: at ALL that is every replica's newest version, which is what "SQLite and
+Weaviate are equal at ALL" means, and it is the same answer through every node. It also
+counts when the node asked keeps another copy *after* that read: a read at ALL repairs a
+replica with an older version, so a copy that still differs has the same timestamp as the
+others and nothing in Weaviate will repair it (seen once after SIGKILLs: an object listed
+with no properties at all through one node for minutes, while reads at ALL were right).
+Such a copy is reported as stale through that node, and ``--repair`` re-sends the row,
+which overwrites every replica. What a listing through one node cannot see is a replica
+that only *another* node's listing would read (a delete missed there, say): an ALL read of
+that object already answers "deleted", and async replication with time-based delete
+resolution removes the copy within a minute or so; a copy damaged in place is seen only
+by a verify through its node. So verify through each node in turn (docs/scale-out.md).
 
 At replication factor 1 nothing changes: one copy per object, read as before.
 """
@@ -96,11 +102,15 @@ class LeveledClient:
                                                f"{self._endpoint.http_port}/v1", headers=headers, timeout=60.0)
         return self._http
 
-    def get_objects(self, collection: str, tenant: str | None,
-                    uuids: Iterable[uuid_mod.UUID]) -> dict[uuid_mod.UUID, dict[str, Any]]:
-        """Properties of each object that exists as read at the verify level (REST, by id)."""
+    def get_objects(self, collection: str, tenant: str | None, uuids: Iterable[uuid_mod.UUID],
+                    level: str | None = None) -> dict[uuid_mod.UUID, dict[str, Any]]:
+        """Properties of each object that exists as read at ``level`` (default: the verify level), by id.
+
+        At ONE the node asked answers from its own replica when it holds one (measured:
+        a stale node's copy), which is how the verifier looks at the node's own copy.
+        """
         session = self._session()
-        params = {"consistency_level": self.level}
+        params = {"consistency_level": level or self.level}
         if tenant is not None:
             params["tenant"] = tenant
 
@@ -110,7 +120,7 @@ class LeveledClient:
                 return object_id, None
             if response.status_code != 200:
                 raise RuntimeError(f"Weaviate answered {response.status_code} reading {collection}/{object_id} "
-                                   f"at consistency {self.level}: {response.text[:300]}")
+                                   f"at consistency {params['consistency_level']}: {response.text[:300]}")
             return object_id, dict(response.json().get("properties") or {})
 
         wanted = list(uuids)
