@@ -48,12 +48,9 @@ def workers_on(pipeline: Pipeline, node_url: str, count: int, log_dir: Path) -> 
 
 
 def self_check_through_every_node(settings, cluster) -> int:
-    """What the sidecar's periodic self-check does (``run --verify-every``), through each
-    node in turn: verify with --repair while the pipeline runs. A node SIGKILLed mid-write
-    can keep a copy that differs from the others with the same timestamp, which Weaviate
-    never repairs (seen once: an object listed with no properties through one node for
-    minutes); the verifier reports it through that node and the repair re-sends the row.
-    Returns how many keys were repaired (usually none)."""
+    """One round of what the sidecar's periodic self-check does (``run --verify-every``),
+    through each node in turn: verify with --repair while the pipeline runs. Returns how
+    many keys were repaired."""
     repaired = 0
     for node in cluster.nodes:
         report = verify(settings.replace(weaviate_url=node.url), repair=True, recheck_timeout=120)
@@ -61,6 +58,35 @@ def self_check_through_every_node(settings, cluster) -> int:
         assert report.exit_code() in (0, 2) and report.repair_failures == 0, (node.node_name, report.to_json())
         repaired += sum(t.repaired for t in report.tables.values())
     return repaired
+
+
+def settle_with_self_checks(settings, cluster, db: Path, mapping, timeout: float = CONVERGE_TIMEOUT) -> list[int]:
+    """Self-check rounds (pipeline running) until a round repairs nothing and then every node
+    verifies clean and serves exactly the database; returns the keys repaired per round.
+
+    Why rounds: after SIGKILLs, Weaviate 1.35.2's async replication can leave a replica
+    holding a copy *without any property* under the same timestamp as the good copies
+    (seen: 16 objects on one node, minutes after the pipeline caught up; REST ?node_name=
+    showed the same lastUpdateTimeUnix on all three nodes). Weaviate never repairs that
+    (equal digests); a verify through that node reports it as stale and --repair re-sends
+    the row, which overwrites every replica. Such damage can appear after a clean round,
+    so a round counts only if the strict checks after it pass too.
+    """
+    deadline = time.monotonic() + timeout
+    rounds: list[int] = []
+    while True:
+        rounds.append(self_check_through_every_node(settings, cluster))
+        if rounds[-1] == 0:
+            try:
+                verify_through_every_node(settings, cluster)
+                assert_every_node_serves_the_database(cluster, db, mapping, timeout=0)
+                return rounds
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+        elif time.monotonic() > deadline:
+            raise AssertionError(f"self-checks still repairing after {timeout:.0f}s: {rounds}")
+        time.sleep(5.0)
 
 
 def verify_through_every_node(settings, cluster) -> list[Any]:
@@ -159,7 +185,7 @@ def test_node_sigkilled_mid_backfill_and_mid_replay_ends_equal_at_all(tmp_path, 
     conn = sqlite3.connect(db)
     assert dead_letters.count(conn) == 0, [d.reason for d in dead_letters.list_letters(conn)]
     mapping = settings.load_mapping(conn)
-    self_check_through_every_node(settings, cluster)
+    settle_with_self_checks(settings, cluster, db, mapping)
     pipeline.stop()
     verify_through_every_node(settings, cluster)
     assert assert_every_node_serves_the_database(cluster, db, mapping) > rows // 2
@@ -202,7 +228,7 @@ def test_one_node_down_writes_go_on_two_down_wait_as_transient(tmp_path, weaviat
     assert dead_letters.count(conn) == 0
     cluster.nodes[2].start()
     mapping = settings.load_mapping(conn)
-    self_check_through_every_node(settings, cluster)
+    settle_with_self_checks(settings, cluster, db, mapping)
     pipeline.stop()
     verify_through_every_node(settings, cluster)
     assert_every_node_serves_the_database(cluster, db, mapping)

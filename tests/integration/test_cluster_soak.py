@@ -24,7 +24,7 @@ from sqlite_to_weaviate.local.redis_sentinel import RedisSentinelSet, wait_synce
 from sqlite_to_weaviate.writer import dead_letters
 from tests.integration.test_backfill_fixtures import Writers, make_db as make_backfill_db, run_backfill, write_mapping
 from tests.integration.test_cluster_faults import (
-    assert_every_node_serves_the_database, cluster_settings, self_check_through_every_node, verify_through_every_node,
+    assert_every_node_serves_the_database, cluster_settings, settle_with_self_checks, verify_through_every_node,
     workers_on,
 )
 from tests.integration.test_writer_pipeline import make_db, random_writes
@@ -80,7 +80,7 @@ def test_rolling_node_kills_and_two_down_under_backfill_and_live_writes(tmp_path
     conn = sqlite3.connect(db)
     assert dead_letters.count(conn) == 0, [d.reason for d in dead_letters.list_letters(conn)]
     mapping = settings.load_mapping(conn)
-    self_check_through_every_node(settings, cluster)
+    settle_with_self_checks(settings, cluster, db, mapping, timeout=600)
     pipeline.stop()
     verify_through_every_node(settings, cluster)
     assert assert_every_node_serves_the_database(cluster, db, mapping, timeout=300) > rows // 2
