@@ -32,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlite_to_weaviate.logs import get_logger
+
 
 @dataclass(frozen=True)
 class RedisIdentity:
@@ -94,6 +96,7 @@ class FailoverWatch:
     def __init__(self) -> None:
         self.current: RedisIdentity | None = None
         self.available = True
+        self._said_unavailable = False
 
     @property
     def fingerprint(self) -> str | None:
@@ -105,6 +108,11 @@ class FailoverWatch:
         identity = read_identity(client)
         self.available = identity is not None
         if identity is None:
+            if not self._said_unavailable:
+                get_logger("s2w.relay").warning(
+                    "redis refuses INFO: a failover that loses writes cannot be told from normal operation; "
+                    "only a wipe (sentinel key gone) is detected")
+                self._said_unavailable = True
             return None
         previous, self.current = self.current, identity
         if previous is None or previous.fingerprint == identity.fingerprint:

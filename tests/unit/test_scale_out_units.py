@@ -123,6 +123,24 @@ def test_failover_watch_reports_a_change_once():
     assert watch.check(client) is None and watch.fingerprint == f"r2/{'b' * 40}"
 
 
+class _RefusesInfo:
+    def info(self, *sections: str) -> dict:
+        import redis
+
+        raise redis.ResponseError("unknown command 'INFO'")
+
+
+def test_failover_watch_says_once_that_info_is_refused():
+    from structlog.testing import capture_logs
+
+    watch = FailoverWatch()
+    with capture_logs() as logs:
+        assert watch.check(_RefusesInfo()) is None
+        assert watch.check(_RefusesInfo()) is None
+    assert not watch.available and watch.fingerprint is None
+    assert len(logs) == 1 and "refuses INFO" in logs[0]["event"] and logs[0]["log_level"] == "warning"
+
+
 def test_ticket_carries_the_redis_identity_optionally():
     ticket = JobTicket("b", "ns", 3, "tok", 5.0, redis_id="r/x")
     assert JobTicket.from_json(ticket.to_json()) == ticket
