@@ -48,7 +48,8 @@ from sqlite_to_weaviate.initialize import initialize  # noqa: E402
 from sqlite_to_weaviate.local.stack import LocalStack  # noqa: E402
 from sqlite_to_weaviate.logs import configure_logging  # noqa: E402
 from sqlite_to_weaviate.mapping import encode_vector  # noqa: E402
-from sqlite_to_weaviate.operate.workers import worker_cli_env  # noqa: E402
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env  # noqa: E402
+from sqlite_to_weaviate.mapping.collections import collection_config
 from sqlite_to_weaviate.settings import Settings  # noqa: E402
 
 SCHEMA = """
@@ -92,7 +93,7 @@ def plain_import(settings: Settings, batch_size: int, weaviate_pid: int) -> tupl
     try:
         if client.collections.exists(name):
             client.collections.delete(name)
-        client.collections.create(**table.with_collection(name).collection_config())
+        client.collections.create(**collection_config(table.with_collection(name)))
         collection = client.collections.use(name)
         total = conn.execute("SELECT count(*) FROM docs").fetchone()[0]
         convert_begin = time.perf_counter()

@@ -27,9 +27,10 @@ sys.path.insert(0, str(ROOT))
 from sqlite_to_weaviate.initialize import initialize  # noqa: E402
 from sqlite_to_weaviate.local.stack import LocalStack  # noqa: E402
 from sqlite_to_weaviate.logs import configure_logging  # noqa: E402
+from sqlite_to_weaviate.mapping.collections import collection_config
 from sqlite_to_weaviate.settings import Settings  # noqa: E402
 from sqlite_to_weaviate.writer.relay import Relay  # noqa: E402
-from sqlite_to_weaviate.operate.workers import WorkerPool  # noqa: E402
+from sqlite_to_weaviate.operate.worker_pool import WorkerPool  # noqa: E402
 
 SCHEMA = """
 CREATE TABLE messages (
@@ -98,7 +99,7 @@ def plain_import_seconds(settings: Settings, rows: list[dict], mapping) -> float
     try:
         table = mapping.table("messages")
         name = table.collection + "Plain"
-        config = table.with_collection(name).collection_config()
+        config = collection_config(table.with_collection(name))
         if client.collections.exists(name):
             client.collections.delete(name)
         client.collections.create(**config)

@@ -30,7 +30,7 @@ from sqlite_to_weaviate.initialize import initialize
 from sqlite_to_weaviate.local.stack import LocalStack
 from sqlite_to_weaviate.logs import configure_logging
 from sqlite_to_weaviate.mapping import seed_preset_toml
-from sqlite_to_weaviate.operate.workers import WorkerPool
+from sqlite_to_weaviate.operate.worker_pool import WorkerPool
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.verify import verify
 from sqlite_to_weaviate.writer.relay import Relay

@@ -9,18 +9,23 @@ collection this run creates is recorded in the registry right after Weaviate acc
 the create call, so ``rollback`` can tell it from a collection that was already there.
 Running it again is harmless and picks up schema changes. A replication factor the
 cluster cannot hold is refused right after connecting, before anything is written.
+
+It also generates the job secret that authenticates jobs between the relay and the workers
+(kept in ``_s2w_state`` unless one is given explicitly; see writer/job_secret.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlite_to_weaviate import capture, tool_objects
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate import capture
+from sqlite_to_weaviate.store import registry as tool_objects
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.mapping import ensure_collections
-from sqlite_to_weaviate.mapping.schema import check_replication_factor, cluster_size
+from sqlite_to_weaviate.mapping.collections import check_replication_factor, cluster_size
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.sqlite_db import check_integrity
+from sqlite_to_weaviate.writer.job_secret import ensure_stored_job_secret
 
 
 @dataclass
@@ -33,7 +38,7 @@ class InitReport:
 
 
 def initialize(settings: Settings) -> InitReport:
-    check_integrity(settings.sqlite_path)
+    check_integrity(settings.database)
     client = settings.connect_weaviate()  # a wrong URL or API key fails here, before capture is installed
     try:
         nodes = cluster_size(client)
@@ -42,6 +47,8 @@ def initialize(settings: Settings) -> InitReport:
         try:
             mapping = settings.load_mapping(conn)
             install = capture.install(conn, sorted(mapping.tables))
+            if settings.job_secret is None:  # an explicit secret is the operator's to keep; never stored
+                ensure_stored_job_secret(conn)
             report = InitReport(captured=list(install.installed), skipped=dict(mapping.skipped),
                                 resynced=list(install.resynced), warnings=list(install.warnings))
             report.skipped.update(dict(install.skipped))

@@ -1,6 +1,7 @@
 """Connect to Redis from a URL with a clear error for a malformed one.
 
-Redis is only ever a work queue here; nothing in it is the source of truth.
+Redis is only ever a work queue here; nothing in it is the source of truth. Its URL may
+carry passwords, so messages quote it through :func:`redact_url`.
 
 Besides ``redis://``, ``rediss://`` and ``unix://``, a Redis watched by Sentinel is given
 as one URL (redis-py and rq have no URL form for it, so it is parsed here)::
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import redis
 
 from sqlite_to_weaviate.errors import ConfigError
+from sqlite_to_weaviate.redaction import redact_url
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 DEFAULT_SENTINEL_PORT = 26379
@@ -53,7 +55,7 @@ class SentinelURL:
 
 
 def _fail(url: str, problem: str) -> ConfigError:
-    return ConfigError(f"redis_url {redact_redis_url(url)!r}: {problem} (e.g. {_EXAMPLE})")
+    return ConfigError(f"redis_url {redact_url(url)!r}: {problem} (e.g. {_EXAMPLE})")
 
 
 def parse_sentinel_url(url: str) -> SentinelURL:
@@ -106,41 +108,23 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     )
 
 
-def redact_redis_url(url: str) -> str:
-    """The URL with its passwords replaced by ``***`` (for messages and logs)."""
-    text = (url or "").strip()
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        return text
-    rest, qmark, query = rest.partition("?")
-    netloc, slash, path = rest.partition("/")
-    userinfo, at, hosts = netloc.rpartition("@")
-    if at:
-        user, colon, _ = userinfo.partition(":")
-        netloc = f"{user}{':***' if colon else ''}@{hosts}"
-    if query:
-        query = "&".join(f"{k}=***" if k.endswith("password") else f"{k}={v}"
-                         for k, _, v in (item.partition("=") for item in query.split("&")))
-    return f"{scheme}://{netloc}{slash}{path}{qmark}{query}"
-
-
 def validate_redis_url(url: str) -> str:
+    """``url`` stripped, or a ConfigError naming the problem (and the URL without its passwords)."""
     text = (url or "").strip()
     if text.split("://", 1)[0] in SENTINEL_SCHEMES:
         parse_sentinel_url(text)
         return text
     parts = urlsplit(text)
+    shown = redact_url(url)
     if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(
-            f"redis_url {redact_redis_url(url)!r}: scheme must be redis://, rediss://, unix:// or "
-            "redis+sentinel:// (e.g. redis://127.0.0.1:6379/0)"
-        )
+        raise ConfigError(f"redis_url {shown!r}: scheme must be redis://, rediss://, unix:// or redis+sentinel:// "
+                          "(e.g. redis://127.0.0.1:6379/0)")
     if parts.scheme != "unix" and not parts.hostname:
-        raise ConfigError(f"redis_url {redact_redis_url(url)!r} has no host (e.g. redis://127.0.0.1:6379/0)")
+        raise ConfigError(f"redis_url {shown!r} has no host (e.g. redis://127.0.0.1:6379/0)")
     try:
         parts.port
     except ValueError as exc:
-        raise ConfigError(f"redis_url {redact_redis_url(url)!r}: invalid port ({exc})") from None
+        raise ConfigError(f"redis_url {shown!r}: invalid port ({redact_url(str(exc))})") from None
     return text
 
 

@@ -30,8 +30,15 @@ def sqlite_path_from_url(url_or_path: str | Path) -> Path:
     return Path(text)
 
 
-def open_db(path: str | Path, *, create: bool = False, readonly: bool = False) -> sqlite3.Connection:
-    """A connection to the app's database, validated to be a real SQLite file."""
+def open_db(path: str | Path, *, create: bool = False, readonly: bool = False, wal: bool = True) -> sqlite3.Connection:
+    """A connection to the app's database, validated to be a real SQLite file.
+
+    ``readonly`` opens it with ``mode=ro``: nothing can be written, and the journal mode is
+    left alone. ``wal=False`` allows writes but never switches the app's file to WAL
+    (commands that only record a result, like ``verify``, are no reason to change how the
+    app's database journals); the long-running components that write (relay, backfill,
+    ``init``) use the default and switch it.
+    """
     path = sqlite_path_from_url(path)
     if not create and not path.exists():
         raise ConfigError(f"SQLite database {str(path)!r} does not exist")
@@ -43,7 +50,7 @@ def open_db(path: str | Path, *, create: bool = False, readonly: bool = False) -
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        if not readonly:
+        if not readonly and wal:
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if mode.lower() != "wal":
                 conn.execute("PRAGMA journal_mode=WAL")

@@ -8,23 +8,76 @@ appears in a repr or a log line.
 
 from __future__ import annotations
 
+import hmac
 import warnings
+from typing import Any
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from sqlite_to_weaviate.errors import ConfigError
+from sqlite_to_weaviate.redaction import redact_url
 
 DEFAULT_GRPC_PORT = 50051
 
 
-class Secret(str):
-    """A string whose repr and str in f-strings of containers hide the value."""
+class Secret:
+    """A secret string (an API key, a password, the job secret) that never prints itself.
+
+    Deliberately *not* a ``str``: a ``str`` subclass leaks through ``json.dumps``,
+    ``"".join``, concatenation and f-strings. Here ``str()``, ``repr()`` and ``format()``
+    all give ``***``, JSON encoders refuse the object, and the value comes out only
+    through :meth:`reveal`, where it is handed to the one library that needs it.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: "str | Secret") -> None:
+        if isinstance(value, Secret):
+            value = value.reveal()
+        if not isinstance(value, str):
+            raise TypeError(f"a secret must be a string, got {type(value).__name__}")
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
 
     def __repr__(self) -> str:
         return "Secret('***')"
 
-    def reveal(self) -> str:
-        return str.__str__(self)
+    def __str__(self) -> str:
+        return "***"
+
+    def __format__(self, spec: str) -> str:
+        return format("***", spec)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Secret):
+            other = other.reveal()
+        if not isinstance(other, str):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode("utf-8"), other.encode("utf-8"))
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """A Secret, or a string validated and held as one (so settings reprs hide it too)."""
+        from pydantic_core import PydanticCustomError, core_schema
+
+        def validate(value: Any) -> "Secret":
+            if isinstance(value, cls):
+                return value
+            if isinstance(value, str):
+                return cls(value)
+            raise PydanticCustomError("string_type", "Input should be a valid string")
+
+        return core_schema.no_info_plain_validator_function(
+            validate, serialization=core_schema.plain_serializer_function_ser_schema(lambda value: "***"),
+        )
 
 
 @dataclass(frozen=True)
@@ -45,6 +98,7 @@ class WeaviateEndpoint:
         if not url or not isinstance(url, str):
             raise ConfigError("weaviate_url is empty: give e.g. http://127.0.0.1:8080")
         parts = urlsplit(url.strip())
+        url = redact_url(url)  # every message below names the URL without a password
         if parts.scheme not in ("http", "https"):
             raise ConfigError(
                 f"weaviate_url {url!r}: scheme must be http or https (got {parts.scheme or 'none'!r}); "

@@ -20,6 +20,22 @@ from sqlite_to_weaviate.local.weaviate_server import WeaviateServer
 from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
 
 
+TESTS = Path(__file__).resolve().parent
+# Everything under these directories talks to real servers or real processes (markers by
+# directory, so a new test file cannot forget its marker).
+INTEGRATION_DIRS = {"integration", "security", "soak"}
+SERVER_FIXTURES = {"local_stack", "weaviate_server_factory", "redis_server_factory"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``-m integration`` / ``-m "not integration"`` select by directory (or a server fixture
+    anywhere); ``slow`` stays explicit (``@pytest.mark.slow``; the default run is ``-m "not slow"``)."""
+    for item in items:
+        top = Path(str(item.path)).resolve().relative_to(TESTS).parts[0]
+        if top in INTEGRATION_DIRS or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     stack = LocalStack(tmp_path_factory.mktemp("stack")).start()

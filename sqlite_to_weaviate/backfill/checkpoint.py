@@ -1,6 +1,6 @@
 """Per-table backfill checkpoints and the pause flag, stored in ``_s2w_state``.
 
-They live in the app's SQLite file so that a page's outbox rows and the checkpoint that
+They live in the app's SQLite file so that a page's bulk-lane rows and the checkpoint that
 covers them commit in ONE transaction: a SIGKILL can land before the commit (the page is
 redone, nothing was written) or after it (the page is done and recorded), never between.
 ``status`` prints every ``backfill.*`` key, so these records double as the progress report.
@@ -15,18 +15,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlite_to_weaviate.capture import get_state, set_state
-from sqlite_to_weaviate.capture.state import ensure_state_table, has_state_table
+from sqlite_to_weaviate.store.progress import read_progress
+from sqlite_to_weaviate.store.state import (
+    BACKFILL_PREFIX, StateKey, backfill_key, delete_state, ensure_state_table, get_state, has_state_table, set_state,
+)
 
 from .keys import KeyValue, decode_key, encode_key
 
-PREFIX = "backfill."
-PAUSED_KEY = "backfill.paused"
-RELAY_CHECKPOINT_KEY = "relay.checkpoint"  # written by the relay: all seq <= it are applied
+PREFIX = BACKFILL_PREFIX
+PAUSED_KEY = StateKey.BACKFILL_PAUSED.value
 
 
 def state_key(table: str) -> str:
-    return PREFIX + table
+    return backfill_key(table)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def save(conn: sqlite3.Connection, checkpoint: TableCheckpoint) -> None:
 
 
 def clear(conn: sqlite3.Connection, table: str) -> None:
-    conn.execute("DELETE FROM _s2w_state WHERE key = ?", (state_key(table),))
+    delete_state(conn, state_key(table))
 
 
 def is_paused(conn: sqlite3.Connection) -> bool:
@@ -86,24 +87,22 @@ def is_paused(conn: sqlite3.Connection) -> bool:
 
 def set_paused(conn: sqlite3.Connection, paused: bool) -> None:
     """Set or clear the pause flag (in its own short write transaction)."""
-    from sqlite_to_weaviate.capture.txn import immediate
+    from sqlite_to_weaviate.store.txn import immediate
 
     with immediate(conn):
         ensure_state_table(conn)
         if paused:
             set_state(conn, PAUSED_KEY, "1")
         else:
-            conn.execute("DELETE FROM _s2w_state WHERE key = ?", (PAUSED_KEY,))
+            delete_state(conn, PAUSED_KEY)
 
 
-def relay_checkpoint(conn: sqlite3.Connection) -> int:
-    if not has_state_table(conn):
-        return 0
-    return int(get_state(conn, RELAY_CHECKPOINT_KEY, "0") or 0)
+def bulk_checkpoint(conn: sqlite3.Connection) -> int:
+    """Every bulk-lane row with seq <= it (our pages included) is applied."""
+    return read_progress(conn).bulk.checkpoint
 
 
 def backlog(conn: sqlite3.Connection) -> int:
-    """Outbox rows not yet applied (beyond the relay checkpoint): live traffic + our own pages."""
-    return conn.execute(
-        "SELECT count(*) FROM _s2w_outbox WHERE seq > ?", (relay_checkpoint(conn),)
-    ).fetchone()[0]
+    """Bulk-lane rows not yet applied: our own pages (and repairs, retries). Live traffic has
+    its own lane and is never counted here: history makes room for it, not the reverse."""
+    return read_progress(conn).bulk.depth

@@ -23,6 +23,7 @@ from sqlite_to_weaviate.mapping import TableMapping
 from sqlite_to_weaviate.mapping.model import quote_identifier
 from sqlite_to_weaviate.mapping.refusals import TableRefusals, refusals_of_row
 from sqlite_to_weaviate.mapping.rows import iter_row_pages
+from sqlite_to_weaviate.sqlite_text import bind, fetch_all, marker
 
 from . import checkpoint as ckpt
 from .options import BackfillOptions, TablePlan
@@ -37,17 +38,17 @@ ScanProgress = Callable[[int], None]
 
 def _key_rate(conn: sqlite3.Connection, table: TableMapping, page_size: int, pages: int) -> float | None:
     pk = ", ".join(quote_identifier(c) for c in table.primary_key)
-    marks = ", ".join("?" * len(table.primary_key))
     t = quote_identifier(table.table)
     after: tuple | None = None
     rows = 0
     started = time.perf_counter()
     for _ in range(pages):
         if after is None:
-            batch = conn.execute(f"SELECT {pk} FROM {t} ORDER BY {pk} LIMIT ?", (page_size,)).fetchall()
+            batch = fetch_all(conn, f"SELECT {pk} FROM {t} ORDER BY {pk} LIMIT ?", (page_size,))
         else:
-            batch = conn.execute(f"SELECT {pk} FROM {t} WHERE ({pk}) > ({marks}) ORDER BY {pk} LIMIT ?",
-                                 (*after, page_size)).fetchall()
+            marks = ", ".join(marker(v) for v in after)
+            batch = fetch_all(conn, f"SELECT {pk} FROM {t} WHERE ({pk}) > ({marks}) ORDER BY {pk} LIMIT ?",
+                              (*[bind(v) for v in after], page_size))
         if not batch:
             break
         rows += len(batch)

@@ -1,4 +1,4 @@
-"""When the backfill may take its next page: pause flag, pause file, outbox backlog, memory.
+"""When the backfill may take its next page: pause flag, pause file, bulk-lane backlog, memory.
 
 The backfill is the one optional load on a live database, so it yields first: to an
 operator's pause, to live traffic (the relay's backlog beyond its checkpoint — our own
@@ -47,7 +47,7 @@ class Gate:
         if self.max_backlog:
             depth = ckpt.backlog(conn)
             if depth > self.max_backlog:
-                return f"outbox backlog {depth} > {self.max_backlog}: waiting for the relay"
+                return f"bulk backlog {depth} > {self.max_backlog}: waiting for the relay (live changes go first)"
         return None
 
     def wait(self, conn: sqlite3.Connection, on_wait: Callable[[str], None] | None = None) -> bool:

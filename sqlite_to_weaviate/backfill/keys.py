@@ -13,11 +13,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-KeyValue = int | float | str | bytes
+from sqlite_to_weaviate.sqlite_text import InvalidText
+
+KeyValue = int | float | str | bytes | InvalidText
 
 
 def encode_value(value: KeyValue) -> Any:
-    """int -> JSON int, str -> JSON string, float -> {"f": repr}, bytes -> {"b64": base64}."""
+    """int -> JSON int, str -> JSON string, float -> {"f": repr}, bytes -> {"b64": base64},
+    TEXT that is not UTF-8 -> {"xt": base64}."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
@@ -28,6 +31,8 @@ def encode_value(value: KeyValue) -> Any:
         return {"f": repr(value)}  # repr round-trips exactly, including inf and -0.0
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"b64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, InvalidText):
+        return {"xt": value.base64()}
     raise TypeError(f"not a primary-key value: {value!r} ({type(value).__name__})")
 
 
@@ -42,6 +47,8 @@ def decode_value(encoded: Any) -> KeyValue:
             return float(encoded["f"])
         if "b64" in encoded:
             return base64.b64decode(encoded["b64"], validate=True)
+        if "xt" in encoded:
+            return InvalidText(base64.b64decode(encoded["xt"], validate=True))
     raise ValueError(f"not an encoded primary-key value: {encoded!r}")
 
 

@@ -1,7 +1,9 @@
 """Progress for humans and machines: tqdm bars on a TTY, structured log lines otherwise.
 
 Both show the same figures the checkpoint stores (rows done / total, rows/s, ETA), so what
-``status`` prints, what the log says and what the bar shows always agree.
+``status`` prints, what the log says and what the bar shows always agree; and, apart from
+them, the two lanes (invariant 11): the live lag (age of the oldest app change not yet in
+Weaviate) and how much history is queued but not yet applied.
 """
 
 from __future__ import annotations
@@ -28,9 +30,17 @@ class ProgressEvent:
     page_after: tuple | None = None   # the page just committed: keys in (page_after, page_last]
     page_last: tuple | None = None
     page_rows: int = 0
+    live_lag_s: float | None = None   # age of the oldest unapplied live change (None: none waits)
+    queued: int | None = None         # history keys in the bulk lane not yet applied
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def lanes_text(event: ProgressEvent) -> str:
+    """The lanes apart, for the bar: "live lag 0.4s · 1,800 queued"."""
+    lag = "live lag -" if event.live_lag_s is None else f"live lag {event.live_lag_s:.1f}s"
+    return lag if event.queued is None else f"{lag} · {event.queued:,} queued"
 
 
 class ProgressDisplay:
@@ -68,7 +78,7 @@ class ProgressDisplay:
         if event.total is not None and bar.total != event.total:
             bar.total = event.total
         bar.n = event.rows_done
-        bar.set_postfix_str(f"paused: {event.paused}" if event.paused else "", refresh=False)
+        bar.set_postfix_str(lanes_text(event) + (f" · paused: {event.paused}" if event.paused else ""), refresh=False)
         bar.refresh()
         if event.done:
             bar.close()
@@ -80,7 +90,8 @@ class ProgressDisplay:
         self._last_log[event.table] = now
         fields = dict(table=event.table, rows_done=event.rows_done, total=event.total,
                       rows_per_second=None if event.rows_per_second is None else round(event.rows_per_second, 1),
-                      eta_seconds=None if event.eta_seconds is None else round(event.eta_seconds, 1))
+                      eta_seconds=None if event.eta_seconds is None else round(event.eta_seconds, 1),
+                      live_lag_s=event.live_lag_s, queued=event.queued)
         if event.paused:
             self.log.info(f"{self.activity} paused", reason=event.paused, **fields)
         elif event.done:

@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.mapping import TableMapping
 from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.store import dead_letters
+from sqlite_to_weaviate.store.progress import read_progress
 
 from . import checkpoint as ckpt
 from .dry_run import plan_table
@@ -111,7 +113,7 @@ def _scan_one(settings: Settings, table: TableMapping, options: BackfillOptions,
 
 def wait_applied(settings: Settings, seq: int | None, *, stop: threading.Event | None = None,
                  timeout: float | None = None, poll: float = 0.5) -> bool:
-    """Wait until the relay checkpoint reaches ``seq`` (every backfilled key applied)."""
+    """Wait until the relay's bulk-lane checkpoint reaches ``seq`` (every backfilled key applied)."""
     if seq is None:
         return True
     log = get_logger("s2w.backfill")
@@ -120,13 +122,15 @@ def wait_applied(settings: Settings, seq: int | None, *, stop: threading.Event |
     last_log = 0.0
     try:
         while True:
-            checkpoint = ckpt.relay_checkpoint(conn)
+            checkpoint = ckpt.bulk_checkpoint(conn)
             if checkpoint >= seq:
                 return True
             now = time.monotonic()
             if now - last_log > 5:
                 last_log = now
-                log.info("waiting for the relay to apply the backfill", relay_checkpoint=checkpoint, target_seq=seq)
+                lanes = read_progress(conn)
+                log.info("waiting for the relay to apply the backfill", bulk_checkpoint=checkpoint, target_seq=seq,
+                         queued=lanes.bulk.depth, live_lag_s=lanes.live_lag_s)
             if (deadline is not None and now >= deadline) or (stop is not None and stop.wait(poll)):
                 return False
             if stop is None:
@@ -139,11 +143,7 @@ def _refused(settings: Settings, tables: list[str]) -> dict[str, int]:
     """Dead letters per table: rows the mapping or Weaviate refused, so not in Weaviate."""
     conn = settings.open_db(readonly=True)
     try:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_s2w_dead_letters'").fetchone():
-            return {}
-        marks = ", ".join("?" * len(tables))
-        return {t: n for t, n in conn.execute(
-            f"SELECT tbl, count(*) FROM _s2w_dead_letters WHERE tbl IN ({marks}) GROUP BY tbl ORDER BY tbl", tables)}
+        return dead_letters.count_by_table(conn, tables)
     finally:
         conn.close()
 

@@ -1,7 +1,7 @@
 """One table's keyset scan: page after page of keys into the outbox, each page atomic with its checkpoint.
 
 Each page is one short ``BEGIN IMMEDIATE`` transaction that (1) copies the next ``limit``
-primary keys after the cursor into the outbox as op ``R`` (``capture.enqueue_all_keys``)
+primary keys after the cursor into the bulk lane as op ``R`` (``store.lanes.enqueue_all_keys``)
 and (2) writes the table's checkpoint with the new cursor. Either both commit or neither:
 after a SIGKILL the re-run resumes exactly after the last committed page — no key skipped,
 no page counted twice, and a finished table is never scanned again. No read transaction
@@ -14,8 +14,9 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from sqlite_to_weaviate.capture import enqueue_all_keys
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.lanes import enqueue_all_keys
+from sqlite_to_weaviate.store.progress import read_progress
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.mapping import TableMapping
 from sqlite_to_weaviate.mapping.model import quote_identifier
@@ -44,11 +45,11 @@ def count_rows(conn: sqlite3.Connection, table: str) -> int:
 
 
 def take_page(conn: sqlite3.Connection, cp: ckpt.TableCheckpoint, limit: int,
-              rate: float | None, total: int | None) -> tuple[Page, ckpt.TableCheckpoint]:
+              rate: float | None, total: int | None, pk: tuple[str, ...]) -> tuple[Page, ckpt.TableCheckpoint]:
     """Enqueue the next page and write the checkpoint in ONE transaction."""
     with immediate(conn):
         before = conn.total_changes
-        last = enqueue_all_keys(conn, cp.table, cp.last_key, limit=limit, op="R")
+        last = enqueue_all_keys(conn, cp.table, pk, cp.last_key, limit=limit, op="R")
         rows = conn.total_changes - before
         last_seq = conn.execute("SELECT last_insert_rowid()").fetchone()[0] if rows else cp.last_seq
         done = last is None or rows < limit
@@ -91,13 +92,17 @@ def scan_table(conn: sqlite3.Connection, table: TableMapping, options: BackfillO
     started = time.monotonic()
     rate: float | None = None
 
+    def lanes() -> dict:
+        now = read_progress(conn)
+        return {"live_lag_s": now.live_lag_s, "queued": now.bulk.depth}
+
     def on_wait(reason: str) -> None:
-        display.update(ProgressEvent(table.table, cp.rows_enqueued, total, rate, None, paused=reason))
+        display.update(ProgressEvent(table.table, cp.rows_enqueued, total, rate, None, paused=reason, **lanes()))
 
     while gate.wait(conn, on_wait):
         page_size = gate.page_size(page_size)
         limit = page_size_for_rate(page_size, options.rows_per_second)
-        page, cp = take_page(conn, cp, limit, rate, total)
+        page, cp = take_page(conn, cp, limit, rate, total, tuple(table.primary_key))
         result.rows_enqueued += page.rows
         elapsed = time.monotonic() - started
         rate = result.rows_enqueued / elapsed if elapsed > 0 else None
@@ -105,6 +110,7 @@ def scan_table(conn: sqlite3.Connection, table: TableMapping, options: BackfillO
             table.table, cp.rows_enqueued, cp.total_estimate, rate,
             0.0 if page.done else eta_seconds(None if total is None else total - cp.rows_enqueued, rate),
             done=page.done, page_after=page.first_after, page_last=page.last_key, page_rows=page.rows,
+            **lanes(),
         ))
         if page.done:
             break

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import sqlite3
 
-from sqlite_to_weaviate import tool_objects
+from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.capture.install import installed_triggers
 from sqlite_to_weaviate.errors import ConfigError, S2WError
 from sqlite_to_weaviate.mapping import Mapping, TableMapping

@@ -24,9 +24,9 @@ from .install import (
     table_hash,
     tool_tables_exist,
 )
-from .schema import canonical_table_name, describe, table_info
+from .tables import canonical_table_name, describe, table_info
 from .triggers import TRIGGER_VERSION, all_trigger_names, generate_triggers
-from .txn import immediate
+from sqlite_to_weaviate.store.txn import immediate
 
 #: Kinds that mean the table's schema differs from what the triggers were generated for.
 SCHEMA_KINDS = ("column_added", "column_dropped", "column_renamed", "schema_changed")

@@ -16,17 +16,18 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from sqlite_to_weaviate import tool_objects
+from sqlite_to_weaviate.store import registry as tool_objects
 
 from .errors import CaptureError
 from .identifiers import quote_ident
-from .outbox import CAPTURE_DDL, CONTEXT_DDL, OUTBOX_DDL, enqueue_all_keys
-from .schema import TableInfo, describe, hash_description, table_info, user_tables
-from .state import STATE_DDL
+from sqlite_to_weaviate.store.lanes import BULK_DDL, OUTBOX_DDL, enqueue_all_keys
+from sqlite_to_weaviate.store.state import STATE_DDL
+
+from .tables import TableInfo, describe, hash_description, table_info, user_tables
 from .triggers import TRIGGER_VERSION, Trigger, generate_triggers, trigger_name, TRIGGER_SUFFIXES
-from .txn import immediate
+from sqlite_to_weaviate.store.txn import immediate
 
 DEFAULT_CAPTURED_BY = "sqlite-to-weaviate"
 
@@ -55,8 +56,14 @@ class CapturedTable:
 
 
 #: The tables ``install`` creates, in creation order.
-INSTALL_TABLES = (("_s2w_outbox", OUTBOX_DDL), ("_s2w_context", CONTEXT_DDL), ("_s2w_state", STATE_DDL),
-                  ("_s2w_capture", CAPTURE_DDL))
+CONTEXT_DDL = "CREATE TABLE IF NOT EXISTS _s2w_context (id INTEGER PRIMARY KEY CHECK (id = 1), ctx TEXT)"
+CAPTURE_DDL = (
+    "CREATE TABLE IF NOT EXISTS _s2w_capture (tbl TEXT PRIMARY KEY, schema_hash TEXT, "
+    "trigger_version INTEGER, installed_at REAL, pk_columns TEXT, description TEXT, "
+    "skip_noop_updates INTEGER, captured_by TEXT)"
+)
+INSTALL_TABLES = (("_s2w_outbox", OUTBOX_DDL), ("_s2w_bulk", BULK_DDL), ("_s2w_context", CONTEXT_DDL),
+                  ("_s2w_state", STATE_DDL), ("_s2w_capture", CAPTURE_DDL))
 
 
 def tool_tables_exist(conn: sqlite3.Connection) -> bool:
@@ -101,7 +108,7 @@ def name_conflicts(conn: sqlite3.Connection, tables: Iterable[str]) -> list[str]
 
 
 def check_names(conn: sqlite3.Connection, tables: Iterable[str]) -> None:
-    """Raise :class:`~sqlite_to_weaviate.tool_objects.NameTaken` listing every collision (read-only)."""
+    """Raise :class:`~sqlite_to_weaviate.store.registry.NameTaken` listing every collision (read-only)."""
     problems = name_conflicts(conn, tables)
     if problems:
         raise tool_objects.NameTaken("; ".join(problems) + "; nothing was changed")
@@ -183,7 +190,7 @@ def install_table(
         ),
     )
     if resync:
-        enqueue_all_keys(conn, info.name)
+        enqueue_all_keys(conn, info.name, info.pk)  # the bulk lane: a resync is history, live changes go first
     warnings = [
         f"table {info.name!r}: unique index {u.name!r} is on an expression; a row it makes "
         "INSERT OR REPLACE delete is captured only when the writer has recursive_triggers=ON "
@@ -236,7 +243,7 @@ def install(
 
 
 #: Tool tables that ``uninstall(drop_outbox=False)`` keeps so pending changes can still be relayed.
-KEPT_WITH_OUTBOX = ("_s2w_outbox", "_s2w_state", "_s2w_dead_letters", "_s2w_resends")
+KEPT_WITH_OUTBOX = ("_s2w_outbox", "_s2w_bulk", "_s2w_state", "_s2w_dead_letters", "_s2w_resends")
 
 
 def uninstall(conn: sqlite3.Connection, *, drop_outbox: bool = True, tables: Iterable[str] | None = None) -> None:
@@ -297,52 +304,3 @@ def schema_change(conn: sqlite3.Connection, tables: Iterable[str]) -> Iterator[s
 
 def table_info_exists(conn: sqlite3.Connection, table: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is not None
-
-
-@dataclass(frozen=True)
-class TableStatus:
-    table: str
-    triggers_installed: bool
-    trigger_version: int
-    version_current: bool
-    schema_hash_matches: bool
-    drift: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CaptureStatus:
-    """Whether capture is installed, per-table health and the outbox backlog."""
-
-    installed: bool
-    tables: tuple[TableStatus, ...] = ()
-    outbox_depth: int = 0
-    oldest_seq: int | None = None
-    newest_seq: int | None = None
-    drift: tuple = field(default_factory=tuple)
-
-
-def status(conn: sqlite3.Connection) -> CaptureStatus:
-    """Read-only health report (no transaction is written)."""
-    from .drift import SCHEMA_KINDS, detect_drift
-
-    if not tool_tables_exist(conn):
-        return CaptureStatus(installed=False)
-    drifts = detect_drift(conn)
-    by_table: dict[str, list[str]] = {}
-    for d in drifts:
-        by_table.setdefault(d.table, []).append(d.kind)
-    tables = []
-    for rec in captured_tables(conn):
-        kinds = by_table.get(rec.table, [])
-        tables.append(
-            TableStatus(
-                table=rec.table,
-                triggers_installed=bool(installed_triggers(conn, rec.table)) and "triggers_missing" not in kinds,
-                trigger_version=rec.trigger_version,
-                version_current=rec.trigger_version == TRIGGER_VERSION,
-                schema_hash_matches=not any(k in SCHEMA_KINDS for k in kinds),
-                drift=tuple(kinds),
-            )
-        )
-    depth, lo, hi = conn.execute("SELECT count(*), min(seq), max(seq) FROM _s2w_outbox").fetchone()
-    return CaptureStatus(True, tuple(tables), depth, lo, hi, tuple(drifts))

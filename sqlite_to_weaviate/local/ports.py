@@ -39,21 +39,42 @@ def port_is_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bo
         return False
 
 
-def free_port_pair() -> int:
-    """A free port ``p`` such that ``p + 1`` is free too.
+def free_ports_with_pairs(singles: int, pairs: int) -> tuple[list[int], list[int]]:
+    """``singles`` free ports and ``pairs`` bases ``p`` with ``p + 1`` free too, all distinct.
 
     Weaviate derives peers' addresses from one port plus one (gossip -> data, raft -> raft
-    RPC), so those pairs must be consecutive or the node never finds itself as a peer.
+    RPC), so those pairs must be consecutive or the node never finds itself as a peer. Every
+    chosen port stays bound until all are chosen: picking them one call at a time let the
+    kernel hand the same port out twice (gRPC and raft once collided and the node died).
     """
-    for _ in range(200):
-        base = free_port()
-        if base >= 65535:
-            continue
+    held: list[socket.socket] = []
+
+    def hold(port: int) -> bool:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as a, socket.socket(socket.AF_INET, socket.SOCK_STREAM) as b:
-                a.bind(("127.0.0.1", base))
-                b.bind(("127.0.0.1", base + 1))
-            return base
+            sock.bind(("127.0.0.1", port))
         except OSError:
-            continue
-    raise OSError("could not find two consecutive free ports on 127.0.0.1")
+            sock.close()
+            return False
+        held.append(sock)
+        return True
+
+    try:
+        single_ports = []
+        for _ in range(singles):
+            hold(0)
+            single_ports.append(int(held[-1].getsockname()[1]))
+        bases: list[int] = []
+        for _ in range(200):
+            if len(bases) == pairs:
+                break
+            hold(0)
+            base = int(held[-1].getsockname()[1])
+            if base < 65535 and hold(base + 1):
+                bases.append(base)
+        if len(bases) < pairs:
+            raise OSError("could not find two consecutive free ports on 127.0.0.1")
+        return single_ports, bases
+    finally:
+        for sock in held:
+            sock.close()

@@ -58,7 +58,7 @@ class WeaviateCluster:
         if not isinstance(self.size, int) or self.size < 1:
             raise LocalStackError(f"a cluster needs at least one node, got {self.size!r}")
         names = self._names()
-        ports = [allocate_ports() for _ in names]
+        ports = allocate_ports(len(names))  # chosen together: no port twice across nodes
         peers = ClusterPeers(
             raft_join=",".join(f"{name}:{p['raft']}" for name, p in zip(names, ports)),
             gossip_join=",".join(f"127.0.0.1:{p['gossip']}" for p in ports),

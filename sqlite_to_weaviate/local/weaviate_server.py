@@ -25,16 +25,17 @@ from typing import Any
 
 from sqlite_to_weaviate.errors import LocalStackError
 from sqlite_to_weaviate.local import process
-from sqlite_to_weaviate.local.ports import free_port_pair, free_ports
+from sqlite_to_weaviate.local.ports import free_ports_with_pairs
 from sqlite_to_weaviate.local.weaviate_build import WEAVIATE_VERSION, ensure_weaviate_binary
 
 
-def allocate_ports() -> dict[str, int]:
-    """Six free ports for one node; gossip/data and raft/raft-RPC are consecutive pairs
-    (a peer computes a node's raft RPC port as its raft port + 1 on loopback)."""
-    http, grpc = free_ports(2)
-    gossip, raft = free_port_pair(), free_port_pair()
-    return dict(http=http, grpc=grpc, gossip=gossip, data=gossip + 1, raft=raft, raft_rpc=raft + 1)
+def allocate_ports(nodes: int = 1) -> list[dict[str, int]]:
+    """Six free ports for each of ``nodes`` nodes, all chosen together (no two the same);
+    gossip/data and raft/raft-RPC are consecutive pairs (a peer computes a node's raft RPC
+    port as its raft port + 1 on loopback)."""
+    singles, bases = free_ports_with_pairs(2 * nodes, 2 * nodes)
+    return [dict(http=singles[2 * i], grpc=singles[2 * i + 1], gossip=bases[2 * i], data=bases[2 * i] + 1,
+                 raft=bases[2 * i + 1], raft_rpc=bases[2 * i + 1] + 1) for i in range(nodes)]
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class WeaviateServer:
     def ports(self) -> dict[str, int]:
         """http, grpc, gossip, data, raft, raft_rpc (allocated on first use, kept across restarts)."""
         if not self._ports:
-            self._ports = allocate_ports()
+            self._ports = allocate_ports()[0]
             if self.http_port:
                 self._ports["http"] = self.http_port
             if self.grpc_port:
@@ -97,9 +98,27 @@ class WeaviateServer:
         return self.data_dir / "weaviate.log"
 
     def start(self) -> "WeaviateServer":
-        self.spawn()
-        self.wait_ready()
-        return self
+        """Start the node; a first start whose chosen ports were taken meanwhile tries new ones.
+
+        Free ports are only free when chosen: another process may bind one before Weaviate
+        does. Only a first start re-chooses; a restart keeps its ports (clients hold the URL),
+        and so does a cluster's node (its peers were told them).
+        """
+        first_start = not self._ports
+        for attempt in range(3):
+            try:
+                self.spawn()
+                self.wait_ready()
+                return self
+            except LocalStackError as exc:
+                if not (first_start and "address already in use" in str(exc)) or attempt == 2:
+                    raise
+                self._ports = {}
+                self.http_port, self.grpc_port = self._requested
+        raise AssertionError("unreachable")
+
+    def __post_init__(self) -> None:
+        self._requested = (self.http_port, self.grpc_port)
 
     def spawn(self) -> "WeaviateServer":
         """Start the process without waiting (a cluster starts every node before any is ready)."""

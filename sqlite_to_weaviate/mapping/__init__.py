@@ -15,7 +15,7 @@ from .model import ColumnMapping, Mapping, MetadataMapping, ReferenceMapping, Ta
 from .naming import HASH_PROPERTY, collection_name, property_name
 from .presets import seed_preset_config, seed_preset_toml, seed_schema_sql
 from .reflect import NO_PRIMARY_KEY, infer_type, reflect_mapping
-from .schema import ensure_collections
+from .collections import ensure_collections
 from .sqlalchemy_models import reflect_mapping_from_models
 from .types import MAX_SAFE_INT, DataType
 

@@ -18,7 +18,7 @@ from typing import Any
 from .convert import resolve_timezone
 from .errors import MappingError
 from .model import MetadataMapping, constant_type
-from .naming import validate_collection_name, validate_property_name
+from .naming import MAX_VECTOR_NAME, VECTOR_NAME, validate_collection_name, validate_property_name
 from .types import DataType
 
 _SCALAR_NESTED_TYPES = ("text", "int", "number", "boolean", "date")
@@ -250,8 +250,9 @@ def _table(reader: _Reader, value: Any, path: str) -> TableConfig:
     vectors = []
     for name, vec in reader.get(data, "vectors", path, dict, {}).items():
         vec_path = f"{path}.vectors.{name}"
-        if not re.fullmatch(r"[_A-Za-z][_0-9A-Za-z]{0,230}", name):
-            raise reader.fail(vec_path, f"invalid vector name {name!r}", "use letters, digits and _")
+        if not VECTOR_NAME.fullmatch(name):
+            raise reader.fail(vec_path, f"invalid vector name {name!r}",
+                              f"use letters, digits and _, at most {MAX_VECTOR_NAME} characters")
         vec_data = reader.table(vec, vec_path, {"column": ""})
         column = reader.get(vec_data, "column", vec_path, str)
         if column is None:

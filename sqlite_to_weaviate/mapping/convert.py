@@ -20,6 +20,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlite_to_weaviate.sqlite_text import InvalidText
+
 from .errors import MappingError, ValueConversionError
 from .types import MAX_SAFE_INT, DataType
 
@@ -85,8 +87,10 @@ def to_int(value: Any) -> int:
         result = int(value)
     elif isinstance(value, str):
         if not _INT_LITERAL.fullmatch(value):
-            raise ValueConversionError(f"{describe(value)} is not an integer literal", kind="text that is not an integer",
-                                       fix="text")
+            raise ValueConversionError(
+                f"{describe(value)} is not an integer literal; if the column holds text as well as numbers, "
+                "map it as type = \"text\"", kind="text that is not an integer", fix="text"
+            )
         result = int(value)
     else:
         raise ValueConversionError(f"{describe(value)} cannot be an int; map the column as type = \"blob\"",
@@ -114,8 +118,11 @@ def to_number(value: Any) -> float:
         result = value
     elif isinstance(value, str):
         if not _NUMBER_LITERAL.fullmatch(value):
-            raise ValueConversionError(f"{describe(value)} is not a number literal", kind="text that is not a number",
-                                       fix="text")
+            raise ValueConversionError(
+                f"{describe(value)} is not a number literal; if the column holds text as well as numbers, "
+                "map it as type = \"text\" (numbers become their exact decimal text)",
+                kind="text that is not a number", fix="text"
+            )
         result = float(value)
     else:
         raise ValueConversionError(f"{describe(value)} cannot be a number", kind=BLOB_VALUE, fix="blob")
@@ -127,6 +134,9 @@ def to_number(value: Any) -> float:
 
 def to_text(value: Any) -> str:
     """TEXT property: text as is, numbers as exact decimal text, UTF-8 blobs decoded."""
+    if isinstance(value, InvalidText):
+        raise ValueConversionError(f"{value.describe()}; fix the value in SQLite, or map the column as "
+                                   "type = \"blob\" to store its bytes")
     if isinstance(value, str):
         try:
             value.encode("utf-8")
@@ -173,7 +183,8 @@ def to_boolean(value: Any) -> bool:
 
 
 def to_blob(value: Any) -> str | None:
-    """BLOB property: standard base64 of the bytes; text is encoded as UTF-8 first.
+    """BLOB property: standard base64 of the bytes; text is encoded as UTF-8 first (TEXT that
+    is not UTF-8 keeps its bytes).
 
     An empty value becomes an absent property: Weaviate refuses "" as a blob, and there is
     no other way to store zero bytes (documented in docs/mapping.md).
@@ -182,6 +193,8 @@ def to_blob(value: Any) -> str | None:
         return base64.b64encode(bytes(value)).decode("ascii") or None
     if isinstance(value, str):
         return base64.b64encode(value.encode("utf-8")).decode("ascii") or None
+    if isinstance(value, InvalidText):  # TEXT that is not UTF-8: its exact bytes
+        return value.base64() or None
     raise ValueConversionError(f"{describe(value)} cannot be a blob", kind="number in a blob column", fix="text")
 
 
@@ -253,9 +266,13 @@ def unix_to_date(value: int | float, unit: str) -> str:
         micros = int((Decimal(value) * scale).to_integral_value(rounding=ROUND_HALF_EVEN))
         moment = _EPOCH + timedelta(microseconds=micros)
     except (OverflowError, InvalidOperation, ValueError) as exc:
-        raise ValueConversionError(f"unix time {value!r} ({unit}) is out of range", kind=DATE_RANGE,
+        raise ValueConversionError(f"unix time {value!r} ({unit}) is out of range{_unit_hint(unit)}", kind=DATE_RANGE,
                                    fix="text" if isinstance(value, int) else "number") from exc
     return _format_utc(moment, f"{moment.microsecond:06d}")
+
+
+def _unit_hint(unit: str) -> str:
+    return "; if the column holds unix milliseconds, set date_unit = \"ms\" for it" if unit == "s" else ""
 
 
 def to_date(value: Any, unit: str, naive_tz: tzinfo) -> str:

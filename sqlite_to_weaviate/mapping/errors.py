@@ -14,7 +14,11 @@ from sqlite_to_weaviate.errors import S2WError
 
 
 class MappingError(S2WError, ValueError):
-    """The mapping or its configuration is invalid; the message says what to change."""
+    """The mapping or its configuration is invalid; the message says what to change.
+
+    An :class:`~sqlite_to_weaviate.errors.S2WError`, so every command turns it into one
+    line and exit code 3 (could not run) instead of a traceback.
+    """
 
 
 class ConversionError(ValueError):

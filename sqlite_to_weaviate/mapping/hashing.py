@@ -16,13 +16,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping as RowMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import MappingError
 from .identity import compact_json, encode_key_value
 
-if TYPE_CHECKING:
-    from .model import TableMapping
+
+
+class HashedTable(Protocol):
+    """What the hash needs of a table mapping (``model.TableMapping`` is one)."""
+
+    @property
+    def table(self) -> str: ...
+
+    @property
+    def source_columns(self) -> tuple[str, ...]: ...
 
 HASH_VERSION = "s2w-content-v1"
 
@@ -40,6 +48,6 @@ def hash_values(table: str, columns: tuple[str, ...], row: RowMapping[str, Any])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def content_hash(table_mapping: "TableMapping", row: RowMapping[str, Any]) -> str:
+def content_hash(table_mapping: HashedTable, row: RowMapping[str, Any]) -> str:
     """Hash of the row's ``source_columns`` values (see module docstring for the formula)."""
     return hash_values(table_mapping.table, table_mapping.source_columns, row)

@@ -9,6 +9,7 @@ unambiguous, type-aware JSON array instead::
     canonical_key("t", ("42",))           == '["t","42"]'
     canonical_key("t", (1.5,))            == '["t",{"f":"1.5"}]'
     canonical_key("t", (b"\\x01",))        == '["t",{"b":"AQ=="}]'
+    canonical_key("t", (InvalidText(b"\\xc3("),)) == '["t",{"xt":"wyg="}]'   # TEXT, not UTF-8
 
     object_uuid(table, pk) == uuid.uuid5(UUID_NAMESPACE, canonical_key(table, pk))
 
@@ -26,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from sqlite_to_weaviate.sqlite_text import InvalidText
+
 from .errors import MappingError
 
 #: Fixed namespace of every object id this tool writes. Never change it: doing so
@@ -37,7 +40,8 @@ def encode_key_value(value: Any) -> Any:
     """Encode one SQLite value as a JSON-able, type-tagged value.
 
     int -> JSON integer (exact at any size); str -> JSON string; float -> ``{"f": repr}``;
-    bytes -> ``{"b": base64}``; bool -> the int SQLite stores for it. NULL is not a key.
+    bytes -> ``{"b": base64}``; TEXT whose bytes are not UTF-8 (``InvalidText``) ->
+    ``{"xt": base64}``; bool -> the int SQLite stores for it. NULL is not a key.
     """
     if isinstance(value, bool):
         return int(value)
@@ -52,6 +56,8 @@ def encode_key_value(value: Any) -> Any:
         return {"f": repr(value)}
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"b": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, InvalidText):
+        return {"xt": value.base64()}
     if value is None:
         raise MappingError("NULL cannot be part of a primary key (declare the key NOT NULL)")
     raise MappingError(f"unsupported primary-key value type {type(value).__name__}: {value!r}")

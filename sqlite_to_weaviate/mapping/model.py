@@ -235,16 +235,6 @@ class TableMapping:
 
         return dataclasses.replace(self, collection=validate_collection_name(name, f"table {self.table!r}"))
 
-    def collection_config(self, *, name_prefix: str = "", replication_factor: int = 1) -> dict[str, Any]:
-        """Keyword arguments for ``client.collections.create(**kwargs)``.
-
-        ``name_prefix`` is prepended to this collection's name and to the targets of its
-        references, so a whole prefixed mapping stays consistent.
-        """
-        from .schema import collection_config
-
-        return collection_config(self, name_prefix=name_prefix, replication_factor=replication_factor)
-
     def to_object(self, row: RowMapping[str, Any], *, now: datetime | None = None,
                   object_id: uuid.UUID | None = None) -> WeaviateObject:
         """Convert one row (column -> sqlite3 value) to its object.

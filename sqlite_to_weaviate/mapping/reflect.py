@@ -10,18 +10,21 @@ prefix proves nothing) are not the app's data and are left out entirely.
 from __future__ import annotations
 
 import difflib
+import re
 import sqlite3
 from dataclasses import dataclass
 
-from sqlite_to_weaviate import tool_objects
+from sqlite_to_weaviate.store import registry as tool_objects
 
 from .config_file import ColumnConfig, MappingConfig, TableConfig
 from .errors import MappingError
 from .model import ColumnMapping, Mapping, ReferenceMapping, TableMapping
-from .naming import HASH_PROPERTY, collection_name, property_name
+from .naming import HASH_PROPERTY, collection_name, property_name, toml_key
 from .types import DataType
 
+_USING = re.compile(r"\bUSING\s+[\"'`\[]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 NO_PRIMARY_KEY = "no declared primary key: rowids are unstable under VACUUM; add a PRIMARY KEY or exclude the table"
+VIEW = "view: it stores no rows of its own; the tables it reads are migrated (map a table, not a view)"
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,12 @@ def infer_type(declared_type: str) -> tuple[DataType, str | None]:
 
     Names first (BOOL -> boolean, JSON -> text holding JSON, DATE/TIME -> date), then
     SQLite's affinity rules: INT -> int; CHAR/CLOB/TEXT -> text; BLOB -> blob; no type ->
-    text; REAL/FLOA/DOUB and NUMERIC affinity (DECIMAL, NUMERIC) -> number.
+    text; REAL/FLOA/DOUB and NUMERIC affinity (DECIMAL, NUMERIC) -> number. ``ANY`` (a
+    STRICT table's "any value" column) -> text, which holds every number exactly too.
     """
     declared = declared_type.upper()
+    if declared.strip() == "ANY":
+        return DataType.TEXT, None
     if "BOOL" in declared:
         return DataType.BOOLEAN, None
     if "JSON" in declared:
@@ -77,15 +83,49 @@ def _cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
 
 
 def list_tables(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    """(name, kind) of every table in the main schema; kind is table, virtual or shadow."""
+    """(name, kind) of every table and view in the main schema; kind is table, virtual, shadow or view.
+
+    Only ``main``: databases the application ATTACHes to its own connections are other
+    files, never captured (docs/capture.md).
+    """
     try:
         rows = _cursor(conn).execute(
             "SELECT name, type FROM pragma_table_list WHERE schema = 'main' ORDER BY name"
         ).fetchall()
-        return [(name, kind) for name, kind in rows if kind in ("table", "virtual", "shadow")]
+        return [(name, kind) for name, kind in rows if kind in ("table", "virtual", "shadow", "view")]
     except sqlite3.OperationalError:  # SQLite < 3.37 has no pragma_table_list
-        rows = _cursor(conn).execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name").fetchall()
-        return [(name, "virtual" if (sql or "").upper().startswith("CREATE VIRTUAL") else "table") for name, sql in rows]
+        rows = _cursor(conn).execute(
+            "SELECT name, type, sql FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
+        ).fetchall()
+        return [(name, "view" if kind == "view" else "virtual" if (sql or "").upper().startswith("CREATE VIRTUAL")
+                 else "table") for name, kind, sql in rows]
+
+
+def unrecognised_shadow_tables(conn: sqlite3.Connection, names: list[str]) -> dict[str, tuple[str, str]]:
+    """Tables that look like shadow tables of a virtual table whose module is not loaded here.
+
+    SQLite recognises a shadow table (``<vtab>_<suffix>``) only through the virtual table's
+    module. An application may load a module this process does not have (sqlite-vec's
+    ``vec0``, a custom FTS tokenizer build, ...): its shadow tables then look like ordinary
+    tables. Returns table -> (virtual table, module) for every ordinary-looking table named
+    ``<vtab>_...`` of such a virtual table.
+    """
+    cursor = _cursor(conn)
+    try:
+        loaded = {row[0].lower() for row in cursor.execute("SELECT name FROM pragma_module_list")}
+    except sqlite3.OperationalError:  # built without the introspection pragmas: nothing to go on
+        return {}
+    unloaded: dict[str, str] = {}
+    for name, sql in cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall():
+        match = _USING.search(sql or "")
+        if (sql or "").lstrip().upper().startswith("CREATE VIRTUAL") and match and match.group(1).lower() not in loaded:
+            unloaded[name] = match.group(1)
+    found: dict[str, tuple[str, str]] = {}
+    for name in names:
+        for vtab, module in unloaded.items():
+            if name != vtab and name.lower().startswith(vtab.lower() + "_"):
+                found[name] = (vtab, module)
+    return found
 
 
 def table_columns(conn: sqlite3.Connection, table: str) -> list[SourceColumn]:
@@ -123,15 +163,24 @@ def reflect_mapping(conn: sqlite3.Connection, config: MappingConfig | None = Non
 
     skipped: dict[str, str] = {}
     columns_of: dict[str, list[SourceColumn]] = {}
+    unrecognised = unrecognised_shadow_tables(conn, names)
     for name, kind in all_tables:
         if config.include is not None and name not in config.include:
             skipped[name] = "not listed in `include` of the mapping config"
         elif name in config.exclude:
             skipped[name] = "listed in `exclude` of the mapping config"
+        elif kind == "table" and name in unrecognised and config.include is None and name not in config.tables:
+            vtab, module = unrecognised[name]
+            skipped[name] = (
+                f"probably a shadow table of virtual table {vtab!r}, whose module {module!r} is not loaded here "
+                "(so SQLite cannot tell): internal storage; list it in `include` if it is application data"
+            )
         elif kind == "virtual":
             skipped[name] = "virtual table (e.g. FTS): not supported; map the table holding its content instead"
         elif kind == "shadow":
             skipped[name] = "shadow table of a virtual table: internal storage, not application data"
+        elif kind == "view":
+            skipped[name] = VIEW
         else:
             columns = table_columns(conn, name)
             if not any(c.pk_position for c in columns):
@@ -197,7 +246,7 @@ def _table_mapping(config: MappingConfig, table: str, columns: list[SourceColumn
         column_config = table_config.columns.get(column.name, ColumnConfig())
         if column.name in table_config.exclude_columns or column_config.exclude or column.name in vector_columns:
             continue
-        mapped.append(_column_mapping(config, column, column_config))
+        mapped.append(_column_mapping(config, table, column, column_config))
 
     references = []
     for index, reference in enumerate(table_config.references):
@@ -237,7 +286,18 @@ def _table_mapping(config: MappingConfig, table: str, columns: list[SourceColumn
     )
 
 
-def _column_mapping(config: MappingConfig, column: SourceColumn, column_config: ColumnConfig) -> ColumnMapping:
+def _derived_property(table: str, column: str) -> str:
+    """The derived property name, or an error naming the table and the config key that fixes it."""
+    try:
+        return property_name(column)
+    except MappingError as exc:
+        raise MappingError(
+            f"table {table!r}: {exc} "
+            f"([tables.{toml_key(table)}.columns.{toml_key(column)}] property = \"...\")"
+        ) from None
+
+
+def _column_mapping(config: MappingConfig, table: str, column: SourceColumn, column_config: ColumnConfig) -> ColumnMapping:
     inferred, json_as = infer_type(column.declared_type)
     data_type = column_config.type or inferred
     if column_config.date_unit and data_type is not DataType.DATE:
@@ -253,7 +313,7 @@ def _column_mapping(config: MappingConfig, column: SourceColumn, column_config: 
         json_as = None
     return ColumnMapping(
         column=column.name,
-        property=column_config.property or property_name(column.name),
+        property=column_config.property or _derived_property(table, column.name),
         data_type=data_type,
         vectorize=bool(column_config.vectorize),
         index_filterable=True if column_config.filterable is None else column_config.filterable,

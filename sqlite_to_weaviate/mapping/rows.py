@@ -5,13 +5,17 @@ profiles every value) read whole tables of a live database. Each page is one sho
 statement (``WHERE (pk) > (last) ORDER BY pk LIMIT n``), so memory stays flat in table
 size and no read transaction is held open long enough to starve WAL checkpoints. Rows
 with a NULL key value -- SQLite allows them in a non-INTEGER key of a rowid table --
-cannot be paged by key; they are read first, paged by rowid.
+cannot be paged by key; they are read first, paged by rowid. TEXT that is not UTF-8 is
+read as :class:`~sqlite_to_weaviate.sqlite_text.InvalidText` (the row is refused, the
+scan goes on), and binds back as the same value when it is the last key of a page.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+
+from sqlite_to_weaviate.sqlite_text import bind, fetch_all, marker
 
 from .model import TableMapping, quote_identifier
 
@@ -22,7 +26,6 @@ def iter_row_pages(conn: sqlite3.Connection, table: TableMapping, page_size: int
     """Pages of rows, each a tuple of values in ``table.source_columns`` order (what ``select_sql`` reads)."""
     pk = ", ".join(quote_identifier(c) for c in table.primary_key)
     not_null = " AND ".join(f"{quote_identifier(c)} IS NOT NULL" for c in table.primary_key)
-    marks = ", ".join("?" * len(table.primary_key))
     positions = [table.source_columns.index(c) for c in table.primary_key]
     rowid = _rowid_name(conn, table)
     if rowid is not None:
@@ -31,7 +34,7 @@ def iter_row_pages(conn: sqlite3.Connection, table: TableMapping, page_size: int
         while True:
             where = f"NOT ({not_null})" + ("" if after_rowid is None else f" AND {rowid} > ?")
             params = (() if after_rowid is None else (after_rowid,)) + (page_size,)
-            batch = conn.execute(f"{select} WHERE {where} ORDER BY {rowid} LIMIT ?", params).fetchall()
+            batch = fetch_all(conn, f"{select} WHERE {where} ORDER BY {rowid} LIMIT ?", params)
             if not batch:
                 break
             after_rowid = batch[-1][0]
@@ -39,10 +42,11 @@ def iter_row_pages(conn: sqlite3.Connection, table: TableMapping, page_size: int
     after: tuple | None = None
     while True:
         if after is None:
-            batch = conn.execute(f"{table.select_sql()} WHERE {not_null} ORDER BY {pk} LIMIT ?", (page_size,)).fetchall()
+            batch = fetch_all(conn, f"{table.select_sql()} WHERE {not_null} ORDER BY {pk} LIMIT ?", (page_size,))
         else:
-            batch = conn.execute(f"{table.select_sql()} WHERE {not_null} AND ({pk}) > ({marks}) ORDER BY {pk} LIMIT ?",
-                                 (*after, page_size)).fetchall()
+            marks = ", ".join(marker(v) for v in after)
+            batch = fetch_all(conn, f"{table.select_sql()} WHERE {not_null} AND ({pk}) > ({marks}) ORDER BY {pk} LIMIT ?",
+                              (*[bind(v) for v in after], page_size))
         if not batch:
             break
         after = tuple(batch[-1][i] for i in positions)

@@ -4,7 +4,9 @@
 never blocks writers (``Connection.backup`` with a page budget can restart forever under
 writes; see docs/known pitfalls). Neither fsyncs the directory, so the copy is written under
 a temporary name in the target directory, integrity-checked, fsynced, renamed atomically
-and the directory fsynced: a crash leaves either no backup or a complete, checked one.
+and the directory fsynced: a crash leaves either no backup or a complete, checked one. The
+file is created with mode 0600 (owner only), whatever the umask: a backup must not be
+readable by more users than need it, and the app's own file may well be 0600 itself.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from pathlib import Path
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.sqlite_db import BUSY_TIMEOUT_MS, sqlite_path_from_url
+
+
+BACKUP_MODE = 0o600
 
 
 class BackupError(S2WError):
@@ -64,6 +69,10 @@ def backup_database(source: str | Path, destination: str | Path | None = None) -
     tmp = directory / f".{dest.name}.tmp-{os.getpid()}"
     started = time.monotonic()
     try:
+        # The copy holds everything the app stores: owner-only from its first byte. VACUUM INTO
+        # writes into an existing empty file, keeping the mode it was created with.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, BACKUP_MODE))
+        os.chmod(tmp, BACKUP_MODE)  # whatever the umask
         src_conn = sqlite3.connect(f"file:{src}?mode=ro", uri=True, isolation_level=None,
                                    timeout=BUSY_TIMEOUT_MS / 1000)
         try:

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlite_to_weaviate import capture, tool_objects
+from sqlite_to_weaviate import capture
+from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.capture.install import tool_tables_exist
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.settings import Settings
-from sqlite_to_weaviate.writer.relay import RelayLock
+from sqlite_to_weaviate.writer.relay_lock import RelayLock
+
+from sqlite_to_weaviate.store.progress import read_progress
 
 from .phases import Phase, set_phase
 from .rollback import sqlite_tool_objects
@@ -42,11 +45,8 @@ def plan_uninstall(settings: Settings) -> UninstallPlan:
         plan = UninstallPlan(objects=[n for n in sqlite_tool_objects(conn)
                                       if tool_objects.fold(n) != tool_objects.fold(tool_objects.REGISTRY)])
         if tool_objects.has_table(conn, "_s2w_outbox"):
-            checkpoint = 0
-            if tool_objects.has_table(conn, "_s2w_state"):
-                row = conn.execute("SELECT value FROM _s2w_state WHERE key='relay.checkpoint'").fetchone()
-                checkpoint = int(row[0]) if row else 0
-            plan.pending = conn.execute("SELECT count(*) FROM _s2w_outbox WHERE seq > ?", (checkpoint,)).fetchone()[0]
+            p = read_progress(conn)
+            plan.pending = p.live.depth + p.bulk.depth + p.owed
         return plan
     finally:
         conn.close()

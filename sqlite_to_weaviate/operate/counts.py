@@ -62,7 +62,7 @@ def count_objects(client: Any, collection_name: str) -> int:
     return collection.aggregate.over_all(total_count=True).total_count or 0
 
 
-def _row_counts(conn: sqlite3.Connection, tables: list[TableMapping]) -> tuple[dict[str, int], int]:
+def _row_counts(conn: sqlite3.Connection, tables: list[TableMapping]) -> tuple[dict[str, int], live.Marks]:
     conn.execute("BEGIN")
     try:
         counts = {t.table: int(conn.execute(f"SELECT count(*) FROM {quote_identifier(t.table)}").fetchone()[0])
@@ -86,7 +86,7 @@ def check_counts(conn: sqlite3.Connection, client: Any, mapping: Mapping, *, att
         live.wait_caught_up(conn, mark, catch_up_timeout)
         objects = {t.table: count_objects(client, t.collection) for t in tables}
         result = [TableCount(t.table, t.collection, rows[t.table], objects[t.table]) for t in tables]
-        if live.high_water(conn) == mark and live.checkpoint(conn) >= mark:
+        if live.high_water(conn) == mark and live.applied(live.checkpoint(conn), mark):
             return CountCheck(result, comparable=True)
         time.sleep(min(2.0, 0.2 * (attempt + 1)))
     return CountCheck(result, comparable=False)

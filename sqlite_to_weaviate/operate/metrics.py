@@ -14,17 +14,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+if TYPE_CHECKING:
+    from sqlite_to_weaviate.writer.status import PipelineStatus
+
 METRIC_NAMES = (
-    "s2w_lag_seconds", "s2w_outbox_depth", "s2w_applied_total", "s2w_errors_total", "s2w_retries_total",
+    "s2w_lag_seconds", "s2w_outbox_depth", "s2w_bulk_backlog", "s2w_backfill_rows_remaining",
+    "s2w_backfill_eta_seconds", "s2w_applied_total", "s2w_errors_total", "s2w_retries_total",
     "s2w_dead_letters", "s2w_backfill_rows_total", "s2w_backfill_progress_ratio", "s2w_verify_differences",
     "s2w_workers", "s2w_phase", "s2w_verify_runs_total", "s2w_verify_differences_found_total",
-    "s2w_verify_repaired_total",
+    "s2w_verify_repaired_total", "s2w_relay_stuck_seconds", "s2w_refused_total",
 )
 
 
@@ -32,8 +36,11 @@ METRIC_NAMES = (
 class MetricsSample:
     """Everything one scrape reports (filled by the sidecar's ``sample`` function)."""
 
-    lag_seconds: float = 0.0
-    outbox_depth: int = 0
+    lag_seconds: float = 0.0          # the live lag: age of the oldest unapplied live change
+    outbox_depth: int = 0             # the live backlog
+    bulk_backlog: int = 0             # history/repair keys queued but not yet applied
+    backfill_remaining: int | None = None
+    backfill_eta_seconds: float | None = None
     applied_total: int = 0
     errors_total: int = 0
     retries_total: int = 0
@@ -46,8 +53,29 @@ class MetricsSample:
     verify_repaired_total: int = 0
     workers: int = 0
     phase: int = 0
+    relay_stuck_seconds: float = 0.0                          # 0 unless the relay is stuck (writer/stuck.py)
+    refused: dict[str, int] = field(default_factory=dict)     # refusals by kind (writer/trust.py)
     healthy: bool = True
     problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_status(cls, st: "PipelineStatus") -> "MetricsSample":
+        """What ``status`` knows, as gauges: both lanes apart (invariant 11), dead letters, the
+        backfill per table, a stuck relay, refusals and problems. The sidecar adds its own
+        counters, workers, phase and verify results."""
+        s = cls(lag_seconds=st.oldest_unapplied_age_s or 0.0, outbox_depth=st.outbox_depth,
+                bulk_backlog=st.bulk_backlog, backfill_remaining=st.backfill_remaining,
+                backfill_eta_seconds=st.backfill_eta_s, dead_letters=st.dead_letters,
+                relay_stuck_seconds=round(st.stuck_seconds or 0.0, 3), refused=dict(st.refused),
+                problems=list(st.problems))
+        for table, value in st.backfill.items():
+            if not isinstance(value, dict):
+                continue
+            rows = int(value.get("rows_enqueued") or 0)
+            total = value.get("total_estimate")
+            s.backfill_rows[table] = rows
+            s.backfill_progress[table] = 1.0 if value.get("done") else (min(1.0, rows / total) if total else 0.0)
+        return s
 
 
 class SidecarCollector(Collector):
@@ -68,8 +96,16 @@ class SidecarCollector(Collector):
 
     def collect(self):  # -> Iterator[Metric]
         s = self.latest()
-        yield GaugeMetricFamily("s2w_lag_seconds", "Age of the oldest captured change not yet applied", value=s.lag_seconds)
-        yield GaugeMetricFamily("s2w_outbox_depth", "Captured changes beyond the relay checkpoint", value=s.outbox_depth)
+        yield GaugeMetricFamily("s2w_lag_seconds", "Live lag: age of the oldest live change not yet applied",
+                                value=s.lag_seconds)
+        yield GaugeMetricFamily("s2w_outbox_depth", "Live backlog: captured changes not yet applied",
+                                value=s.outbox_depth)
+        yield GaugeMetricFamily("s2w_bulk_backlog", "History and repair keys queued but not yet applied",
+                                value=s.bulk_backlog)
+        yield GaugeMetricFamily("s2w_backfill_rows_remaining", "Rows the backfill has yet to copy (-1: unknown)",
+                                value=-1 if s.backfill_remaining is None else s.backfill_remaining)
+        yield GaugeMetricFamily("s2w_backfill_eta_seconds", "Backfill ETA at the measured bulk rate (-1: unknown)",
+                                value=-1 if s.backfill_eta_seconds is None else s.backfill_eta_seconds)
         yield CounterMetricFamily("s2w_applied", "Changes applied to Weaviate by this sidecar", value=s.applied_total)
         yield CounterMetricFamily("s2w_errors", "Failed or lost jobs seen by this sidecar", value=s.errors_total)
         yield CounterMetricFamily("s2w_retries", "Job retries scheduled by this sidecar", value=s.retries_total)
@@ -91,6 +127,11 @@ class SidecarCollector(Collector):
                                   value=s.verify_repaired_total)
         yield GaugeMetricFamily("s2w_workers", "Worker processes alive", value=s.workers)
         yield GaugeMetricFamily("s2w_phase", "Migration phase (1 schema .. 5 cleanup)", value=s.phase)
+        yield GaugeMetricFamily("s2w_relay_stuck_seconds",
+                                "Seconds the relay has kept failing with nothing applied (0: not stuck)",
+                                value=s.relay_stuck_seconds)
+        yield CounterMetricFamily("s2w_refused", "Jobs and acks refused as forged, foreign or unverifiable "
+                                  "(all kinds; `status` breaks them down)", value=sum(s.refused.values()))
 
 
 class MetricsServer:

@@ -23,11 +23,11 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from sqlite_to_weaviate import tool_objects
-from sqlite_to_weaviate.capture import get_state
-from sqlite_to_weaviate.capture.state import has_state_table
+from sqlite_to_weaviate.store import registry as tool_objects
+from sqlite_to_weaviate.store.state import StateKey, get_state
+from sqlite_to_weaviate.store.state import has_state_table
 
-LEGACY_OWNERSHIP_KEY = "migration.collections"
+LEGACY_OWNERSHIP_KEY = StateKey.LEGACY_OWNERSHIP
 
 DELETE_WHOLE = "delete"             # the tool created it
 DELETE_IF_ONLY_OURS = "legacy"      # the legacy record says created; check there is no foreign object

@@ -1,6 +1,6 @@
 """Migration phases (stored in ``_s2w_state``) and the cutover readiness gate.
 
-The phase lives in the app's SQLite file next to the checkpoints it summarises, so it
+The phase (``store.phase``) lives in the app's SQLite file next to the checkpoints it summarises, so it
 survives any sidecar crash and every command (``status``, ``ready``, ``run``, ``migrate``)
 sees the same answer. Phases only move forward on evidence (init done, backfill
 checkpoints done and applied, a clean verify); re-running any step is idempotent, which
@@ -13,101 +13,19 @@ dead letter is *not* ready, and the gate says why.
 
 from __future__ import annotations
 
-import enum
 import json
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlite_to_weaviate import tool_objects
-from sqlite_to_weaviate.capture import get_state, set_state
-from sqlite_to_weaviate.capture.state import ensure_state_table, has_state_table
-from sqlite_to_weaviate.capture.txn import immediate
-
-PHASE_KEY = "phase"
-VERIFY_KEY = "verify.last"
-RELAY_CHECKPOINT_KEY = "relay.checkpoint"
-
-
-class Phase(enum.IntEnum):
-    """The five phases of a zero-downtime migration (0: nothing installed yet)."""
-
-    NONE = 0
-    SCHEMA = 1      # capture installed, collections created and validated
-    BACKFILL = 2    # historical rows streaming through the outbox
-    LIVE = 3        # backfill applied; dual-write keeps Weaviate current
-    VERIFIED = 4    # a clean verify with no lag: ready for cutover
-    CLEANUP = 5     # capture being removed after cutover
-
-    @property
-    def label(self) -> str:
-        return _LABELS[self]
-
-
-_LABELS = {
-    Phase.NONE: "not started",
-    Phase.SCHEMA: "schema created and validated",
-    Phase.BACKFILL: "historical backfill",
-    Phase.LIVE: "dual-write live",
-    Phase.VERIFIED: "verified and ready for cutover",
-    Phase.CLEANUP: "cleanup",
-}
-
-
-def _has_state(conn: sqlite3.Connection) -> bool:
-    return has_state_table(conn)
-
-
-def uninstalled_at(conn: sqlite3.Connection) -> float | None:
-    """When ``uninstall`` removed capture after cutover (phase 5), or None if it never did."""
-    return tool_objects.created_at(conn, tool_objects.MILESTONE, tool_objects.UNINSTALLED)
-
-
-def get_phase(conn: sqlite3.Connection) -> Phase:
-    """The recorded phase (NONE when capture was never installed or was rolled back).
-
-    After ``uninstall`` the state table is gone but the registry keeps the cutover
-    milestone, so the answer stays 5 (cleanup) until a new ``init``.
-    """
-    if not _has_state(conn):
-        return Phase.CLEANUP if uninstalled_at(conn) is not None else Phase.NONE
-    raw = get_state(conn, PHASE_KEY)
-    if not raw:
-        return Phase.NONE
-    try:
-        return Phase(int(json.loads(raw)["number"]))
-    except (ValueError, KeyError, TypeError):
-        return Phase.NONE
-
-
-def set_phase(conn: sqlite3.Connection, phase: Phase, *, allow_backwards: bool = False) -> Phase:
-    """Record ``phase`` (never moving backwards unless asked); returns the phase now stored."""
-    with immediate(conn):
-        ensure_state_table(conn)
-        current = get_phase(conn)
-        if phase < current and not allow_backwards:
-            return current
-        set_state(conn, PHASE_KEY, json.dumps({"number": int(phase), "name": phase.label, "at": time.time()}))
-    return phase
-
-
-def record_verification(conn: sqlite3.Connection, summary: dict[str, Any]) -> None:
-    """Keep the last verify result (with its time) for the readiness gate and metrics."""
-    with immediate(conn):
-        ensure_state_table(conn)
-        set_state(conn, VERIFY_KEY, json.dumps({"at": time.time(), **summary}, default=str))
-
-
-def last_verification(conn: sqlite3.Connection) -> dict[str, Any] | None:
-    if not _has_state(conn):
-        return None
-    raw = get_state(conn, VERIFY_KEY)
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return None
-
+from sqlite_to_weaviate.settings import Settings
+from sqlite_to_weaviate.store import registry as tool_objects
+from sqlite_to_weaviate.store.phase import (  # noqa: F401 - the phase API lives in the store; re-exported for operate
+    PHASE_KEY, VERIFY_KEY, Phase, get_phase, last_verification, record_verification, set_phase, uninstalled_at,
+)
+from sqlite_to_weaviate.store.progress import read_progress
+from sqlite_to_weaviate.store.state import BACKFILL_PREFIX, items_with_prefix
 
 @dataclass
 class Readiness:
@@ -127,16 +45,14 @@ class Readiness:
 
 def backfill_states(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
     """``backfill.<table>`` checkpoints (the pause flag excluded)."""
-    if not _has_state(conn):
-        return {}
     out = {}
-    for key, value in conn.execute("SELECT key, value FROM _s2w_state WHERE key LIKE 'backfill.%'"):
+    for key, value in items_with_prefix(conn, BACKFILL_PREFIX):
         try:
             data = json.loads(value)
         except ValueError:
             continue
         if isinstance(data, dict):
-            out[key.removeprefix("backfill.")] = data
+            out[key.removeprefix(BACKFILL_PREFIX)] = data
     return out
 
 
@@ -148,20 +64,21 @@ def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, ma
     checks: dict[str, bool] = {}
     reasons: list[str] = []
     facts: dict[str, Any] = {}
-    installed = tool_objects.has_table(conn, "_s2w_outbox") and _has_state(conn)
+    installed = tool_objects.has_table(conn, "_s2w_outbox") and tool_objects.has_table(conn, "_s2w_state")
     checks["capture_installed"] = installed
     if not installed:
         reasons.append("capture is not installed (run `sqlite-to-weaviate init` or `migrate`)")
         return Readiness(False, phase, checks, reasons, facts)
-    checkpoint = int(get_state(conn, RELAY_CHECKPOINT_KEY, "0") or 0)
-    depth, oldest = conn.execute("SELECT count(*), min(ts) FROM _s2w_outbox WHERE seq > ?", (checkpoint,)).fetchone()
-    facts.update(outbox_depth=int(depth), lag_s=0.0 if oldest is None else round(now - oldest, 3))
+    p = read_progress(conn)
+    depth = p.live.depth + p.bulk.depth
+    lag = 0.0 if p.live.oldest_ts is None else round(now - p.live.oldest_ts, 3)
+    facts.update(outbox_depth=p.live.depth, bulk_backlog=p.bulk.depth, lag_s=lag)
     checks["outbox_drained"] = depth == 0
-    if depth:
-        reasons.append(f"{depth} captured change(s) not yet applied (lag {facts['lag_s']:.1f}s)")
-    from sqlite_to_weaviate.writer import resends
-
-    owed, _ = resends.pending(conn)
+    if p.live.depth:
+        reasons.append(f"{p.live.depth} captured change(s) not yet applied (lag {lag:.1f}s)")
+    if p.bulk.depth:
+        reasons.append(f"{p.bulk.depth} backfill/repair key(s) not yet applied")
+    owed = p.owed
     facts["resends_pending"] = owed
     checks["no_resends_pending"] = owed == 0
     if owed:
@@ -171,8 +88,7 @@ def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, ma
     checks["backfill_done"] = not not_done
     if not_done:
         reasons.append(f"backfill not finished for: {', '.join(sorted(not_done))}")
-    has_dead = tool_objects.has_table(conn, "_s2w_dead_letters")
-    dead = conn.execute("SELECT count(*) FROM _s2w_dead_letters").fetchone()[0] if has_dead else 0
+    dead = p.dead_letters
     facts["dead_letters"] = int(dead)
     checks["no_dead_letters"] = dead == 0
     if dead:
@@ -199,7 +115,7 @@ def evaluate_readiness(conn: sqlite3.Connection, mapped_tables: list[str], *, ma
     return Readiness(not reasons, phase, checks, reasons, facts)
 
 
-def readiness(settings: Any, *, max_verify_age_s: float = 3600.0) -> Readiness:
+def readiness(settings: Settings, *, max_verify_age_s: float = 3600.0) -> Readiness:
     """The gate for ``settings``' database (read-only: asking never writes anything)."""
     conn = settings.open_db(readonly=True)
     try:

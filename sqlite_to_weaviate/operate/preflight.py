@@ -81,10 +81,10 @@ def preflight(settings: Settings) -> PreflightReport:
 
 
 def _redis_where(url: str) -> str:
-    """The URL without a password."""
-    from sqlite_to_weaviate.redis_adapter import redact_redis_url
+    """The URL without its passwords."""
+    from sqlite_to_weaviate.redaction import redact_url
 
-    return redact_redis_url(url)
+    return redact_url(url)
 
 
 def ensure_no_relay(settings: Settings, *, hint: str) -> None:
@@ -92,7 +92,7 @@ def ensure_no_relay(settings: Settings, *, hint: str) -> None:
 
     Takes and releases the relay's own lock; a lock file it had to create is removed again.
     """
-    from sqlite_to_weaviate.writer.relay import RelayAlreadyRunning, RelayLock
+    from sqlite_to_weaviate.writer.relay_lock import RelayAlreadyRunning, RelayLock
 
     lock = RelayLock(settings.sqlite_path)
     existed = lock.path.exists()

@@ -26,14 +26,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlite_to_weaviate import capture, tool_objects
-from sqlite_to_weaviate.capture.txn import immediate
+from sqlite_to_weaviate import capture
+from sqlite_to_weaviate.store import registry as tool_objects
+from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.mapping.naming import HASH_PROPERTY
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
-from sqlite_to_weaviate.writer.relay import RelayLock
+from sqlite_to_weaviate.writer.relay_lock import RelayLock
 
 from .ownership import DELETE_IF_ONLY_OURS, DELETE_OUR_OBJECTS, DELETE_WHOLE, plan_collections
 from .phases import Phase, get_phase, uninstalled_at
@@ -73,13 +74,21 @@ class RollbackReport:
 
 
 def namespace_keys(client: Any, namespace: str) -> list[bytes]:
-    """Every Redis key of one pipeline namespace (its own keys, its RQ queue, registries and jobs)."""
-    queue = RedisKeys(namespace).queue
+    """Every Redis key of one pipeline namespace (its own keys, its RQ queue, registries and jobs).
+
+    Namespaces may contain ``-``, so job ids (``<namespace>-p<partition>-<run id>-<counter>``,
+    writer/relay.py) are matched whole: namespace ``app`` must not take the jobs of
+    ``app-p2`` (``app-p2-p3-...``), whose text after ``app-p2-`` is not a 12-hex-digit run id.
+    """
+    queues = RedisKeys(namespace).queues()
+    job_id = rf"{re.escape(namespace)}-p\d+-[0-9a-f]{{12}}-\d+"
+    queue_names = "|".join(re.escape(q) for q in queues)
     exact = re.compile(
-        rf"^(?:{re.escape(namespace)}:.*|rq:[a-z_]+:{re.escape(queue)}(?::.*)?|rq:[a-z_]+:{re.escape(namespace)}-p\d+-.*)$"
+        rf"^(?:{re.escape(namespace)}:.*|rq:[a-z_]+:(?:{queue_names})(?::.*)?|rq:[a-z_]+:{job_id}(?::.*)?)$"
     )
     found: set[bytes] = set()
-    for pattern in (f"{namespace}:*", f"rq:*:{queue}", f"rq:*:{queue}:*", f"rq:*:{namespace}-p*"):
+    patterns = [f"{namespace}:*", f"rq:*:{namespace}-p*"] + [p for q in queues for p in (f"rq:*:{q}", f"rq:*:{q}:*")]
+    for pattern in patterns:
         for key in client.scan_iter(match=pattern, count=1000):
             if exact.match(key.decode(errors="replace")):
                 found.add(key)
@@ -195,7 +204,7 @@ def rollback(settings: Settings, *, dry_run: bool = False, force: bool = False) 
             if keys and not dry_run:
                 for i in range(0, len(keys), 1000):
                     redis_client.delete(*keys[i:i + 1000])
-                redis_client.srem("rq:queues", f"rq:queue:{RedisKeys(settings.namespace).queue}")
+                redis_client.srem("rq:queues", *[f"rq:queue:{q}" for q in RedisKeys(settings.namespace).queues()])
             report.redis_keys_deleted = len(keys)
         finally:
             redis_client.close()

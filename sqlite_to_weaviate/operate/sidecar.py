@@ -54,6 +54,7 @@ class VerifyCounters:
 @dataclass(frozen=True)
 class SidecarOptions:
     workers: int = 2
+    live_workers: int = 1                 # more workers that take only live jobs (worker_pool)
     init: bool = True
     backfill: bool = True
     backfill_options: BackfillOptions | None = None
@@ -63,6 +64,7 @@ class SidecarOptions:
     worker_stop_timeout: float = 30.0     # then SIGKILL (the job is re-sent, never lost)
     watch: bool = True
     max_lag_s: float = 60.0
+    max_stuck_s: float = 30.0             # relay failing with nothing applied this long: /healthz 503
     log_dir: Path | None = None
     worker_log_level: str = "WARNING"
     verify_every: float = DEFAULT_VERIFY_EVERY  # seconds between verifies once live (0: never)
@@ -96,7 +98,7 @@ class Sidecar:
     def run(self) -> int:
         from sqlite_to_weaviate.initialize import initialize
 
-        from .workers import WorkerPool
+        from .worker_pool import WorkerPool
 
         from .preflight import ensure_no_relay
 
@@ -116,7 +118,8 @@ class Sidecar:
         if self._stop.is_set():
             relay.stop()
         self.pool = WorkerPool(self.settings, self.options.workers, log_dir=self.options.log_dir,
-                               log_level=self.options.worker_log_level).start()
+                               log_level=self.options.worker_log_level,
+                               live_reserve=self.options.live_workers).start()
         threads = [threading.Thread(target=self.pool.supervise, args=(self._stop,), name="s2w-supervisor", daemon=True)]
         backfill_stop = threading.Event()
         if self.options.backfill:
@@ -141,7 +144,7 @@ class Sidecar:
             try:
                 drained = relay.drain(self.options.shutdown_grace) if self.options.shutdown_grace > 0 else False
                 self.log.info("relay settled in-flight work" if drained else "relay handed back unfinished work",
-                              checkpoint=relay.ledger.checkpoint)
+                              checkpoints=relay.checkpoints)
             except Exception as exc:  # noqa: BLE001 - unacknowledged work is re-sent by the next relay
                 self.log.warning("grace period ended with an error", error=str(exc))
             self.pool.stop(self.options.worker_stop_timeout)
@@ -214,7 +217,7 @@ class Sidecar:
         return sum(stats.get(k, 0) for k in ("retries", "lost_jobs", "redis_wipes", "stale_acks"))
 
     def _resends_owed(self) -> int:
-        from sqlite_to_weaviate.writer import resends
+        from sqlite_to_weaviate.store import resends
 
         conn = self.settings.open_db(readonly=True)
         try:
@@ -245,19 +248,8 @@ class Sidecar:
     def sample(self) -> MetricsSample:
         from sqlite_to_weaviate.writer.status import collect_status
 
-        s = MetricsSample()
-        st = collect_status(self.settings, max_lag_s=self.options.max_lag_s)
-        s.lag_seconds = st.oldest_unapplied_age_s or 0.0
-        s.outbox_depth = st.outbox_depth
-        s.dead_letters = st.dead_letters
-        s.problems = list(st.problems)
-        for table, value in st.backfill.items():
-            if not isinstance(value, dict):
-                continue
-            rows = int(value.get("rows_enqueued") or 0)
-            total = value.get("total_estimate")
-            s.backfill_rows[table] = rows
-            s.backfill_progress[table] = 1.0 if value.get("done") else (min(1.0, rows / total) if total else 0.0)
+        st = collect_status(self.settings, max_lag_s=self.options.max_lag_s, max_stuck_s=self.options.max_stuck_s)
+        s = MetricsSample.from_status(st)
         stats = self._relay_stats()
         s.applied_total = stats.get("applied_changes", 0)
         s.retries_total = stats.get("retries", 0)

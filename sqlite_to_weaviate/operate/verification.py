@@ -85,7 +85,7 @@ def record_report(settings: Settings, report: Any, sample: int) -> bool:
     """
     from .phases import Phase, evaluate_readiness, record_verification, set_phase
 
-    conn = settings.open_db()
+    conn = settings.open_db(wal=False)  # records a result; never changes how the app's file journals
     try:
         record_verification(conn, summary_from_report(report, sample).to_json())
         gate = evaluate_readiness(conn, sorted(settings.load_mapping(conn).tables))

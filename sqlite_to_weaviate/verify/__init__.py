@@ -3,8 +3,8 @@
 Both sides are streamed (never whole tables in memory) and merge-joined in uuid order;
 repairs are re-enqueued through the outbox so they are ordered with live traffic.
 
-The CLI command is :data:`sqlite_to_weaviate.verify.command.verify_cmd` (imported lazily:
-it imports the CLI module); docs/verify.md describes the algorithm and the exit codes.
+The CLI command is in :mod:`sqlite_to_weaviate.cli.verify`; docs/verify.md describes the
+algorithm and the exit codes.
 """
 
 from .errors import OrderError, VerifyError

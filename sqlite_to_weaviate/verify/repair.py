@@ -24,7 +24,7 @@ import uuid as uuid_mod
 from collections.abc import Sequence
 from typing import Any
 
-from sqlite_to_weaviate.capture import enqueue_keys
+from sqlite_to_weaviate.store.lanes import enqueue_keys
 from sqlite_to_weaviate.mapping import TableMapping
 
 from .target import delete_objects
@@ -36,7 +36,7 @@ def enqueue_repairs(conn: sqlite3.Connection, table: TableMapping, keys: Sequenc
     """Append one "R" outbox row per key (one transaction); returns how many."""
     if not keys:
         return 0
-    return enqueue_keys(conn, table.table, list(keys), op="R", ctx=dict(REPAIR_CTX))
+    return enqueue_keys(conn, table.table, list(keys), width=len(table.primary_key), op="R", ctx=dict(REPAIR_CTX))
 
 
 def replace_unindexed(client: Any, conn: sqlite3.Connection, table: TableMapping,

@@ -28,6 +28,7 @@ from sqlite_to_weaviate.errors import S2WError
 from sqlite_to_weaviate.mapping import Mapping, TableMapping
 from sqlite_to_weaviate.mapping.model import NULL_KEY, quote_identifier
 from sqlite_to_weaviate.mapping.refusals import WEAVIATE_REJECTED, refusals_of_row
+from sqlite_to_weaviate.settings import Settings
 
 from . import live, target
 from .errors import VerifyError
@@ -57,14 +58,14 @@ class _Context:
     repair: bool
     write_conn: sqlite3.Connection | None
     progress: Progress | None
-    seq_start: int
-    checkpoint_start: int
+    seq_start: live.Marks
+    checkpoint_start: live.Marks
     repaired: dict[str, list[Candidate]] = field(default_factory=dict)
     sample_repaired: dict[str, list[tuple]] = field(default_factory=dict)
 
 
 def verify(
-    settings: Any,
+    settings: Settings,
     *,
     tables: list[str] | None = None,
     sample: int = 0,
@@ -99,17 +100,17 @@ def verify(
         if repair:
             if not live.capture_installed(conn):
                 raise VerifyError("--repair needs capture installed (the outbox carries the repairs): run `sqlite-to-weaviate init`")
-            write_conn = settings.open_db()
+            write_conn = settings.open_db(wal=False)
         with Scratch(scratch_dir) as scratch:
             ctx = _Context(conn, client, scratch, live_recheck, recheck_timeout, repair, write_conn, progress,
                            live.high_water(conn), live.checkpoint(conn))
-            report = VerifyReport(repair=repair, sample=sample, outbox_seq_start=ctx.seq_start,
+            report = VerifyReport(repair=repair, sample=sample, outbox_seq_start=ctx.seq_start.live,
                                   allow_refused=allow_refused)
             for index, table in enumerate(selected):
                 report.tables[table.table] = _verify_table(ctx, table, index, sample)
             if repair:
                 _reverify_repairs(ctx, {t.table: t for t in selected}, report, repair_timeout)
-            report.outbox_seq_end = live.high_water(conn)
+            report.outbox_seq_end = live.high_water(conn).live
         report.seconds = time.monotonic() - started
         return report
     finally:
@@ -120,7 +121,7 @@ def verify(
             client.close()
 
 
-def verify_or_error(settings: Any, **kwargs: Any) -> VerifyReport:
+def verify_or_error(settings: Settings, **kwargs: Any) -> VerifyReport:
     """Like :func:`verify`, but a failure to run becomes a report with ``error`` (exit code 3)."""
     started = time.monotonic()
     try:
@@ -161,9 +162,9 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
             if ctx.progress is not None:
                 ctx.progress(table.table, done, total)
 
-    # both sides are read at the same time: Weaviate's cursor into a scratch file in a thread
+    # both sides are read at the same time: Weaviate's cursor into the side scratch file in a thread
     side_name = f"objects_{index}"
-    side_conn = ctx.scratch.open_side(side_name)
+    side_conn = ctx.scratch.side
     side_result: dict[str, Any] = {}
 
     def stage_objects() -> None:
@@ -190,14 +191,18 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
     cand = f"cand_{index}"
     sc = ctx.scratch.conn
     sc.execute(f"CREATE TABLE {cand} (u BLOB PRIMARY KEY, kind TEXT, sh TEXT, th TEXT)")
-    objects = sc.execute(f"SELECT u, h FROM {side_name}.{side_name} ORDER BY u")
+    objects = side_conn.execute(f"SELECT u, h FROM {side_name} ORDER BY u")
     pending: list[tuple] = []
-    for diff in merge_join(staged.hashes(), objects):
-        pending.append((diff.uuid, diff.kind.value, diff.source_hash, diff.target_hash))
-        if len(pending) >= CANDIDATE_CHUNK:
-            sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
-            pending.clear()
-    sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
+    try:
+        for diff in merge_join(staged.hashes(), objects):
+            pending.append((diff.uuid, diff.kind.value, diff.source_hash, diff.target_hash))
+            if len(pending) >= CANDIDATE_CHUNK:
+                sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
+                pending.clear()
+        sc.executemany(f"INSERT INTO {cand} VALUES (?, ?, ?, ?)", pending)
+    finally:
+        objects.close()
+        side_conn.execute(f"DROP TABLE {side_name}")  # the side file is re-used by the next table
 
     quiet = _pipeline_quiet(ctx)
     dead = live.dead_letter_uuids(ctx.conn, table.table)
@@ -243,7 +248,7 @@ def _pipeline_quiet(ctx: _Context) -> bool:
     """True when nothing was captured or applied during the scan: the scan is a snapshot."""
     if not live.capture_installed(ctx.conn):
         return True
-    return (live.high_water(ctx.conn) == ctx.seq_start and ctx.checkpoint_start >= ctx.seq_start
+    return (live.high_water(ctx.conn) == ctx.seq_start and live.applied(ctx.checkpoint_start, ctx.seq_start)
             and live.checkpoint(ctx.conn) == ctx.checkpoint_start and live.resends_pending(ctx.conn) == 0)
 
 

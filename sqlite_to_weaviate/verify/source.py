@@ -6,6 +6,11 @@ into a table of the verifier's *own* scratch SQLite file (never the app's databa
 an index on (uuid, hash) gives the uuid-ordered stream for the merge-join. Memory stays
 flat in table size; the app's file sees only short read transactions (one per page), so
 WAL checkpoints are never starved.
+
+The Weaviate side is staged by another thread into a second scratch file (SQLite allows
+one writer per file). That file is opened once per verify and re-used by every table, and
+the merge-join reads each side through its own connection: nothing is ever ATTACHed, so
+the number of tables is not bounded by SQLite's limit of 10 attached databases.
 """
 
 from __future__ import annotations
@@ -19,33 +24,27 @@ from typing import Any
 from sqlite_to_weaviate.mapping import TableMapping, content_hash
 from sqlite_to_weaviate.mapping.errors import MappingError
 from sqlite_to_weaviate.mapping.model import quote_identifier
+from sqlite_to_weaviate.sqlite_text import bind, fetch_all, has_invalid, marker
 
 PAGE_SIZE = 5000
 
 
 class Scratch:
-    """A throw-away SQLite file for staging; deleted on :meth:`close`."""
+    """Throw-away SQLite files for staging; deleted on :meth:`close`.
+
+    ``conn`` holds the SQLite side's staged rows and the candidates; ``side`` is a second
+    file and connection for the thread that stages the Weaviate side at the same time. Both
+    live for the whole verify, whatever the number of tables.
+    """
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="s2w-verify-", dir=directory)
         self.path = Path(self._dir.name) / "stage.db"
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._sides: list[sqlite3.Connection] = []
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-8000", "temp_store=FILE"):
-            self.conn.execute(f"PRAGMA {pragma}")
-
-    def open_side(self, name: str) -> sqlite3.Connection:
-        """Another scratch file for a second writer thread (SQLite allows one writer per file)."""
-        conn = sqlite3.connect(Path(self._dir.name) / f"{name}.db", isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-8000", "temp_store=FILE"):
-            conn.execute(f"PRAGMA {pragma}")
-        self.conn.execute(f"ATTACH DATABASE ? AS {name}", (str(Path(self._dir.name) / f"{name}.db"),))
-        self._sides.append(conn)
-        return conn
+        self.conn = _scratch_connection(self.path)
+        self.side = _scratch_connection(Path(self._dir.name) / "objects.db")
 
     def close(self) -> None:
-        for conn in self._sides:
-            conn.close()
+        self.side.close()
         self.conn.close()
         self._dir.cleanup()
 
@@ -54,6 +53,13 @@ class Scratch:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _scratch_connection(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-8000", "temp_store=FILE"):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
 
 
 def _stage_name(index: int) -> str:
@@ -80,16 +86,16 @@ class StagedTable:
         cols = ", ".join(f"k{i}" for i in range(self.key_width))
         found: dict[bytes, tuple] = {}
         for u in uuids:
-            row = self.scratch.conn.execute(f"SELECT {cols} FROM {self.name} WHERE u = ?", (u,)).fetchone()
-            if row is not None:
-                found[u] = tuple(row)
+            rows = fetch_all(self.scratch.conn, f"SELECT {cols} FROM {self.name} WHERE u = ?", (u,))
+            if rows:
+                found[u] = tuple(rows[0])
         return found
 
     def sample_keys(self, n: int) -> list[tuple]:
         """``n`` random staged keys (the scratch db, not the app's, pays for the random sort)."""
         cols = ", ".join(f"k{i}" for i in range(self.key_width))
-        return [tuple(r) for r in self.scratch.conn.execute(
-            f"SELECT {cols} FROM {self.name} ORDER BY random() LIMIT ?", (n,))]
+        return [tuple(r) for r in fetch_all(
+            self.scratch.conn, f"SELECT {cols} FROM {self.name} ORDER BY random() LIMIT ?", (n,))]
 
 
 def iter_pages(conn: sqlite3.Connection, table: TableMapping, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
@@ -109,9 +115,9 @@ def iter_pages(conn: sqlite3.Connection, table: TableMapping, page_size: int = P
         if last is None:
             sql, params = f"{base} WHERE {not_null} ORDER BY {pk} LIMIT ?", [page_size]
         else:
-            marks = ", ".join("?" * len(last))
-            sql, params = f"{base} WHERE ({pk}) > ({marks}) ORDER BY {pk} LIMIT ?", [*last, page_size]
-        rows = conn.execute(sql, params).fetchall()
+            marks = ", ".join(marker(v) for v in last)
+            sql, params = f"{base} WHERE ({pk}) > ({marks}) ORDER BY {pk} LIMIT ?", [*map(bind, last), page_size]
+        rows = fetch_all(conn, sql, params)  # TEXT that is not UTF-8 arrives as InvalidText
         if not rows:
             return
         yield [dict(zip(columns, r)) for r in rows]
@@ -148,6 +154,7 @@ def stage_table(
     insert = f"INSERT INTO {staged.name} VALUES (?, ?, {', '.join('?' * width)})"
     for page in iter_pages(conn, table, page_size):
         batch = []
+        exact = []  # keys holding TEXT that is not UTF-8: staged as that same TEXT
         for row in page:
             key = table.key_of(row)
             try:
@@ -155,10 +162,14 @@ def stage_table(
             except MappingError:
                 staged.null_keys += 1
                 continue
-            batch.append((u, content_hash(table, row), *key))
+            (exact if has_invalid(key) else batch).append((u, content_hash(table, row), *key))
         sc.execute("BEGIN")
         sc.executemany(insert, batch)
+        for values in exact:
+            sc.execute(f"INSERT INTO {staged.name} VALUES ({', '.join(marker(v) for v in values)})",
+                       [bind(v) for v in values])
         sc.execute("COMMIT")
+        batch.extend(exact)
         staged.rows += len(batch)
         if progress is not None:
             progress(len(page))
@@ -185,9 +196,9 @@ def find_keys(conn: sqlite3.Connection, table: TableMapping, wanted: set[bytes],
         if last is None:
             sql, params = f"SELECT {pk} FROM {t} WHERE {not_null} ORDER BY {pk} LIMIT ?", [page_size]
         else:
-            sql = f"SELECT {pk} FROM {t} WHERE ({pk}) > ({', '.join('?' * len(last))}) ORDER BY {pk} LIMIT ?"
-            params = [*last, page_size]
-        rows = conn.execute(sql, params).fetchall()
+            sql = f"SELECT {pk} FROM {t} WHERE ({pk}) > ({', '.join(map(marker, last))}) ORDER BY {pk} LIMIT ?"
+            params = [*map(bind, last), page_size]
+        rows = fetch_all(conn, sql, params)
         for key in rows:
             u = table.uuid_for_key(tuple(key)).bytes
             if u in wanted:

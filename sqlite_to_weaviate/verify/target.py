@@ -24,12 +24,17 @@ from typing import Any
 from weaviate.classes.query import Filter, QueryReference
 
 from sqlite_to_weaviate.mapping import HASH_PROPERTY, DataType, TableMapping
-from sqlite_to_weaviate.mapping.schema import return_properties, weaviate_type
+from sqlite_to_weaviate.mapping.collections import return_properties, weaviate_type
 
 from .errors import VerifyError
 
 FETCH_CHUNK = 200
 ITERATOR_PAGE = 1000
+# An id filter can match stale index entries of objects that were re-written (each write of
+# an object gets a new internal id; the old one is cleaned up later), and ``limit`` counts
+# them before they are dropped: ask for far more than the chunk, within Weaviate's
+# QUERY_MAXIMUM_RESULTS (10,000 by default).
+FILTER_LIMIT = 10_000
 UNINDEXED = "!unindexed:"
 """Prefix of a staged hash whose object the cursor returns but an id filter does not find."""
 
@@ -116,9 +121,13 @@ def _mark_unindexed(handle: Any, page: list[tuple[bytes, str]]) -> list[tuple[by
         return page
     ids = [uuid_mod.UUID(bytes=u) for u, _ in page]
     found = {o.uuid.bytes for o in handle.query.fetch_objects(
-        filters=Filter.by_id().contains_any(ids), limit=len(ids), return_properties=[]).objects}
+        filters=Filter.by_id().contains_any(ids), limit=FILTER_LIMIT, return_properties=[]).objects}
     if len(found) == len(page):
         return page
+    for u, _ in page:  # look each miss up alone before calling it unindexed
+        if u not in found and handle.query.fetch_objects(
+                filters=Filter.by_id().equal(uuid_mod.UUID(bytes=u)), limit=100, return_properties=[]).objects:
+            found.add(u)
     return [(u, h if u in found else UNINDEXED + h) for u, h in page]
 
 
@@ -262,7 +271,7 @@ def fetch_objects(client: Any, table: TableMapping, uuids: Iterable[uuid_mod.UUI
             if not chunk:
                 continue
             result = handle.query.fetch_objects(
-                filters=Filter.by_id().contains_any(chunk), limit=len(chunk),
+                filters=Filter.by_id().contains_any(chunk), limit=FILTER_LIMIT,
                 return_properties=props, include_vector=include_vector, return_references=refs,
             )
             for obj in result.objects:

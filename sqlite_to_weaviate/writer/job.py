@@ -1,25 +1,36 @@
 """The RQ job function: fence check, lease, apply, acknowledge.
 
 Workers run this with only Redis and Weaviate at hand. Fencing: the relay stores the
-token of the one job allowed to write for a partition; a job whose token is no longer
-current (it was declared lost and re-dispatched) writes nothing. The job also holds a
+token of the one job allowed to write for a partition lane (a job may hold several, each
+fenced with its token); a job whose token is no longer current for any of them (it was declared lost and re-dispatched) writes nothing. The job also holds a
 lease key with a TTL that it renews between requests, and stops sending requests once its
 own lease deadline passes, so a worker paused past its lease (SIGSTOP, GC, VM freeze) that
 wakes up later cannot overwrite newer data: by then the relay has re-dispatched the
 partition, and the job sees it is fenced. (docs/architecture.md, invariant 4, argues the
 remaining window and how the relay's re-sweep closes it.)
 
+A Redis failover (or restart) can bring back an old fence together with a job the relay
+has since replaced; the job's ticket names the Redis identity it was dispatched under,
+and the job writes nothing once Redis has another (:mod:`.redis_identity`).
+
 A write the job started can still land late: each request carries a deadline of a third
 of the lease and the job starts no call later than one deadline before its lease ends,
 but one client call retries by itself while the server is unavailable, and a server may
 finish a cancelled request. :func:`write_horizon` bounds all of that; the relay re-sends
 the keys of every job whose outcome it does not know once more after that horizon, from
-a durable list (``writer.resends``), so the last write of each key is a fresh read.
+a durable list (``store.resends``), so the last write of each key is a fresh read.
+
+Redis is untrusted (invariant 10): before anything else the job verifies its ticket's MAC,
+then the payload against the signed digest and every collection against the signed list
+(:mod:`.trust`); a job that fails a check writes nothing. Only workers of the project's
+own class (:mod:`.guard`) reach this function at all: they refuse any other function a
+job names before importing it.
 
 The Weaviate client is created lazily once per worker process, after any fork (a gRPC
-channel created before ``fork()`` hangs in the child), from ``S2W_WEAVIATE_URL`` /
-``S2W_WEAVIATE_API_KEY`` which ``sqlite-to-weaviate worker`` exports; a plain
-``rq worker`` works with the same variables set.
+channel created before ``fork()`` hangs in the child), from the
+:class:`~sqlite_to_weaviate.settings.WorkerSettings` variables (``S2W_WEAVIATE_URL``,
+``S2W_WEAVIATE_API_KEY``, ``S2W_LEASE_SECONDS``, ...) which ``sqlite-to-weaviate worker``
+exports; a plain ``rq worker`` works with the same variables set.
 """
 
 from __future__ import annotations
@@ -32,9 +43,12 @@ from typing import Any
 import rq
 
 from sqlite_to_weaviate.logs import get_logger
+from sqlite_to_weaviate.settings import WorkerSettings
 from sqlite_to_weaviate.writer.payload import Ack, JobPayload, JobTicket, PayloadError
 from sqlite_to_weaviate.writer.redis_identity import still_current
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+from sqlite_to_weaviate.writer.signing import Refused
+from sqlite_to_weaviate.writer.trust import WorkerTrust
 from sqlite_to_weaviate.writer.weaviate_apply import Fenced, RetryPolicy, TransientError, apply_deletes, apply_upserts
 
 JOB_FUNCTION = "sqlite_to_weaviate.writer.job.apply_batch"
@@ -79,11 +93,10 @@ class _ProcessClient:
         if self._client is None or self._pid != os.getpid():
             from sqlite_to_weaviate.weaviate_adapter import WeaviateEndpoint
 
-            url = os.environ.get("S2W_WEAVIATE_URL")
-            if not url:
-                raise RuntimeError("S2W_WEAVIATE_URL is not set in the worker's environment")
-            request_timeout = float(os.environ.get("S2W_REQUEST_TIMEOUT", "10"))
-            self._client = WeaviateEndpoint.parse(url, os.environ.get("S2W_WEAVIATE_API_KEY") or None).connect(
+            settings = job_settings()
+            request_timeout = request_timeout_for(settings.lease_seconds)
+            api_key = settings.weaviate_api_key.reveal() if settings.weaviate_api_key else None
+            self._client = WeaviateEndpoint.parse(settings.weaviate_url, api_key).connect(
                 timeout_s=max(request_timeout, 5.0), insert_timeout_s=request_timeout
             )
             self._pid = os.getpid()
@@ -101,17 +114,32 @@ class _ProcessClient:
 _process_client = _ProcessClient()
 
 
-def _consistency_from_env() -> str | None:
-    """The write consistency level ``sqlite-to-weaviate worker`` exported (None: the server's default)."""
-    return os.environ.get("S2W_WRITE_CONSISTENCY") or None
+class _ProcessTrust:
+    """This worker process's checks; re-read while no job secret is available yet."""
+
+    def __init__(self) -> None:
+        self._trust: WorkerTrust | None = None
+
+    def get(self) -> WorkerTrust:
+        if self._trust is None or self._trust.signer is None:
+            self._trust = WorkerTrust.from_environment()
+        return self._trust
+
+
+_process_trust = _ProcessTrust()
+
+
+def job_settings() -> WorkerSettings:
+    """This worker process's settings, from the ``S2W_*`` variables ``worker`` exports."""
+    if not os.environ.get("S2W_WEAVIATE_URL"):
+        raise RuntimeError("S2W_WEAVIATE_URL is not set in the worker's environment")
+    return WorkerSettings.load()
 
 
 def _policy_from_env() -> RetryPolicy:
-    return RetryPolicy(
-        max_retries=int(os.environ.get("S2W_MAX_RETRIES", "3")),
-        retry_delay=float(os.environ.get("S2W_RETRY_DELAY", "1.0")),
-        backoff_max=float(os.environ.get("S2W_BACKOFF_MAX", "30")),
-    )
+    settings = job_settings()
+    return RetryPolicy(max_retries=settings.max_retries, retry_delay=settings.retry_delay,
+                       backoff_max=settings.backoff_max)
 
 
 class Lease:
@@ -127,51 +155,61 @@ class Lease:
         self._deadline = 0.0
 
     def guard(self) -> None:
-        """Raise Fenced unless this job still owns its partition; renew the lease."""
+        """Raise Fenced unless this job still owns every partition lane it holds; renew the leases."""
         p = self._ticket
         now = time.monotonic()
         if self._deadline and now >= self._deadline:
-            raise Fenced(f"lease of partition {p.partition} expired locally")
+            raise Fenced(f"lease of partitions {list(p.partitions)} expired locally")
         pipe = self._redis.pipeline()
-        pipe.get(self._keys.fence(p.partition))
-        pipe.set(self._keys.lease(p.partition), p.token, px=int(p.lease_seconds * 1000))
-        current, _ = pipe.execute()
-        if current is None or current.decode() != p.token:
-            raise Fenced(f"partition {p.partition} now belongs to job {current!r}, not {p.token}")
+        for partition in p.partitions:
+            pipe.get(self._keys.fence(partition, p.lane))
+        for partition in p.partitions:
+            pipe.set(self._keys.lease(partition, p.lane), p.token, px=int(p.lease_seconds * 1000))
+        fences = pipe.execute()[: len(p.partitions)]
+        for partition, current in zip(p.partitions, fences):
+            if current is None or current.decode(errors="replace") != p.token:
+                raise Fenced(f"partition {partition} now belongs to job {current!r}, not {p.token}")
         if not still_current(self._redis, p.redis_id):  # a failover may have restored an old fence
             raise Fenced(f"Redis was replaced since job {p.token} was dispatched (failover or restart)")
         self._deadline = now + p.lease_seconds - self._margin
 
     def release(self) -> None:
         p = self._ticket
-        key = self._keys.lease(p.partition)
-        # delete only our own lease (compare-and-delete in one round trip)
+        keys = [self._keys.lease(partition, p.lane) for partition in p.partitions]
+        # delete only our own leases (compare-and-delete, one round trip)
         self._redis.eval(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-            1, key, p.token,
+            "for _, key in ipairs(KEYS) do if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end end "
+            "return 0",
+            len(keys), *keys, p.token,
         )
 
 
 def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     """RQ entry point. Returns the Ack as a dict (also pushed to the relay's ack list)."""
     started = time.monotonic()
-    ticket = JobTicket.from_json(raw_ticket)
-    keys = RedisKeys(ticket.namespace)
     job = rq.get_current_job()
     redis_conn = job.connection if job is not None else None
     if redis_conn is None:
         raise RuntimeError("apply_batch must run inside an RQ job")
+    trust = _process_trust.get()
+    try:
+        ticket = trust.open_ticket(raw_ticket)
+    except Refused as exc:  # nothing of an unauthenticated ticket is used, and no ack is sent for it
+        trust.events(redis_conn, trust.namespace or _queue_namespace(job)).note(exc.kind, exc.reason, job_id=job.id)
+        raise
+    keys = RedisKeys(ticket.namespace)
     log = get_logger("s2w.worker", batch_id=ticket.batch_id, partition=ticket.partition)
     lease = Lease(redis_conn, keys, ticket)
     rejected: dict[str, str] = {}
     outcome, error = "applied", None
     payload = JobPayload()
     try:
+        trust.check_fresh(ticket)
         client = _process_client.get()
         policy = _policy_from_env()
         lease.guard()
-        payload = _load_payload(redis_conn, keys, ticket)
-        consistency = _consistency_from_env()
+        payload = _load_payload(redis_conn, keys, ticket, trust)
+        consistency = job_settings().write_consistency
         if payload.upserts:
             rejected = apply_upserts(client, payload.upserts, policy, lease.guard, frozenset(payload.replace),
                                      consistency)
@@ -181,6 +219,10 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     except Fenced as exc:
         outcome, error = "fenced", str(exc)
         log.warning("job fenced off", reason=str(exc))
+    except Refused as exc:
+        outcome, error = "refused", exc.reason
+        trust.events(redis_conn, ticket.namespace).note(exc.kind, exc.reason, job_id=job.id)
+        lease.release()
     except (TransientError, PayloadError) as exc:
         outcome, error = "transient", str(exc)
         if isinstance(exc, TransientError):
@@ -198,17 +240,23 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     )
     pipe = redis_conn.pipeline(transaction=False)
     pipe.delete(keys.payload(ticket.token))  # whatever the outcome, a re-send gets a new token and payload
-    pipe.rpush(keys.acks, ack.dumps())
+    pipe.rpush(keys.acks, trust.signer.seal_ack(ack))  # open_ticket succeeded, so there is a signer
     pipe.execute()
     log.info("job done", outcome=outcome, upserts=len(payload.upserts), deletes=len(payload.deletes),
              rejected=len(rejected), seconds=ack.seconds)
     return ack.__dict__
 
 
-def _load_payload(redis_conn: Any, keys: RedisKeys, ticket: JobTicket) -> JobPayload:
+def _load_payload(redis_conn: Any, keys: RedisKeys, ticket: JobTicket, trust: WorkerTrust) -> JobPayload:
     raw = redis_conn.get(keys.payload(ticket.token))
     if raw is None:
         # The fence still names this job, so Redis lost the key (evicted, or expired while
         # the job waited for a worker longer than the payload TTL): hand the job back.
         raise PayloadError(f"the payload of job {ticket.token} is gone from Redis")
-    return JobPayload.loads(raw)
+    return trust.open_payload(ticket, raw)
+
+
+def _queue_namespace(job: Any) -> str:
+    """The namespace of the queue a job came from (for counting a refusal of a forged ticket)."""
+    origin = str(getattr(job, "origin", "") or "")
+    return origin.removesuffix(".bulk").removesuffix(".apply") or "s2w"

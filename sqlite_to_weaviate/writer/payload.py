@@ -1,11 +1,15 @@
 """What travels from the relay to a worker, and the ack coming back.
 
 A job is split in two. The RQ job carries only a small :class:`JobTicket` (which
-partition, which fence token); the rows themselves, a :class:`JobPayload`, sit in their
+partitions, which fence token); the rows themselves, a :class:`JobPayload`, sit in their
 own Redis key beside it. RQ compresses, re-serializes and ``repr``s a job's arguments
 several times on its way through a worker (enqueue, start, success); with 200 full
 object images per job that was over half of the relay's and the workers' CPU. The
 payload is encoded once with orjson and read once by the worker.
+
+Redis is untrusted (invariant 10): the relay signs every ticket, the ticket binds its
+payload by SHA-256 digest and names the collections the mapping allows, and workers sign
+their acks (:mod:`.signing`); a worker verifies all of it before writing anything.
 
 A payload holds complete object images (read from SQLite at dispatch) and deletes, at
 most one operation per object id, so a worker can apply them in any order and
@@ -27,10 +31,18 @@ from typing import Any
 
 import orjson
 
-TICKET_VERSION = 2
+TICKET_VERSION = 6  # 6: redis_id (the Redis identity a job was dispatched under)
+# A ticket names at most this many partitions (a live job holds every partition it has keys of).
+MAX_TICKET_PARTITIONS = 4096
+# A Redis identity is "<run_id>/<master_replid>", 40 hex characters each (writer.redis_identity).
+MAX_REDIS_ID_LENGTH = 256
 # A payload key outlives any job that can still legitimately read it: it is deleted when
 # its job finishes or is declared lost; the TTL only reaps keys of a relay that died.
 PAYLOAD_TTL_SECONDS = 24 * 3600
+# A signed ticket is honoured for this long after the relay issued it: it bounds how long a
+# copy of a genuine job could be replayed through Redis. A job that waited longer for a
+# worker is refused as expired and the relay re-sends its keys with a fresh ticket.
+TICKET_TTL_SECONDS = 3600
 
 
 class PayloadError(ValueError):
@@ -46,27 +58,37 @@ class Delete:
 
 @dataclass(frozen=True)
 class JobTicket:
-    """The RQ job's one argument: enough to find the payload and to check the fence.
+    """The RQ job's one argument: enough to find the payload and to check the fences.
 
-    ``redis_id``: the identity of the Redis the job was dispatched to
-    (``writer.redis_identity``); optional, so tickets without it stay readable both ways.
+    ``redis_id`` is the identity of the Redis the relay dispatched the job to
+    (:mod:`.redis_identity`; "" when that Redis refuses ``INFO``): a worker that finds
+    another identity when it checks its fences hands the job back (a failover may have
+    brought back a job, and a fence, that the relay has since replaced).
     """
 
     batch_id: str
     namespace: str
-    partition: int
+    partitions: tuple[int, ...]       # the partition lanes the job holds (fenced with its token)
     token: str
     lease_seconds: float
-    redis_id: str | None = None
+    collections: tuple[str, ...] = ()  # the mapped collections: a payload may write only these
+    payload_sha256: str = ""           # digest of the payload key's bytes
+    expires_at: float = 0.0            # unix time after which workers refuse the ticket
+    lane: str = "live"                 # "live" or "bulk": each lane of a partition has its own fence
+    redis_id: str = ""                 # the Redis identity it was dispatched under ("": unknown)
+
+    @property
+    def partition(self) -> int:
+        """The first partition: the ack names the job by it and its token."""
+        return self.partitions[0]
 
     def to_json(self) -> dict[str, Any]:
-        data = {
+        return {
             "v": TICKET_VERSION, "batch_id": self.batch_id, "namespace": self.namespace,
-            "partition": self.partition, "token": self.token, "lease_seconds": self.lease_seconds,
+            "partitions": list(self.partitions), "token": self.token, "lease_seconds": self.lease_seconds,
+            "collections": list(self.collections), "payload_sha256": self.payload_sha256,
+            "expires_at": self.expires_at, "lane": self.lane, "redis_id": self.redis_id,
         }
-        if self.redis_id:
-            data["redis_id"] = self.redis_id
-        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "JobTicket":
@@ -74,9 +96,32 @@ class JobTicket:
             version = data.get("v") if isinstance(data, dict) else type(data).__name__
             raise PayloadError(f"job ticket version {version!r} is not {TICKET_VERSION}: "
                                "run the same sqlite-to-weaviate version in the relay and the workers")
-        return cls(batch_id=data["batch_id"], namespace=data["namespace"], partition=int(data["partition"]),
-                   token=data["token"], lease_seconds=float(data["lease_seconds"]),
-                   redis_id=str(data["redis_id"]) if data.get("redis_id") else None)
+        try:
+            collections = data["collections"]
+            if not isinstance(collections, list) or not all(isinstance(c, str) for c in collections):
+                raise TypeError("collections must be a list of names")
+            partitions = data["partitions"]
+            if not isinstance(partitions, list) or not all(type(p) is int for p in partitions):
+                raise TypeError("partitions must be a list of integers")
+            redis_id = data["redis_id"]
+            if not isinstance(redis_id, str) or len(redis_id) > MAX_REDIS_ID_LENGTH:
+                raise TypeError(f"redis_id must be a string of at most {MAX_REDIS_ID_LENGTH} characters")
+            ticket = cls(batch_id=str(data["batch_id"]), namespace=str(data["namespace"]),
+                         partitions=tuple(partitions), token=str(data["token"]),
+                         lease_seconds=float(data["lease_seconds"]), collections=tuple(collections),
+                         payload_sha256=str(data["payload_sha256"]), expires_at=float(data["expires_at"]),
+                         lane=str(data["lane"]), redis_id=redis_id)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PayloadError(f"job ticket is malformed: {type(exc).__name__}: {exc}") from None
+        if not ticket.lease_seconds > 0:
+            raise PayloadError("job ticket is malformed: the lease must be positive")
+        parts = ticket.partitions
+        if not 0 < len(parts) <= MAX_TICKET_PARTITIONS or len(set(parts)) != len(parts) or min(parts) < 0:
+            raise PayloadError(f"job ticket is malformed: partitions must be 1 to {MAX_TICKET_PARTITIONS} distinct "
+                               "non-negative numbers")
+        if ticket.lane not in ("live", "bulk"):
+            raise PayloadError(f"job ticket is malformed: lane {ticket.lane!r} is not live or bulk")
+        return ticket
 
 
 @dataclass(frozen=True)
@@ -114,15 +159,45 @@ class Ack:
     batch_id: str
     partition: int
     token: str
-    outcome: str  # "applied" | "fenced" | "transient"
+    outcome: str  # "applied" | "fenced" | "transient" | "refused" (a check of writer.trust failed)
     rejected: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     worker: str | None = None
     seconds: float = 0.0
 
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
     def dumps(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))
 
     @classmethod
+    def from_json(cls, data: Any) -> "Ack":
+        """An ack from decoded JSON, every field type-checked (it came through Redis)."""
+        if not isinstance(data, dict):
+            raise PayloadError(f"an ack must be a JSON object, not {type(data).__name__}")
+        try:
+            ack = cls(**data)
+        except TypeError as exc:
+            raise PayloadError(f"ack has unexpected fields: {exc}") from None
+        checks = (
+            isinstance(ack.batch_id, str), type(ack.partition) is int, isinstance(ack.token, str),
+            ack.outcome in ACK_OUTCOMES, isinstance(ack.rejected, dict),
+            all(isinstance(k, str) and isinstance(v, str) for k, v in ack.rejected.items()),
+            ack.error is None or isinstance(ack.error, str), ack.worker is None or isinstance(ack.worker, str),
+            isinstance(ack.seconds, (int, float)) and not isinstance(ack.seconds, bool),
+        )
+        if not all(checks):
+            raise PayloadError("ack has a field of the wrong type")
+        return ack
+
+    @classmethod
     def loads(cls, raw: bytes | str) -> "Ack":
-        return cls(**json.loads(raw))
+        try:
+            data = json.loads(raw)
+        except (ValueError, TypeError) as exc:
+            raise PayloadError(f"ack is not JSON: {exc}") from None
+        return cls.from_json(data)
+
+
+ACK_OUTCOMES = ("applied", "fenced", "transient", "refused")

@@ -16,8 +16,17 @@ class RedisKeys:
 
     @property
     def queue(self) -> str:
-        """The RQ queue workers listen on."""
+        """The RQ queue of live jobs (workers take it first)."""
         return f"{self.namespace}.apply"
+
+    @property
+    def bulk_queue(self) -> str:
+        """The RQ queue of bulk jobs (history, repairs): taken when no live job waits."""
+        return f"{self.namespace}.apply.bulk"
+
+    def queues(self) -> list[str]:
+        """Every queue, in the order workers take them (live first)."""
+        return [self.queue, self.bulk_queue]
 
     @property
     def acks(self) -> str:
@@ -34,14 +43,19 @@ class RedisKeys:
         """JSON snapshot of the relay's in-memory state, for ``status``."""
         return f"{self.namespace}:relay-status"
 
-    def fence(self, partition: int) -> str:
-        """Token of the one job currently allowed to write for ``partition``."""
-        return f"{self.namespace}:fence:{partition}"
+    @property
+    def security(self) -> str:
+        """Hash of refusal counters (kind -> count) and the last refusal, for ``status``."""
+        return f"{self.namespace}:security"
+
+    def fence(self, partition: int, lane: str = "live") -> str:
+        """Token of the one job currently allowed to write for ``partition``'s ``lane``."""
+        return f"{self.namespace}:fence:{partition}" + ("" if lane == "live" else f":{lane}")
 
     def payload(self, token: str) -> str:
         """The rows of the job with fence token ``token`` (see writer.payload)."""
         return f"{self.namespace}:payload:{token}"
 
-    def lease(self, partition: int) -> str:
-        """Held (with a TTL) by the worker applying ``partition``'s job; renewed while it works."""
-        return f"{self.namespace}:lease:{partition}"
+    def lease(self, partition: int, lane: str = "live") -> str:
+        """Held (with a TTL) by the worker applying ``partition``'s ``lane`` job; renewed while it works."""
+        return f"{self.namespace}:lease:{partition}" + ("" if lane == "live" else f":{lane}")

@@ -3,7 +3,8 @@
 Weaviate batch calls do not raise for rejected objects: every result is read. A rejection
 that names the object (wrong type, invalid value) is permanent: that row is reported for
 the dead-letter table and the rest of the batch lands. A failure of the whole request
-(connection refused, timeout, unavailable) is transient: it is retried with exponential
+(connection refused, timeout, unavailable) is transient (``weaviate_errors`` decides which
+is which): it is retried with exponential
 backoff, and if it outlasts the retries the job reports ``transient`` so the relay
 re-dispatches it later. A timed-out request may still have been written; re-applying it
 is harmless because every write is an idempotent full-image upsert or a delete.
@@ -24,33 +25,25 @@ default), and the errors of a cluster that lost nodes are weather, not bad rows:
 of three nodes down a QUORUM write fails per object with ``broadcast: cannot reach
 enough replicas``, or the whole request with ``leader not found``, a gRPC
 ``RST_STREAM``, or (deletes) ``failed to parse hex string to integer``. All of these are
-transient (docs/scale-out.md); dead-lettering them would drop good rows.
+transient (``weaviate_errors.MESSAGES``, docs/scale-out.md); dead-lettering them would
+drop good rows.
 """
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlite_to_weaviate.retrying import RetriesExhausted, call_with_retries
 from sqlite_to_weaviate.weaviate_deletes import DeleteIncomplete, delete_by_ids, delete_objects
 from sqlite_to_weaviate.writer.payload import Delete
-ALL_TENANTS = "*"
-
-_TRANSIENT_MARKERS = (
-    "timeout", "timed out", "deadline", "unavailable", "connection", "connect", "too many requests",
-    "context canceled", "resource exhausted", "eof", "broken pipe", "shutting down", "not ready",
-    "leader", "raft",
-    # a node that is still starting up answers per object with these (seen in the soak)
-    "could not find index for class", "deleted in the meantime", "resolve node name", "no such host",
-    # a replicated cluster with nodes down (seen with 2 of 3 nodes killed, RF 3, QUORUM; the
-    # last four are the server's other replica-coordinator errors of the same family)
-    "cannot reach enough replicas", "received rst_stream", "failed to parse hex string",
-    "impossible to satisfy consistency level", "no write replica found", "no read replica found",
-    "read repair error",
+from sqlite_to_weaviate.writer.weaviate_errors import (
+    Verdict, all_failed_reason, classify_exception, object_error_is_transient,
 )
+
+ALL_TENANTS = "*"
 
 
 class TransientError(Exception):
@@ -71,42 +64,25 @@ def collection_handle(client: Any, name: str, consistency: str | None) -> Any:
     return collection
 
 
-def is_transient(message: str) -> bool:
-    lowered = message.lower()
-    return any(marker in lowered for marker in _TRANSIENT_MARKERS)
-
-
-@dataclass
+@dataclass(frozen=True)
 class RetryPolicy:
+    """How a job retries a Weaviate request (the worker's settings; ``sqlite_to_weaviate.retrying``)."""
+
     max_retries: int = 3
     retry_delay: float = 1.0
     backoff_max: float = 30.0
 
     def run(self, request: Callable[[], Any], *, guard: Callable[[], None]) -> Any:
-        """Call ``request``; on a transient exception wait and retry. ``guard`` runs before each try."""
-        attempt = 0
-        while True:
-            guard()
-            try:
-                return request()
-            except Exception as exc:  # noqa: BLE001 - classified below, re-raised if not transient
-                if not _is_transient_exception(exc):
-                    raise
-                if attempt >= self.max_retries:
-                    raise TransientError(f"{type(exc).__name__}: {exc}") from exc
-                time.sleep(min(self.backoff_max, self.retry_delay * (2**attempt)))
-                attempt += 1
+        """Call ``request``; on a transient failure wait and retry. ``guard`` runs before each try."""
+        try:
+            return call_with_retries(request, retries=self.max_retries, base=self.retry_delay, cap=self.backoff_max,
+                                     retry_if=_worth_retrying, before_each=guard)
+        except RetriesExhausted as exc:
+            raise TransientError(f"{type(exc.last).__name__}: {exc.last}") from exc.last
 
 
-def _is_transient_exception(exc: Exception) -> bool:
-    import weaviate.exceptions as wex
-
-    if isinstance(exc, (wex.WeaviateConnectionError, wex.WeaviateTimeoutError, wex.WeaviateGRPCUnavailableError,
-                        wex.WeaviateRetryError, ConnectionError, TimeoutError, OSError)):
-        return True
-    if isinstance(exc, wex.UnexpectedStatusCodeError):
-        return exc.status_code in (429, 500, 502, 503, 504)
-    return is_transient(str(exc))
+def _worth_retrying(exc: BaseException) -> bool:
+    return not isinstance(exc, Fenced) and classify_exception(exc) is Verdict.TRANSIENT
 
 
 def apply_upserts(
@@ -144,7 +120,7 @@ def apply_upserts(
             result = policy.run(lambda: collection.data.reference_add_many(references), guard=guard)
             for index, error in (result.errors or {}).items():
                 message = error.message
-                if is_transient(message):
+                if object_error_is_transient(message):
                     raise TransientError(f"reference batch failed transiently: {message}")
                 rejected.setdefault(str(references[index].from_uuid), f"reference rejected: {message}")
     return rejected
@@ -179,21 +155,20 @@ def _insert(collection: Any, data: list[Any], objects: list[dict[str, Any]], pol
         result = policy.run(attempt, guard=guard)
     except WeaviateInsertManyAllFailedError as exc:
         message = str(exc)
-        if is_transient(message):
+        if classify_exception(exc) is Verdict.TRANSIENT:
             raise TransientError(message) from exc
         if len(data) == 1:
-            return {str(objects[0]["uuid"]): message.removeprefix(
-                "Every object failed during insertion. Here is the set of all errors: ")}
+            return {str(objects[0]["uuid"]): all_failed_reason(message)}
         half = len(data) // 2
         first = {str(o["uuid"]) for o in objects[:half]}
         rejected = _insert(collection, data[:half], objects[:half], policy, guard, suspect & first)
         rejected.update(_insert(collection, data[half:], objects[half:], policy, guard, suspect - first))
         return rejected
     errors = {index: error.message for index, error in (result.errors or {}).items()}
-    if errors and all(is_transient(m) for m in errors.values()):
+    if errors and all(object_error_is_transient(m) for m in errors.values()):
         raise TransientError(f"{len(errors)} objects failed transiently, e.g. {next(iter(errors.values()))}")
-    rejected = {str(objects[i]["uuid"]): m for i, m in errors.items() if not is_transient(m)}
-    retry = [data[i] for i, m in errors.items() if is_transient(m)]
+    rejected = {str(objects[i]["uuid"]): m for i, m in errors.items() if not object_error_is_transient(m)}
+    retry = [data[i] for i, m in errors.items() if object_error_is_transient(m)]
     if retry:
         again = policy.run(lambda: collection.data.insert_many(retry), guard=guard)
         if again.errors:

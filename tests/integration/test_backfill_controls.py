@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from sqlite_to_weaviate import capture
 from sqlite_to_weaviate.backfill import CaptureNotInstalled
-from sqlite_to_weaviate.backfill.command import backfill_cmd
+from sqlite_to_weaviate.cli.backfill import backfill_cmd
 from sqlite_to_weaviate.errors import ConfigError
-from tests.integration.test_backfill_fixtures import make_db, run_backfill, write_mapping
-from sqlite_to_weaviate.operate.workers import worker_cli_env as cli_env
+from tests.support.backfill_data import make_db, run_backfill, write_mapping
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env as cli_env
 
 
 def _fingerprint(db):
@@ -40,7 +40,7 @@ def _installed(tmp_path, make_settings, rows=3000, **overrides):
 def _r_count(db, table=None):
     conn = sqlite3.connect(db)
     try:
-        sql = "SELECT count(*) FROM _s2w_outbox WHERE op='R'" + (" AND tbl=?" if table else "")
+        sql = "SELECT count(*) FROM _s2w_bulk WHERE op='R'" + (" AND tbl=?" if table else "")
         return conn.execute(sql, (table,) if table else ()).fetchone()[0]
     finally:
         conn.close()
@@ -99,15 +99,15 @@ def test_backlog_brake_waits_for_the_relay(tmp_path, make_settings):
     # pretend the relay applied everything so far: the brake releases
     conn = sqlite3.connect(db, isolation_level=None)
     for _ in range(100):
-        conn.execute("INSERT OR REPLACE INTO _s2w_state VALUES ('relay.checkpoint', "
-                     "(SELECT coalesce(max(seq), 0) FROM _s2w_outbox))")
+        conn.execute("INSERT OR REPLACE INTO _s2w_state VALUES ('relay.bulk_checkpoint', "
+                     "(SELECT coalesce(max(seq), 0) FROM _s2w_bulk))")
         if not thread.is_alive():
             break
         time.sleep(0.1)
     conn.close()
     thread.join(30)
     assert out["r"].done and _r_count(db) == 3750
-    assert out["r"].pauses.get("outbox", 0) > 0.5
+    assert out["r"].pauses.get("bulk", 0) > 0.5
 
 
 def test_stop_restart_tables_and_memory_cap(tmp_path, make_settings):

@@ -17,8 +17,8 @@ import sys
 import time
 
 from sqlite_to_weaviate.backfill import TableCheckpoint
-from tests.integration.test_backfill_fixtures import make_db, write_mapping
-from sqlite_to_weaviate.operate.workers import worker_cli_env as cli_env
+from tests.support.backfill_data import make_db, write_mapping
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env as cli_env
 from tests.support.pipeline import assert_stores_equal
 
 ARGS = ["--page-size", "200", "--rows-per-second", "5000", "--max-backlog", "0"]
@@ -68,10 +68,10 @@ def test_sigkill_at_random_points_then_resume(tmp_path, make_settings, pipeline_
                     assert now[table] == cp        # a finished table is never touched again
             previous = now
     assert kills >= 3, "the backfill finished before it could be killed; slow it down"
-    counts = dict(conn.execute("SELECT tbl, count(*) FROM _s2w_outbox WHERE op = 'R' GROUP BY tbl"))
+    counts = dict(conn.execute("SELECT tbl, count(*) FROM _s2w_bulk WHERE op = 'R' GROUP BY tbl"))
     assert counts == {"records": rows, "pairs": 3000}
     # every key exactly once
-    assert conn.execute("SELECT max(c) FROM (SELECT count(*) c FROM _s2w_outbox WHERE op='R' GROUP BY tbl, k1, k2)"
+    assert conn.execute("SELECT max(c) FROM (SELECT count(*) c FROM _s2w_bulk WHERE op='R' GROUP BY tbl, k1, k2)"
                         ).fetchone()[0] == 1
     final = _checkpoints(conn)
     assert final["records"].done and final["records"].rows_enqueued == rows

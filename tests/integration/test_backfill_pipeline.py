@@ -12,7 +12,7 @@ import time
 import pytest
 
 from sqlite_to_weaviate.backfill import TableCheckpoint
-from tests.integration.test_backfill_fixtures import (
+from tests.support.backfill_data import (
     RereadPage, Writers, assert_vectors_equal, make_db, run_backfill, write_mapping,
 )
 from tests.support.pipeline import assert_stores_equal

@@ -8,7 +8,7 @@ import sqlite3
 from click.testing import CliRunner
 
 from sqlite_to_weaviate.cli import main
-from sqlite_to_weaviate.writer import dead_letters
+from sqlite_to_weaviate.store import dead_letters
 from tests.support.pipeline import assert_stores_equal
 
 

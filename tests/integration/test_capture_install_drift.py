@@ -10,24 +10,19 @@ from sqlite_to_weaviate.capture import (
     TRIGGER_VERSION,
     CaptureError,
     detect_drift,
-    enqueue_all_keys,
-    enqueue_keys,
-    get_state,
     install,
-    outbox_depth,
-    prune_outbox,
-    read_outbox,
     repair_drift,
     schema_change,
     schema_hash,
-    set_state,
     status,
     uninstall,
 )
-try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
-    from .test_capture_support import changes, connect, last_seq, make_db
-except ImportError:
-    from test_capture_support import changes, connect, last_seq, make_db
+from sqlite_to_weaviate.store.lanes import (
+    BULK, LaneError, enqueue_all_keys, enqueue_keys, outbox_depth, prune_outbox, read, read_outbox,
+)
+from sqlite_to_weaviate.store.state import get_state, set_state
+from sqlite_to_weaviate.store.txn import TransactionError
+from tests.support.capture_db import changes, connect, last_seq, make_db
 
 DDL = """
 CREATE TABLE doc (id INTEGER PRIMARY KEY, title TEXT, body TEXT);
@@ -75,7 +70,7 @@ def test_install_restores_isolation_level_and_refuses_open_transaction(tmp_path)
     install(c, ["doc"])
     assert c.isolation_level == ""
     c.execute("INSERT INTO doc VALUES (1, 'a', 'b')")  # opens an implicit transaction
-    with pytest.raises(CaptureError, match="open transaction"):
+    with pytest.raises(TransactionError, match="open transaction"):
         install(c, ["doc"])
     c.commit()
 
@@ -227,24 +222,26 @@ def test_trigger_version_upgrade_and_new_unique_index(tmp_path):
     assert ("doc", "D", (1,)) in changes(c, s)
 
 
-def test_enqueue_keys_and_keyset_pagination(tmp_path):
+def test_enqueue_keys_and_keyset_pagination_go_to_the_bulk_lane(tmp_path):
     c = make_db(tmp_path, DDL)
     c.executemany("INSERT INTO chunk VALUES (?, ?, 'x')", [(d, n) for d in (1, 2) for n in (1, 2, 3)])
-    s = last_seq(c)
-    last = enqueue_all_keys(c, "chunk", limit=4)
+    live_before = last_seq(c)
+    pk = ("doc_id", "n")
+    last = enqueue_all_keys(c, "chunk", pk, limit=4)
     assert last == (2, 1)
-    last = enqueue_all_keys(c, "chunk", after_key=last, limit=4)
+    last = enqueue_all_keys(c, "chunk", pk, after_key=last, limit=4)
     assert last == (2, 3)
-    assert enqueue_all_keys(c, "chunk", after_key=last, limit=4) is None
-    got = changes(c, s)
-    assert [k for _, op, k in got] == [(d, n) for d in (1, 2) for n in (1, 2, 3)]
-    assert {op for _, op, _ in got} == {"R"}
-    s = last_seq(c)
-    assert enqueue_keys(c, "chunk", [(9, 9)], op="D", ctx={"origin": "verify"}) == 1
-    assert changes(c, s) == [("chunk", "D", (9, 9))]
-    assert read_outbox(c, s, 10)[0].ctx == {"origin": "verify"}
-    with pytest.raises(CaptureError, match="2-column key"):
-        enqueue_keys(c, "chunk", [(1,)])
+    assert enqueue_all_keys(c, "chunk", pk, after_key=last, limit=4) is None
+    got = read(c, BULK, 0, 100)
+    assert [r.key for r in got] == [(d, n) for d in (1, 2) for n in (1, 2, 3)]
+    assert {r.op for r in got} == {"R"}
+    assert last_seq(c) == live_before  # nothing of it in the live lane
+    s = got[-1].seq
+    assert enqueue_keys(c, "chunk", [(9, 9)], width=2, op="D", ctx={"origin": "verify"}) == 1
+    (row,) = read(c, BULK, s, 10)
+    assert (row.table, row.op, row.key, row.ctx) == ("chunk", "D", (9, 9), {"origin": "verify"})
+    with pytest.raises(LaneError, match="2-column key"):
+        enqueue_keys(c, "chunk", [(1,)], width=2)
 
 
 def test_prune_and_depth_and_state(tmp_path):

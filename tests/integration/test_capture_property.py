@@ -13,11 +13,9 @@ import sqlite3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqlite_to_weaviate.capture import install, read_outbox
-try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
-    from .test_capture_support import connect
-except ImportError:
-    from test_capture_support import connect
+from sqlite_to_weaviate.capture import install
+from sqlite_to_weaviate.store.lanes import read_outbox
+from tests.support.capture_db import connect
 
 DDL = """
 CREATE TABLE kv (id INTEGER PRIMARY KEY, v, u TEXT UNIQUE);

@@ -9,11 +9,9 @@ import pytest
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, create_engine, delete, insert, select, text, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from sqlite_to_weaviate.capture import CaptureError, attach, install, read_outbox, set_context
-try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
-    from .test_capture_support import changes, last_seq
-except ImportError:
-    from test_capture_support import changes, last_seq
+from sqlite_to_weaviate.capture import CaptureError, attach, install, set_context
+from sqlite_to_weaviate.store.lanes import read_outbox
+from tests.support.capture_db import changes, last_seq
 
 
 class Base(DeclarativeBase):

@@ -10,11 +10,9 @@ import time
 
 import pytest
 
-from sqlite_to_weaviate.capture import CaptureError, install, prune_outbox, read_outbox
-try:  # tests/ may or may not be a package (rootdir-relative vs package imports)
-    from .test_capture_support import changes, connect, last_seq, make_db
-except ImportError:
-    from test_capture_support import changes, connect, last_seq, make_db
+from sqlite_to_weaviate.capture import CaptureError, install
+from sqlite_to_weaviate.store.lanes import prune_outbox, read_outbox
+from tests.support.capture_db import changes, connect, last_seq, make_db
 
 BASIC = "CREATE TABLE t (id INTEGER PRIMARY KEY, v, s TEXT, b BLOB);"
 
@@ -168,6 +166,34 @@ def test_unique_nocase_index_conflict(tmp_path):
     s = last_seq(c)
     c.execute("INSERT OR REPLACE INTO w VALUES (2, 'a@X')")
     assert ("w", "D", (1,)) in changes(c, s)
+
+
+@pytest.mark.parametrize("ddl, old, new, newer", [
+    ("CREATE TABLE n (k TEXT COLLATE NOCASE PRIMARY KEY, v)", "KEY", "Key", "kEY"),
+    ("CREATE TABLE n (loc TEXT, k TEXT COLLATE NOCASE, v, PRIMARY KEY (loc, k)) WITHOUT ROWID", "KEY", "Key", "kEY"),
+    ("CREATE TABLE n (k TEXT COLLATE RTRIM PRIMARY KEY, v) WITHOUT ROWID", "KEY  ", "KEY", "KEY "),
+])
+@pytest.mark.parametrize("recursive", [False, True])
+def test_or_replace_on_a_primary_key_that_is_not_binary_captures_the_replaced_key(tmp_path, ddl, old, new, newer,
+                                                                                   recursive):
+    """Under NOCASE/RTRIM, 'Key' replaces 'KEY': a different key to us, and no delete trigger fires."""
+    c = make_db(tmp_path, ddl + ";", recursive_triggers=recursive)
+    composite = "loc" in ddl
+    row = (lambda k: ("en", k, 1)) if composite else (lambda k: (k, 1))
+    key = (lambda k: ("en", k)) if composite else (lambda k: (k,))
+    marks = ", ".join("?" * len(row(old)))
+    c.execute(f"INSERT INTO n VALUES ({marks})", row(old))
+    s = last_seq(c)
+    c.execute(f"INSERT OR REPLACE INTO n VALUES ({marks})", row(new))
+    got = changes(c, s)
+    assert ("n", "D", key(old)) in got and ("n", "I", key(new)) in got
+    assert [tuple(r) for r in c.execute("SELECT * FROM n")] == [row(new)]
+    c.execute(f"INSERT INTO n VALUES ({marks})", row("other"))
+    s = last_seq(c)
+    c.execute("UPDATE OR REPLACE n SET k = ? WHERE k = 'other'", (newer,))  # replaces the row of `new`
+    got = changes(c, s)
+    assert ("n", "D", key(new)) in got and ("n", "U", key(newer)) in got
+    assert [tuple(r) for r in c.execute("SELECT * FROM n")] == [row(newer)]
 
 
 def test_upsert_do_update_do_nothing_or_ignore(tmp_path):

@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from sqlite_to_weaviate.mapping.schema import cluster_size, ensure_collections
+from sqlite_to_weaviate.mapping.collections import cluster_size, ensure_collections
 from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
 from tests.integration.test_writer_pipeline import make_db
 
@@ -73,7 +73,7 @@ def test_three_node_cluster_replication_settings_and_restart(tmp_path, weaviate_
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             client.collections.create(legacy, replication_config=Configure.replication(factor=2))
-        from sqlite_to_weaviate.mapping.schema import _update_replication
+        from sqlite_to_weaviate.mapping.collections import _update_replication
 
         actions = _update_replication(client, legacy, 3)
         assert any("replication factor 2, the settings say 3" in a for a in actions)

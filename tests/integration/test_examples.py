@@ -21,7 +21,8 @@ from examples.chat_app import Base, build_sample_database, embed_text, run_traff
 from examples.chat_app.embed import EMBEDDING_DIM, cosine_similarity
 from examples.chat_app.content import TOPICS
 from examples.chat_app.models import TABLES
-from sqlite_to_weaviate.capture import install, read_outbox
+from sqlite_to_weaviate.capture import install
+from sqlite_to_weaviate.store.lanes import read_outbox
 from sqlite_to_weaviate.mapping import (
     decode_vector,
     ensure_collections,

@@ -68,8 +68,8 @@ def test_help_and_version_still_exit_0():
 
 
 def test_a_command_invoked_on_its_own_also_exits_3():
-    from sqlite_to_weaviate.operate.commands import rollback_cmd
-    from sqlite_to_weaviate.verify.command import verify_cmd
+    from sqlite_to_weaviate.cli.operate import rollback_cmd
+    from sqlite_to_weaviate.cli.verify import verify_cmd
 
     for cmd in (verify_cmd, rollback_cmd):
         result = CliRunner().invoke(cmd, ["--bogus"])
@@ -110,9 +110,9 @@ def test_non_finite_numbers_from_the_environment_a_settings_file_and_python_are_
         for bad in (float("nan"), float("inf"), float("-inf")):
             with pytest.raises(ConfigError, match=f"{field} must be a finite number"):
                 Settings(sqlite_path=db, **{field: bad})
-    with pytest.raises(ConfigError, match="timeout_s must be a positive, finite number"):
+    with pytest.raises(ConfigError, match="timeout_s must be a finite number of seconds"):
         MigrationConfig(sqlite_url=str(db), timeout_s=float("inf"))
-    with pytest.raises(ConfigError, match="retry_delay must be a positive, finite number"):
+    with pytest.raises(ConfigError, match="retry_delay must be a finite number of seconds"):
         create_migration_config(environ={"S2W_SQLITE_URL": str(db), "S2W_RETRY_DELAY": "nan"})
 
 

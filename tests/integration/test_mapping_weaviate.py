@@ -30,22 +30,14 @@ from sqlite_to_weaviate.mapping import (
 pytestmark = pytest.mark.integration
 
 
-def _fixture_or_skip(request: pytest.FixtureRequest, name: str) -> Any:
-    try:
-        return request.getfixturevalue(name)
-    except pytest.FixtureLookupError:
-        pytest.skip(f"fixture {name!r} (real local Weaviate) is not provided by tests/conftest.py")
+@pytest.fixture
+def client(weaviate_client: Any) -> Any:
+    return weaviate_client
 
 
 @pytest.fixture
-def client(request: pytest.FixtureRequest) -> Any:
-    return _fixture_or_skip(request, "weaviate_client")
-
-
-@pytest.fixture
-def prefix(request: pytest.FixtureRequest, client: Any) -> Any:
-    raw = str(_fixture_or_skip(request, "collection_prefix"))
-    cleaned = "".join(ch for ch in raw if ch.isascii() and (ch.isalnum() or ch == "_"))
+def prefix(collection_prefix: str, client: Any) -> Any:
+    cleaned = "".join(ch for ch in collection_prefix if ch.isascii() and (ch.isalnum() or ch == "_"))
     cleaned = cleaned if cleaned[:1].isupper() else "T" + cleaned
     yield cleaned
     for name in list(client.collections.list_all()):

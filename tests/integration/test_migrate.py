@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from examples.chat_app.seed import build_sample_database
 from sqlite_to_weaviate.mapping import seed_preset_toml
 from sqlite_to_weaviate.operate import MigrationHooks, Phase, create_migration_config, readiness, run_migration
-from sqlite_to_weaviate.operate.commands import migrate_cmd, phase_cmd, ready_cmd, rollback_cmd, uninstall_cmd
+from sqlite_to_weaviate.cli.operate import migrate_cmd, phase_cmd, ready_cmd, rollback_cmd, uninstall_cmd
 from sqlite_to_weaviate.operate.rollback import namespace_keys
 from sqlite_to_weaviate.operate.verification import run_verification
 
@@ -122,7 +122,7 @@ def test_dry_run_writes_nothing_anywhere(config_kwargs, weaviate_client, redis_c
     assert our_collections(weaviate_client, config_kwargs["collection_prefix"]) == []
     assert namespace_keys(redis_client, config_kwargs["namespace"]) == []
     assert tool_objects(db) == []
-    from sqlite_to_weaviate.operate.commands import run_cmd
+    from sqlite_to_weaviate.cli.operate import run_cmd
 
     planned = CliRunner().invoke(run_cmd, cli_args(config_kwargs) + ["--dry-run", "--workers", "3"])
     assert planned.exit_code == 0, planned.output

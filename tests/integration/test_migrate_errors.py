@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from examples.chat_app.seed import build_sample_database
 from sqlite_to_weaviate.local.ports import free_ports
-from sqlite_to_weaviate.operate.commands import migrate_cmd
+from sqlite_to_weaviate.cli.operate import migrate_cmd
 from sqlite_to_weaviate.operate.rollback import namespace_keys
 
 
@@ -96,7 +96,7 @@ def test_unreachable_servers(app_db, weaviate_url, redis_url, redis_namespace, c
 
 def test_refuses_while_a_relay_serves_the_database(app_db, weaviate_url, redis_url, redis_namespace,
                                                    collection_prefix, weaviate_client, redis_client):
-    from sqlite_to_weaviate.writer.relay import RelayLock
+    from sqlite_to_weaviate.writer.relay_lock import RelayLock
 
     before = app_db.read_bytes()
     lock = RelayLock(app_db)

@@ -22,7 +22,7 @@ from sqlite_to_weaviate.mapping import seed_preset_toml
 from sqlite_to_weaviate.operate import readiness
 from sqlite_to_weaviate.operate.metrics import METRIC_NAMES
 from sqlite_to_weaviate.operate.verification import run_verification
-from sqlite_to_weaviate.operate.workers import worker_cli_env
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env
 from tests.support.pipeline import assert_stores_equal
 
 
@@ -66,13 +66,12 @@ def applied(port: int) -> float:
 
 
 def caught_up(db) -> bool:
+    from sqlite_to_weaviate.store.phase import get_phase
+    from sqlite_to_weaviate.store.progress import read_progress
+
     conn = sqlite3.connect(db)
     try:
-        max_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM _s2w_outbox").fetchone()[0]
-        row = conn.execute("SELECT value FROM _s2w_state WHERE key='relay.checkpoint'").fetchone()
-        phase = conn.execute("SELECT value FROM _s2w_state WHERE key='phase'").fetchone()
-        return phase is not None and json.loads(phase[0])["number"] >= 3 and (
-            max_seq == 0 or (row is not None and int(row[0]) >= max_seq))
+        return get_phase(conn) >= 3 and read_progress(conn).caught_up
     except sqlite3.OperationalError:
         return False
     finally:
@@ -130,11 +129,11 @@ def test_run_sigterm_loses_nothing_and_serves_metrics(tmp_path, make_settings, w
         text = body.decode()
         for name in METRIC_NAMES:
             assert f"\n{name}" in "\n" + text, f"{name} missing from /metrics"
-        assert "s2w_workers 2.0" in text
+        assert "s2w_workers 3.0" in text  # --workers 2 and one live-only (--live-workers 1)
         status, body = get(f"http://127.0.0.1:{port}/healthz")
         assert status in (200, 503) and "healthy" in json.loads(body)
         children = psutil.Process(first.pid).children(recursive=True)
-        assert len(children) >= 2
+        assert len(children) >= 3
         first.send_signal(signal.SIGTERM)  # mid-writes, mid-backfill or mid-replay
         assert first.wait(timeout=90) == 0
         gone, alive = psutil.wait_procs(children, timeout=10)
@@ -176,9 +175,9 @@ def test_workers_die_with_a_killed_supervisor(tmp_path, make_settings, redis_cli
     settings = make_settings(tmp_path / "app.db")
     code = (
         "import sys, time\n"
-        "from sqlite_to_weaviate.config_sources import build_settings\n"
-        "from sqlite_to_weaviate.operate.workers import WorkerPool\n"
-        f"s = build_settings({{'sqlite_path': {str(settings.sqlite_path)!r}, 'redis_url': {settings.redis_url!r},"
+        "from sqlite_to_weaviate.settings import Settings\n"
+        "from sqlite_to_weaviate.operate.worker_pool import WorkerPool\n"
+        f"s = Settings(**{{'sqlite_path': {str(settings.sqlite_path)!r}, 'redis_url': {settings.redis_url!r},"
         f" 'weaviate_url': {settings.weaviate_url!r}, 'namespace': {settings.namespace!r}}})\n"
         "pool = WorkerPool(s, 2).start()\n"
         "print(*[p.pid for p in pool.procs], flush=True)\n"
@@ -206,8 +205,6 @@ def test_workers_die_with_a_killed_supervisor(tmp_path, make_settings, redis_cli
 def test_run_verifies_itself_and_repairs_what_differs(tmp_path, make_settings, weaviate_client, redis_client):
     """Objects changed behind the pipeline's back (deleted, edited, invented) are found by the
     sidecar's own periodic verify, repaired through the outbox, counted and logged by key."""
-    import uuid as uuid_mod
-
     from weaviate.classes.data import DataObject
 
     db = tmp_path / "chat.db"

@@ -15,7 +15,6 @@ The example chat database with ``agent_interactions.big_counter`` holding 64-bit
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import sqlite3
@@ -25,11 +24,11 @@ import pytest
 from click.testing import CliRunner
 
 from examples.chat_app.seed import build_sample_database
-from sqlite_to_weaviate.backfill.command import backfill_cmd
-from sqlite_to_weaviate.mapping.suggest_command import suggest_mapping_cmd
+from sqlite_to_weaviate.cli.backfill import backfill_cmd
+from sqlite_to_weaviate.cli.suggest_mapping import suggest_mapping_cmd
 from sqlite_to_weaviate.operate import Phase, create_migration_config, readiness, run_migration
-from sqlite_to_weaviate.operate.commands import migrate_cmd, phase_cmd, run_cmd
-from sqlite_to_weaviate.verify.command import verify_cmd
+from sqlite_to_weaviate.cli.operate import migrate_cmd, phase_cmd, run_cmd
+from sqlite_to_weaviate.cli.verify import verify_cmd
 from tests.integration.test_migrate import TUNING, app_checksum, our_collections, tool_objects
 
 pytestmark = pytest.mark.integration
@@ -119,7 +118,7 @@ def test_dry_runs_predict_exactly_the_dead_letters_and_verify_counts_them(
                                      namespace=redis_namespace, collection_prefix=collection_prefix,
                                      settings_overrides=TUNING, timeout_s=180.0, validation_sample_size=50,
                                      backup_before_migration=False, rollback_on_failure=False)
-    plan = run_migration(dataclasses.replace(config, dry_run=True))
+    plan = run_migration(config.replace(dry_run=True))
     assert not plan.success and plan.refused == n and plan.plan["tables"]["agent_interactions"]["refused"] == n
 
     result = run_migration(config)

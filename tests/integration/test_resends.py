@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from sqlite_to_weaviate.operate import readiness
-from sqlite_to_weaviate.writer import resends
+from sqlite_to_weaviate.store import resends
 from sqlite_to_weaviate.writer.status import collect_status
 from tests.integration.test_writer_pipeline import make_db, random_writes
 from tests.support.pipeline import assert_stores_equal, wait_for

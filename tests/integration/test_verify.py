@@ -17,7 +17,7 @@ import uuid
 import pytest
 from weaviate.classes.data import DataObject
 
-from sqlite_to_weaviate.capture import enqueue_all_keys
+from sqlite_to_weaviate.store.lanes import enqueue_all_keys
 from sqlite_to_weaviate.mapping import encode_vector
 from sqlite_to_weaviate.verify import (
     EXIT_CLEAN, EXIT_DIFFERENCES, EXIT_ERROR, EXIT_REPAIRED, VerifyError, verify, verify_or_error,
@@ -87,7 +87,7 @@ def synced(tmp_path, make_settings, pipeline_factory, weaviate_client):
     pipeline = pipeline_factory(settings)
     pipeline.init()
     for table in ("owners", "items", "tags"):  # historical rows: what backfill does
-        enqueue_all_keys(conn, table)
+        enqueue_all_keys(conn, table, tuple(settings.load_mapping(conn).table(table).primary_key))
     pipeline.start_workers(1)
     pipeline.drain()
     mapping = settings.load_mapping(conn)
@@ -153,7 +153,7 @@ def test_finds_exactly_the_injected_divergences_and_repairs_them(synced, weaviat
     assert repaired.exit_code() == EXIT_REPAIRED, repaired.render()
     assert sum(t.repaired for t in repaired.tables.values()) == len(missing | extra | stale | tampered)
     assert sum(t.repair_deleted for t in repaired.tables.values()) == len(extra)
-    ctxs = {r[0] for r in conn.execute("SELECT ctx FROM _s2w_outbox")}  # pruned once applied
+    ctxs = {r[0] for r in conn.execute("SELECT ctx FROM _s2w_bulk")}  # repairs use the bulk lane; pruned once applied
     assert ctxs <= {'{"origin": "verify --repair"}'}
     again = verify(settings, sample=1000)
     assert again.exit_code() == EXIT_CLEAN, again.render()

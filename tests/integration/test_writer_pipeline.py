@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from sqlite_to_weaviate.writer import dead_letters
+from sqlite_to_weaviate.store import dead_letters
 from tests.support.pipeline import assert_stores_equal, wait_for
 
 SCHEMA = """

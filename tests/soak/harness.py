@@ -44,9 +44,9 @@ from typing import Any
 from sqlite_to_weaviate.local.redis_server import RedisServer
 from sqlite_to_weaviate.local.weaviate_server import WeaviateServer
 from sqlite_to_weaviate.mapping import encode_vector, seed_preset_toml
-from sqlite_to_weaviate.operate.workers import worker_cli_env
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env
 from sqlite_to_weaviate.settings import Settings
-from sqlite_to_weaviate.writer import dead_letters
+from sqlite_to_weaviate.store import dead_letters
 from tests.support.pipeline import stop_process_groups
 
 FAULT_KINDS = ("kill_relay", "kill_worker", "kill_backfill", "redis_wipe", "weaviate_restart", "weaviate_kill",
@@ -287,15 +287,14 @@ class Soak:
                 self._start_relay()
 
     def _sample_lag(self) -> None:
+        """The live lag (age of the oldest unapplied live change) once a second."""
+        from sqlite_to_weaviate.store.progress import read_progress
+
         conn = sqlite3.connect(self.db, timeout=30)
         try:
             while not self._stop.wait(1.0):
-                row = conn.execute("SELECT value FROM _s2w_state WHERE key = 'relay.checkpoint'").fetchone()
-                checkpoint = int(row[0]) if row else 0
-                oldest = conn.execute("SELECT min(ts) FROM _s2w_outbox WHERE seq > ?", (checkpoint,)).fetchone()[0]
-                self.result.lag_timeline.append(
-                    (round(time.monotonic() - self.t0, 1), round(time.time() - oldest, 3) if oldest else 0.0)
-                )
+                lag = read_progress(conn).live_lag_s
+                self.result.lag_timeline.append((round(time.monotonic() - self.t0, 1), lag or 0.0))
         finally:
             conn.close()
 
@@ -390,6 +389,8 @@ class Soak:
         """Drained: checkpoint at the newest outbox row and the relay holds no work (its snapshot)."""
         import redis
 
+        from sqlite_to_weaviate.store.progress import read_progress
+
         assert self.settings is not None
         conn = sqlite3.connect(self.db, timeout=30)
         client = redis.Redis.from_url(self.redis.url)
@@ -398,10 +399,8 @@ class Soak:
             caught_up_since: float | None = None
             while time.monotonic() < deadline:
                 now = time.time()
-                row = conn.execute("SELECT value FROM _s2w_state WHERE key = 'relay.checkpoint'").fetchone()
-                checkpoint = int(row[0]) if row else 0
-                newest = conn.execute("SELECT coalesce(max(seq), 0) FROM _s2w_outbox").fetchone()[0]
-                caught_up_since = (caught_up_since or now) if newest <= checkpoint else None
+                progress = read_progress(conn)
+                caught_up_since = (caught_up_since or now) if progress.caught_up else None
                 raw = client.get("soak:relay-status")
                 snap = json.loads(raw) if raw else None
                 if (caught_up_since is not None and snap is not None and snap["at"] > caught_up_since
@@ -409,8 +408,7 @@ class Soak:
                         and not snap["unacked"]):
                     return
                 time.sleep(0.5)
-            raise AssertionError(f"pipeline did not drain in {timeout}s (checkpoint {checkpoint}, newest {newest}, "
-                                 f"relay {snap})")
+            raise AssertionError(f"pipeline did not drain in {timeout}s ({progress}, relay {snap})")
         finally:
             conn.close()
             client.close()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlite_to_weaviate.initialize import initialize
-from sqlite_to_weaviate.operate.workers import worker_cli_env
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.relay import Relay
 
@@ -43,8 +43,9 @@ class Pipeline:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
-    def start_workers(self, count: int = 1) -> list[subprocess.Popen]:
-        started = [self._spawn("worker", name=f"worker{len(self.workers) + i}") for i in range(count)]
+    def start_workers(self, count: int = 1, *, live_only: bool = False) -> list[subprocess.Popen]:
+        args = ("worker", "--live-only") if live_only else ("worker",)
+        started = [self._spawn(*args, name=f"worker{len(self.workers) + i}") for i in range(count)]
         self.workers.extend(started)
         return started
 
@@ -75,23 +76,20 @@ class Pipeline:
             relay.close()
 
     def wait_caught_up(self, timeout: float = 120.0) -> None:
-        """With a running relay (thread or process): wait until the outbox is fully acknowledged."""
+        """With a running relay (thread or process): wait until both lanes are fully
+        acknowledged and no re-send is owed."""
+        from sqlite_to_weaviate.store.progress import read_progress
+
         conn = sqlite3.connect(self.settings.sqlite_path)
         try:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                max_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM _s2w_outbox").fetchone()[0]
-                row = conn.execute("SELECT value FROM _s2w_state WHERE key='relay.checkpoint'").fetchone()
-                checkpoint = int(row[0]) if row else 0
-                if max_seq == 0 or checkpoint >= max_seq:
-                    if self.relay is None or self.relay.idle:
-                        return
+                progress = read_progress(conn)
+                if progress.caught_up and (self.relay is None or self.relay.idle):
+                    return
                 time.sleep(0.1)
             snapshot = self.relay.snapshot() if self.relay is not None else None
-            raise AssertionError(
-                f"pipeline not caught up after {timeout}s (outbox max {max_seq}, checkpoint {checkpoint}); "
-                f"relay: {snapshot}"
-            )
+            raise AssertionError(f"pipeline not caught up after {timeout}s ({progress}); relay: {snapshot}")
         finally:
             conn.close()
 
@@ -129,7 +127,7 @@ def wait_for(predicate, *, timeout: float, message: str, interval: float = 0.1) 
 
 def weaviate_state(client: Any, mapping) -> dict[str, dict[str, dict[str, Any]]]:
     """Every object of every mapped collection: collection -> uuid -> properties (direct read)."""
-    from sqlite_to_weaviate.mapping.schema import return_properties
+    from sqlite_to_weaviate.mapping.collections import return_properties
 
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for table in mapping.tables.values():
@@ -190,9 +188,11 @@ def unfindable_by_id(client: Any, collection: str, object_ids: list[str], chunk:
     missing: list[str] = []
     for start in range(0, len(object_ids), chunk):
         part = object_ids[start:start + chunk]
+        # a generous limit: stale index entries of re-written objects count against it
         found = {str(o.uuid) for o in col.query.fetch_objects(
-            filters=Filter.by_id().contains_any(part), limit=len(part), return_properties=[]).objects}
-        missing.extend(u for u in part if u not in found)
+            filters=Filter.by_id().contains_any(part), limit=10_000, return_properties=[]).objects}
+        missing.extend(u for u in part if u not in found and not col.query.fetch_objects(
+            filters=Filter.by_id().equal(u), limit=100, return_properties=[]).objects)
     return missing
 
 

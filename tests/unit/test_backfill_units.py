@@ -124,10 +124,23 @@ def test_progress_display_bar_and_callback():
     seen = []
     out = io.StringIO()
     display = ProgressDisplay(stream=out, tty=True, callback=seen.append)
-    display.update(ProgressEvent("records", 500, 1000, 250.0, 2.0))
-    display.update(ProgressEvent("records", 500, 1000, None, None, paused="outbox backlog 30000 > 20000"))
+    display.update(ProgressEvent("records", 500, 1000, 250.0, 2.0, live_lag_s=0.42, queued=1800))
+    assert "live lag 0.4s · 1,800 queued" in out.getvalue()  # the lanes apart (invariant 11)
+    display.update(ProgressEvent("records", 500, 1000, None, None, paused="bulk backlog 30000 > 20000"))
     display.update(ProgressEvent("records", 1000, 1000, 250.0, 0.0, done=True))
     display.close()
     text = out.getvalue()
-    assert "records" in text and "1.00k/1.00k" in text and "paused: outbox backlog" in text
+    assert "records" in text and "1.00k/1.00k" in text and "paused: bulk backlog" in text and "live lag -" in text
     assert [e.rows_done for e in seen] == [500, 500, 1000]
+
+
+def test_progress_log_lines_carry_the_lanes():
+    from structlog.testing import capture_logs
+
+    from sqlite_to_weaviate.backfill import ProgressDisplay, ProgressEvent
+
+    with capture_logs() as logs:
+        display = ProgressDisplay(tty=False, log_interval=0.0)
+        display.update(ProgressEvent("records", 500, 1000, 250.0, 2.0, live_lag_s=1.25, queued=700))
+    line, = [e for e in logs if e["event"] == "backfill progress"]
+    assert line["live_lag_s"] == 1.25 and line["queued"] == 700 and line["table"] == "records"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlite_to_weaviate.capture.identifiers import name_stem, quote_ident, quote_literal
-from sqlite_to_weaviate.capture.schema import Column, TableInfo, UniqueIndex
+from sqlite_to_weaviate.capture.tables import Column, TableInfo, UniqueIndex
 from sqlite_to_weaviate.capture.triggers import _any, generate_triggers, trigger_name
 
 

@@ -180,6 +180,19 @@ def test_unix_date_refusals(value) -> None:
         conv(value, T.DATE)
 
 
+def test_refusals_name_the_fix() -> None:
+    """A DATETIME column of unix milliseconds, a NUMERIC column that also holds text: the reason says what to set."""
+    with pytest.raises(ValueConversionError, match='holds unix milliseconds, set date_unit = "ms"'):
+        conv(1709287200123, T.DATE)
+    with pytest.raises(ValueConversionError, match=r"out of range$"):
+        conv(2**63 - 1, T.DATE, date_unit="ms")
+    with pytest.raises(ValueConversionError, match='map it as type = "text"'):
+        conv("N/A", T.NUMBER)
+    with pytest.raises(ValueConversionError, match='map it as type = "text"'):
+        conv("12,50", T.INT)
+    assert conv("N/A", T.TEXT) == "N/A" and conv(12.5, T.TEXT) == "12.5" and conv(12, T.TEXT) == "12"
+
+
 @given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)))
 def test_date_round_trip(moment: datetime) -> None:
     text = conv(moment.isoformat(), T.DATE)

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sqlite_to_weaviate.mapping.collections import collection_config
 from sqlite_to_weaviate.mapping import (
     HASH_PROPERTY,
     ConversionError,
@@ -162,7 +163,7 @@ def test_named_vectors() -> None:
     obj = table.to_object({"id": 1, "a": encode_vector([1.0]), "b": None})
     assert obj.vector == {"first": [1.0]}
     assert table.to_object({"id": 1, "a": None, "b": None}).vector is None
-    kwargs = table.collection_config()
+    kwargs = collection_config(table)
     assert [v.name for v in kwargs["vector_config"]] == ["first", "second"]
 
 
@@ -220,7 +221,7 @@ def test_hash_ignores_migration_timestamp(mapping) -> None:
 def test_collection_config(mapping) -> None:
     from weaviate.classes.config import DataType as W
 
-    kwargs = mapping.table("items").collection_config(name_prefix="Test_")
+    kwargs = collection_config(mapping.table("items"), name_prefix="Test_")
     assert kwargs["name"] == "Test_Items"
     props = {p.name: p for p in kwargs["properties"]}
     assert props[HASH_PROPERTY].dataType is W.TEXT
@@ -230,8 +231,8 @@ def test_collection_config(mapping) -> None:
     assert props["migratedAt"].dataType is W.DATE and props["migrated_from_sqlite"].dataType is W.BOOL
     assert [(r.name, r.target_collection) for r in kwargs["references"]] == [("parentItem", "Test_Items")]
     assert kwargs["multi_tenancy_config"].enabled
-    assert mapping.table("items").with_collection("Other").collection_config()["name"] == "Other"
-    assert "multi_tenancy_config" not in mapping.table("hashed").collection_config()
+    assert collection_config(mapping.table("items").with_collection("Other"))["name"] == "Other"
+    assert "multi_tenancy_config" not in collection_config(mapping.table("hashed"))
 
 
 def test_vectorizer_configs() -> None:
@@ -239,14 +240,14 @@ def test_vectorizer_configs() -> None:
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT, title TEXT)")
     config = parse_mapping_config('[tables.t]\nvectorizer = "text2vec-transformers"\n'
                                   '[tables.t.columns.body]\nvectorize = true\n')
-    kwargs = reflect_mapping(conn, config).table("t").collection_config()
+    kwargs = collection_config(reflect_mapping(conn, config).table("t"))
     assert kwargs["vector_config"].vectorizer.vectorizer.value == "text2vec-transformers"
     assert kwargs["vector_config"].properties == ["body"]
     bad = parse_mapping_config('[tables.t]\nvectorizer = "text2vec-transformer"\n')
     with pytest.raises(MappingError, match="unknown vectorizer 'text2vec-transformer'; did you mean text2vec-transformers"):
-        reflect_mapping(conn, bad).table("t").collection_config()
+        collection_config(reflect_mapping(conn, bad).table("t"))
     with pytest.raises(MappingError, match="does not vectorize text"):
-        reflect_mapping(conn, parse_mapping_config('vectorizer = "img2vec-neural"\n')).table("t").collection_config()
+        collection_config(reflect_mapping(conn, parse_mapping_config('vectorizer = "img2vec-neural"\n')).table("t"))
 
 
 def test_preset_objects() -> None:

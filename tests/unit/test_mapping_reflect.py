@@ -16,6 +16,7 @@ from sqlite_to_weaviate.mapping import (
     seed_preset_config,
     seed_schema_sql,
 )
+from sqlite_to_weaviate.mapping.reflect import VIEW
 
 
 def db(sql: str) -> sqlite3.Connection:
@@ -31,7 +32,7 @@ def db(sql: str) -> sqlite3.Connection:
     ("NUMERIC", DataType.NUMBER), ("DECIMAL(10,2)", DataType.NUMBER),
     ("BOOLEAN", DataType.BOOLEAN), ("bool", DataType.BOOLEAN),
     ("DATETIME", DataType.DATE), ("TIMESTAMP", DataType.DATE), ("DATE", DataType.DATE),
-    ("BLOB", DataType.BLOB), ("JSON", DataType.TEXT),
+    ("BLOB", DataType.BLOB), ("JSON", DataType.TEXT), ("ANY", DataType.TEXT), ("any", DataType.TEXT),
 ])
 def test_infer_type(declared, expected) -> None:
     assert infer_type(declared)[0] is expected
@@ -238,3 +239,59 @@ def test_mapping_from_sqlalchemy_models() -> None:
         "score": DataType.NUMBER, "extra": DataType.TEXT, "raw": DataType.BLOB}
     assert msg.column("extra").json_as == "text"
     assert msg.references[0].target_collection == "Conversations"
+
+
+def test_views_are_skipped_with_a_reason() -> None:
+    conn = db("""
+        CREATE TABLE customers (id INTEGER PRIMARY KEY, active BOOLEAN);
+        CREATE VIEW active_customers AS SELECT id FROM customers WHERE active;
+    """)
+    mapping = reflect_mapping(conn)
+    assert list(mapping.tables) == ["customers"]
+    assert mapping.skipped == {"active_customers": VIEW}
+    with pytest.raises(MappingError, match=r"configured but not mapped \(view: it stores no rows"):
+        reflect_mapping(conn, parse_mapping_config("[tables.active_customers]\n", "m.toml"))
+
+
+def test_strict_any_column_is_text() -> None:
+    mapping = reflect_mapping(db("CREATE TABLE s (id INTEGER PRIMARY KEY, v ANY, n INT) STRICT"))
+    assert mapping.table("s").column("v").data_type is DataType.TEXT
+    assert mapping.table("s").column("n").data_type is DataType.INT
+
+
+def test_underivable_or_long_column_names() -> None:
+    conn = db('CREATE TABLE "Order Details" (id INTEGER PRIMARY KEY, "日本" TEXT)')
+    with pytest.raises(MappingError, match=r"table 'Order Details': cannot derive a property name from column '日本'.*"
+                                           r"\[tables\.\"Order Details\"\.columns\.\"日本\"\] property = "):
+        reflect_mapping(conn)
+    long = "reading_" * 40
+    conn = db(f'CREATE TABLE t (id INTEGER PRIMARY KEY, "{long}a" REAL, "{long}b" REAL)')
+    properties = [c.property for c in reflect_mapping(conn).table("t").columns][1:]
+    assert [len(p) for p in properties] == [231, 231] and properties[0] != properties[1]
+    assert properties[0].startswith("reading" + "Reading" * 30)
+
+
+def test_shadow_tables_of_a_module_not_loaded_here_are_skipped(tmp_path) -> None:
+    """sqlite-vec's vec0 (or any module this process lacks): its shadow tables look ordinary to SQLite."""
+    path = tmp_path / "vec.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE VIRTUAL TABLE items_vec USING fts5(x);
+        CREATE TABLE items_vec_notes (id INTEGER PRIMARY KEY, note TEXT);
+        CREATE TABLE items (id INTEGER PRIMARY KEY, title TEXT);
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_master SET sql = replace(sql, 'fts5', 'vec0') WHERE name = 'items_vec';
+    """)
+    conn.close()
+    conn = sqlite3.connect(path)  # the schema now names a module this process does not have
+    mapping = reflect_mapping(conn)
+    assert list(mapping.tables) == ["items"]
+    assert "virtual table" in mapping.skipped["items_vec"]
+    for shadow in ("items_vec_data", "items_vec_idx", "items_vec_content", "items_vec_docsize", "items_vec_config",
+                   "items_vec_notes"):
+        assert "probably a shadow table of virtual table 'items_vec', whose module 'vec0'" in mapping.skipped[shadow]
+    # a table that really is application data is mapped when the user says so
+    explicit = reflect_mapping(conn, parse_mapping_config('include = ["items", "items_vec_notes"]\n', "m.toml"))
+    assert sorted(explicit.tables) == ["items", "items_vec_notes"]
+    explicit = reflect_mapping(conn, parse_mapping_config("[tables.items_vec_notes]\n", "m.toml"))
+    assert "items_vec_notes" in explicit.tables and "items_vec_data" not in explicit.tables

@@ -114,7 +114,7 @@ def test_readiness_gate_says_why(tmp_path):
     record_verification(conn, {"clean": False, "differences": 3})
     assert "3 difference(s)" in " ".join(evaluate_readiness(conn, ["items"]).reasons)
     record_verification(conn, {"clean": True, "differences": 0})
-    from sqlite_to_weaviate.writer import dead_letters
+    from sqlite_to_weaviate.store import dead_letters
 
     dead_letters.record(conn, [("u", "items", (1,), "weaviate", "rejected")])
     r = evaluate_readiness(conn, ["items"])
@@ -210,19 +210,24 @@ class _FakeScan:
 
 
 def test_namespace_keys_never_match_another_namespace():
-    keys = ["ns:sentinel", "ns:fence:1", "rq:queue:ns.apply", "rq:wip:ns.apply", "rq:job:ns-p3-abc-1",
-            "rq:results:ns-p0-x-2", "ns-prod:sentinel", "rq:job:ns-prod-p1-x", "rq:queue:ns-prod.apply",
-            "rq:queues", "other:key"]
+    # job ids are <namespace>-p<partition>-<12-hex run id>-<counter> (writer/relay.py)
+    keys = ["ns:sentinel", "ns:fence:1", "rq:queue:ns.apply", "rq:wip:ns.apply", "rq:job:ns-p3-0123456789ab-1",
+            "rq:results:ns-p0-0123456789ab-2", "ns-prod:sentinel", "rq:job:ns-prod-p1-0123456789ab-1",
+            "rq:queue:ns-prod.apply", "rq:queues", "other:key",
+            # issue 14: namespace "ns" took the jobs of namespace "ns-p2"
+            "ns-p2:sentinel", "rq:job:ns-p2-p3-0123456789ab-1", "rq:results:ns-p2-p0-0123456789ab-9"]
     found = {k.decode() for k in namespace_keys(_FakeScan(keys), "ns")}
-    assert found == {"ns:sentinel", "ns:fence:1", "rq:queue:ns.apply", "rq:wip:ns.apply", "rq:job:ns-p3-abc-1",
-                     "rq:results:ns-p0-x-2"}
+    assert found == {"ns:sentinel", "ns:fence:1", "rq:queue:ns.apply", "rq:wip:ns.apply",
+                     "rq:job:ns-p3-0123456789ab-1", "rq:results:ns-p0-0123456789ab-2"}
+    other = {k.decode() for k in namespace_keys(_FakeScan(keys), "ns-p2")}
+    assert other == {"ns-p2:sentinel", "rq:job:ns-p2-p3-0123456789ab-1", "rq:results:ns-p2-p0-0123456789ab-9"}
 
 
 # ----------------------------------------------------------------------------- backup command
 def test_backup_command_reports_the_path_and_fails_with_one_line(tmp_path):
     from click.testing import CliRunner
 
-    from sqlite_to_weaviate.operate.commands import backup_cmd
+    from sqlite_to_weaviate.cli.operate import backup_cmd
 
     db = tmp_path / "a.db"
     conn = sqlite3.connect(db)
@@ -245,8 +250,8 @@ def test_backup_command_reports_the_path_and_fails_with_one_line(tmp_path):
 def test_rollback_and_uninstall_refuse_while_a_relay_runs(tmp_path):
     from click.testing import CliRunner
 
-    from sqlite_to_weaviate.operate.commands import rollback_cmd, run_cmd, uninstall_cmd
-    from sqlite_to_weaviate.writer.relay import RelayLock
+    from sqlite_to_weaviate.cli.operate import rollback_cmd, run_cmd, uninstall_cmd
+    from sqlite_to_weaviate.writer.relay_lock import RelayLock
 
     db = tmp_path / "a.db"
     conn = sqlite3.connect(db)

@@ -9,17 +9,18 @@ import pytest
 from click.testing import CliRunner
 
 from sqlite_to_weaviate.cli import main as cli
-from sqlite_to_weaviate.config_sources import build_settings
+from sqlite_to_weaviate.cli.options import load_settings
 from sqlite_to_weaviate.errors import ConfigError
+from sqlite_to_weaviate.redaction import redact_url
 from sqlite_to_weaviate.local.weaviate_cluster import node_names
-from sqlite_to_weaviate.mapping.schema import check_replication_factor, collection_config, replication_config
+from sqlite_to_weaviate.mapping.collections import check_replication_factor, collection_config, replication_config
 from sqlite_to_weaviate.redis_adapter import (
-    SentinelURL, connect_redis, parse_sentinel_url, redact_redis_url, validate_redis_url,
+    SentinelURL, connect_redis, parse_sentinel_url, validate_redis_url,
 )
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.writer.payload import JobTicket
 from sqlite_to_weaviate.writer.redis_identity import FailoverWatch, RedisIdentity, describe_change, parse_identity
-from sqlite_to_weaviate.writer.weaviate_apply import is_transient
+from sqlite_to_weaviate.writer.weaviate_errors import object_error_is_transient as is_transient
 
 # ----------------------------------------------------------------- Sentinel URLs
 
@@ -60,10 +61,10 @@ def test_passwords_never_reach_error_messages():
     with pytest.raises(ConfigError) as info:
         validate_redis_url("redis+sentinel://user:hunter2@h1:bad/svc?sentinel_password=swordfish")
     assert "hunter2" not in str(info.value) and "swordfish" not in str(info.value)
-    assert redact_redis_url("redis://:hunter2@h:6379/0") == "redis://:***@h:6379/0"
-    assert redact_redis_url("redis+sentinel://u:pw@a:1,b:2/svc?sentinel_password=x") == \
+    assert redact_url("redis://:hunter2@h:6379/0") == "redis://:***@h:6379/0"
+    assert redact_url("redis+sentinel://u:pw@a:1,b:2/svc?sentinel_password=x") == \
         "redis+sentinel://u:***@a:1,b:2/svc?sentinel_password=***"
-    assert redact_redis_url("redis://h:6379/0") == "redis://h:6379/0"
+    assert redact_url("redis://h:6379/0") == "redis://h:6379/0"
 
 
 def test_connect_redis_through_sentinels_builds_a_sentinel_managed_client():
@@ -141,13 +142,6 @@ def test_failover_watch_says_once_that_info_is_refused():
     assert len(logs) == 1 and "refuses INFO" in logs[0]["event"] and logs[0]["log_level"] == "warning"
 
 
-def test_ticket_carries_the_redis_identity_optionally():
-    ticket = JobTicket("b", "ns", 3, "tok", 5.0, redis_id="r/x")
-    assert JobTicket.from_json(ticket.to_json()) == ticket
-    bare = JobTicket("b", "ns", 3, "tok", 5.0)
-    assert "redis_id" not in bare.to_json() and JobTicket.from_json(bare.to_json()) == bare
-
-
 # ----------------------------------------------------------------- cluster errors are weather
 
 CLUSTER_ERRORS = [
@@ -192,23 +186,39 @@ def test_replication_settings_defaults_and_validation(tmp_path):
         Settings(sqlite_path=tmp_path / "a.db", replication_factor=0)
 
 
-def test_replication_settings_from_flags_env_and_file(tmp_path, monkeypatch):
+def test_replication_settings_from_flags_env_and_file(tmp_path):
     config = tmp_path / "s.toml"
     config.write_text('replication_factor = 3\nverify_consistency = "quorum"\n')
-    settings = build_settings({"sqlite_path": str(tmp_path / "a.db"), "write_consistency": "ALL"}, config)
+    settings = load_settings({"sqlite_path": str(tmp_path / "a.db"), "write_consistency": "ALL"}, config_file=config,
+                             environ={})
     assert (settings.replication_factor, settings.write_consistency, settings.verify_consistency) == (3, "ALL", "QUORUM")
+    settings = load_settings({"sqlite_path": str(tmp_path / "a.db")}, config_file=config,
+                             environ={"S2W_WRITE_CONSISTENCY": "one", "S2W_REPLICATION_FACTOR": "2"})
+    assert (settings.replication_factor, settings.write_consistency) == (2, "ONE")
     help_text = CliRunner().invoke(cli, ["init", "--help"]).output
     for option in ("--replication-factor", "--write-consistency", "--verify-consistency"):
         assert option in help_text
 
 
 def test_a_worker_needs_no_database(tmp_path):
-    settings = build_settings({"redis_url": "redis://127.0.0.1:1/0"}, require_database=False)
+    settings = load_settings({"redis_url": "redis://127.0.0.1:1/0"}, environ={}, needs_database=False)
     assert settings.sqlite_path is None
     with pytest.raises(ConfigError, match="no SQLite database given"):
         settings.open_db()
-    with pytest.raises(ConfigError, match="no SQLite database given"):
-        build_settings({"redis_url": "redis://127.0.0.1:1/0"})
+    with pytest.raises(ConfigError, match="no sqlite_path given"):
+        load_settings({"redis_url": "redis://127.0.0.1:1/0"}, environ={})
+    given = load_settings({}, environ={"S2W_SQLITE_URL": str(tmp_path / "a.db")}, needs_database=False)
+    assert given.sqlite_path == tmp_path / "a.db"  # a path given anywhere still counts
+    assert "S2W_SQLITE_URL" not in settings.to_environ()  # a worker's worker processes get none either
+
+
+def test_the_worker_command_starts_without_a_database_and_names_the_missing_secret(tmp_path, monkeypatch):
+    for name in [n for n in __import__("os").environ if n.startswith("S2W_")]:
+        monkeypatch.delenv(name)
+    result = CliRunner().invoke(cli, ["worker", "--burst", "--redis-url", "redis://127.0.0.1:1/0"])
+    assert result.exit_code == 3
+    assert "no job secret" in result.output and "no database path is given" in result.output
+    assert "sqlite_path" not in result.output
 
 
 def test_collection_config_replication():

@@ -6,8 +6,9 @@ import sqlite3
 
 import pytest
 
-from sqlite_to_weaviate import capture, tool_objects
-from sqlite_to_weaviate.capture.schema import user_tables
+from sqlite_to_weaviate import capture
+from sqlite_to_weaviate.capture.tables import user_tables
+from sqlite_to_weaviate.store import registry as tool_objects
 
 
 def db(sql: str = "") -> sqlite3.Connection:
@@ -36,7 +37,7 @@ def test_install_records_exactly_what_it_creates_and_uninstall_drops_only_that()
     assert ours == {"_s2w_notes_ai", "_s2w_notes_au", "_s2w_notes_ad"}
     assert {"_S2W_Audit", "_s2w_touch"} <= set(names(conn, "trigger"))
     assert sorted(tool_objects.registered(conn, tool_objects.TABLE).values()) == [
-        "_s2w_capture", "_s2w_context", "_s2w_objects", "_s2w_outbox", "_s2w_state"]
+        "_s2w_bulk", "_s2w_capture", "_s2w_context", "_s2w_objects", "_s2w_outbox", "_s2w_state"]
     assert user_tables(conn) == ["_s2w_notes", "audit", "notes"]
     conn.execute("INSERT INTO notes VALUES (1, 'a')")
     assert conn.execute("SELECT n FROM audit").fetchall() == [(1,)]

@@ -9,8 +9,7 @@ import pytest
 
 from sqlite_to_weaviate.writer.ledger import Ledger
 from sqlite_to_weaviate.writer.partitioning import partition_of
-from sqlite_to_weaviate.writer.payload import Ack, Delete, JobPayload, JobTicket, PayloadError
-from sqlite_to_weaviate.writer.weaviate_apply import is_transient
+from sqlite_to_weaviate.writer.payload import TICKET_VERSION, Ack, Delete, JobPayload, JobTicket, PayloadError
 
 
 def test_checkpoint_waits_for_the_oldest_unacknowledged_seq():
@@ -60,12 +59,27 @@ def test_partition_is_stable_and_spread():
 
 
 def test_ticket_payload_and_ack_round_trip():
-    ticket = JobTicket(batch_id="b", namespace="ns", partition=3, token="t-1", lease_seconds=30.0)
+    ticket = JobTicket(batch_id="b", namespace="ns", partitions=(3,), token="t-1", lease_seconds=30.0)
     assert JobTicket.from_json(ticket.to_json()) == ticket
-    with pytest.raises(PayloadError, match="version 99 is not 2"):
+    with pytest.raises(PayloadError, match=f"version 99 is not {TICKET_VERSION}"):
         JobTicket.from_json(dict(ticket.to_json(), v=99))
     with pytest.raises(PayloadError, match="version 'str'"):
         JobTicket.from_json("not a ticket")  # type: ignore[arg-type]
+    several = JobTicket(batch_id="b", namespace="ns", partitions=(3, 0, 9), token="t-1", lease_seconds=30.0)
+    assert JobTicket.from_json(several.to_json()).partitions == (3, 0, 9)
+    for bad in ([], [3, 3], [-1], ["3"], [True], 3, list(range(5000))):
+        with pytest.raises(PayloadError, match="malformed"):
+            JobTicket.from_json(dict(ticket.to_json(), partitions=bad))
+    stamped = JobTicket(batch_id="b", namespace="ns", partitions=(3,), token="t-1", lease_seconds=30.0,
+                        redis_id="r" * 40 + "/" + "a" * 40)
+    assert JobTicket.from_json(stamped.to_json()) == stamped and ticket.to_json()["redis_id"] == ""
+    for bad in (None, 7, ["x"], "x" * 257):
+        with pytest.raises(PayloadError, match="malformed"):
+            JobTicket.from_json(dict(ticket.to_json(), redis_id=bad))
+    with pytest.raises(PayloadError, match="malformed"):  # v6 tickets always name it ("" = unknown)
+        JobTicket.from_json({k: v for k, v in ticket.to_json().items() if k != "redis_id"})
+    with pytest.raises(PayloadError, match=f"version 5 is not {TICKET_VERSION}"):  # a relay from before v6
+        JobTicket.from_json(dict(ticket.to_json(), v=5))
     payload = JobPayload(upserts=[{"uuid": "u", "collection": "C", "properties": {"a": 1, "t": "é"}, "vector": [0.5]}],
                          deletes=[Delete("C", "x", None), Delete("D", "y", "*")])
     assert JobPayload.loads(payload.dumps()) == payload
@@ -75,17 +89,10 @@ def test_ticket_payload_and_ack_round_trip():
     assert Ack.loads(ack.dumps()) == ack
 
 
-@pytest.mark.parametrize(
-    "message, transient",
-    [
-        ("context deadline exceeded", True),
-        ("connection refused", True),
-        ("rpc error: code = Unavailable", True),
-        ("could not find index for class Message. It might have been deleted in the meantime", True),
-        ('resolve node name "s2w-c2cf9c1b" to host', True),
-        ("invalid integer property 'qty': requires an integer", False),
-        ("new node has a vector with length 3. Existing nodes have vectors with length 4", False),
-    ],
-)
-def test_transient_errors_are_told_from_bad_rows(message, transient):
-    assert is_transient(message) is transient
+def test_workers_take_live_jobs_first_and_the_reserve_only_live_jobs():
+    from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+    from sqlite_to_weaviate.writer.rq_worker import worker_queues
+
+    keys = RedisKeys("ns")
+    assert worker_queues("ns") == [keys.queue, keys.bulk_queue]
+    assert worker_queues("ns", live_only=True) == [keys.queue]

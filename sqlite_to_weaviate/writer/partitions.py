@@ -1,0 +1,141 @@
+"""What the relay schedules: changes, the entries they become, jobs, and partitions.
+
+Per-key order starts here: a partition holds one pending entry per key and lane (two
+changes of a key fold into one: the row is read at dispatch, so the newest state goes
+out), a live change takes over the waiting history entry of its key, and
+:meth:`Partition.busy` names the keys of its in-flight jobs, which no second job may
+carry. The decisions over these structures are the scheduler's (``writer.scheduler``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlite_to_weaviate.store.lanes import BULK, LANES, LIVE
+
+__all__ = ["BULK", "LANES", "LIVE", "Change", "Entry", "Job", "Owed", "Partition"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One outbox row as the relay read it."""
+
+    lane: str
+    seq: int
+    table: str
+    key: tuple
+    object_id: uuid.UUID
+    ts: float | None = None   # commit time (live lane), for the lag
+
+
+@dataclass(frozen=True)
+class Owed:
+    """A key owed one more send at ``due`` (wall clock): the mirror of a durable re-send row."""
+
+    object_id: str
+    table: str
+    key: tuple
+    due: float
+    reason: str = ""
+
+
+@dataclass
+class Entry:
+    """One key waiting in a partition or carried by a job: every change it stands for."""
+
+    table: str
+    key: tuple
+    object_id: uuid.UUID
+    seqs: dict[str, list[int]] = field(default_factory=dict)   # lane -> outbox seqs
+    captured_at: float | None = None   # commit time of the oldest live change waiting
+    suspect: bool = False              # its last write had an unknown outcome: replace it
+    resend_due: float | None = None    # a durable re-send this entry carries out
+
+    def merge(self, other: "Entry") -> None:
+        for lane, seqs in other.seqs.items():
+            self.seqs.setdefault(lane, []).extend(seqs)
+        if other.captured_at is not None and (self.captured_at is None or other.captured_at < self.captured_at):
+            self.captured_at = other.captured_at
+        self.suspect = self.suspect or other.suspect
+        if other.resend_due is not None:
+            self.resend_due = max(self.resend_due or 0.0, other.resend_due)
+
+    def copy(self, *, suspect: bool) -> "Entry":
+        return Entry(self.table, self.key, self.object_id, {k: list(v) for k, v in self.seqs.items()},
+                     self.captured_at, self.suspect or suspect, self.resend_due)
+
+
+@dataclass
+class Job:
+    """One dispatched batch of one lane, named by its fence token.
+
+    A bulk job holds one partition. A live job holds every partition it carries keys of
+    (``Scheduler.take_jobs`` gathers live keys across partitions, so a trickle of app
+    writes spread over many partitions goes out as one job, not one job per partition).
+    Each partition lane it holds is fenced with its token and leased by its worker.
+    """
+
+    token: str
+    batch_id: str
+    partitions: tuple[int, ...]
+    lane: str
+    entries: list[Entry]
+    dispatched_at: float
+    next_check: float
+    unleased_since: float | None = None
+
+    @property
+    def partition(self) -> int:
+        """The first partition it holds: names the job in RQ and in its worker's ack."""
+        return self.partitions[0]
+
+    def object_ids(self) -> set[uuid.UUID]:
+        return {e.object_id for e in self.entries}
+
+
+@dataclass
+class Partition:
+    number: int
+    pending: dict[str, dict[uuid.UUID, Entry]] = field(default_factory=lambda: {lane: {} for lane in LANES})
+    inflight: dict[str, Job | None] = field(default_factory=lambda: {lane: None for lane in LANES})
+    not_before: float = 0.0
+    attempts: int = 0
+
+    def jobs(self) -> list[Job]:
+        return [job for job in self.inflight.values() if job is not None]
+
+    def busy(self) -> set[uuid.UUID]:
+        return {oid for job in self.jobs() for oid in job.object_ids()}
+
+    def add(self, entry: Entry, lane: str) -> None:
+        """Queue ``entry`` in ``lane``; a live change takes over a waiting history entry."""
+        oid = entry.object_id
+        if oid in self.pending[LIVE]:
+            self.pending[LIVE][oid].merge(entry)
+        elif oid in self.pending[BULK]:
+            if lane == LIVE:
+                waiting = self.pending[BULK].pop(oid)
+                waiting.merge(entry)
+                self.pending[LIVE][oid] = waiting
+            else:
+                self.pending[BULK][oid].merge(entry)
+        else:
+            self.pending[lane][oid] = entry
+
+    def requeue_front(self, lane: str, entries: list[Entry], *, suspect: bool) -> None:
+        """Put a failed or lost job's entries back ahead of newer keys (a live change still wins)."""
+        front: dict[uuid.UUID, Entry] = {}
+        for entry in entries:
+            front[entry.object_id] = entry.copy(suspect=suspect)
+        for oid in list(front):
+            if lane == BULK and oid in self.pending[LIVE]:
+                self.pending[LIVE][oid].merge(front.pop(oid))
+            elif lane == LIVE and oid in self.pending[BULK]:
+                front[oid].merge(self.pending[BULK].pop(oid))
+        for oid, entry in self.pending[lane].items():
+            if oid in front:
+                front[oid].merge(entry)
+            else:
+                front[oid] = entry
+        self.pending[lane] = front
