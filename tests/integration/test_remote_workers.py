@@ -22,6 +22,7 @@ import pytest
 from sqlite_to_weaviate.local.redis_server import RedisServer
 from sqlite_to_weaviate.local.weaviate_server import WeaviateServer
 from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
+from sqlite_to_weaviate.writer.job_secret import stored_job_secret
 from tests.integration.test_writer_pipeline import make_db, random_writes
 from tests.support.pipeline import Pipeline, assert_stores_equal, stop_process_groups
 
@@ -31,8 +32,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def remote_worker_env(settings, home: Path) -> dict[str, str]:
-    """What an operator would give a worker on another host: services, namespace, tuning; no database."""
+    """What an operator would give a worker on another host: services, namespace, tuning and
+    the job secret (``sqlite-to-weaviate job-secret`` prints it where the database is); no database."""
+    conn = settings.open_db(readonly=True)
+    try:
+        secret = settings.job_secret or stored_job_secret(conn)
+    finally:
+        conn.close()
+    assert secret is not None, "init stores a job secret"
     env = {
+        "S2W_JOB_SECRET": secret.reveal(),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
         "S2W_WEAVIATE_URL": settings.weaviate_url, "S2W_REDIS_URL": settings.redis_url,
         "S2W_NAMESPACE": settings.namespace, "S2W_LEASE_SECONDS": str(settings.lease_seconds),
