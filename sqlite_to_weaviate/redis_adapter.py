@@ -20,9 +20,11 @@ second or two of errors that every component already retries.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
+from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 
 from sqlite_to_weaviate.errors import ConfigError
 from sqlite_to_weaviate.redaction import redact_url
@@ -128,6 +130,28 @@ def validate_redis_url(url: str) -> str:
     return text
 
 
+class _SentinelConnection(SentinelManagedConnection):
+    """A Sentinel-managed connection that drops itself when a read is interrupted.
+
+    redis-py 8.1's ``SentinelManagedConnection.read_response`` defaults
+    ``disconnect_on_error`` to False, unlike every other connection class: a read cut
+    short by an exception (RQ's SIGTERM handler raises ``StopRequested`` inside a blocking
+    BLPOP; a job timeout raises inside any command) leaves the reply pending, the
+    connection goes back to the pool, and the *next* command reads the old reply (seen:
+    a worker's shutdown hung on its own BLPOP; upstream: redis/redis-py#4292, open).
+    """
+
+    def read_response(self, *args: Any, disconnect_on_error: bool = True, **kwargs: Any) -> Any:
+        return super().read_response(*args, disconnect_on_error=disconnect_on_error, **kwargs)
+
+
+class _SentinelSSLConnection(SentinelManagedSSLConnection):
+    __doc__ = _SentinelConnection.__doc__
+
+    def read_response(self, *args: Any, disconnect_on_error: bool = True, **kwargs: Any) -> Any:
+        return super().read_response(*args, disconnect_on_error=disconnect_on_error, **kwargs)
+
+
 def connect_redis(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
     """A client that fails within ``timeout_s`` when Redis is unreachable instead of hanging.
 
@@ -139,8 +163,6 @@ def connect_redis(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
     if text.split("://", 1)[0] not in SENTINEL_SCHEMES:
         return redis.Redis.from_url(text, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                                     health_check_interval=30)
-    from redis.sentinel import Sentinel
-
     spec = parse_sentinel_url(text)
     sentinel_auth = {k: v for k, v in (("username", spec.sentinel_username),
                                        ("password", spec.sentinel_password)) if v}
@@ -151,5 +173,6 @@ def connect_redis(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
     )
     return sentinel.master_for(
         spec.service, db=spec.db, username=spec.username, password=str(spec.password) if spec.password else None,
-        socket_timeout=timeout_s, socket_connect_timeout=timeout_s, health_check_interval=30, ssl=spec.tls,
+        socket_timeout=timeout_s, socket_connect_timeout=timeout_s, health_check_interval=30,
+        connection_class=_SentinelSSLConnection if spec.tls else _SentinelConnection,
     )

@@ -113,6 +113,30 @@ def test_failover_that_lost_acknowledged_writes_is_treated_like_a_wipe(tmp_path,
     assert_stores_equal_soon(weaviate_client, db, settings.load_mapping(conn))
 
 
+def test_an_interrupted_read_never_hands_its_reply_to_the_next_command(sentinel_set):
+    # RQ stops a worker by raising from its SIGTERM handler, often inside a blocking BLPOP;
+    # a job timeout raises inside any command. The next command must get its own reply.
+    client = connect_redis(sentinel_set.url)
+    client.set("probe", "value")
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("interrupted mid-read")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(KeyboardInterrupt):
+            client.blpop(["never-pushed"], timeout=3)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    client.rpush("never-pushed", "late")  # would complete the abandoned BLPOP on a kept connection
+    assert client.ping() is True
+    assert client.get("probe") == b"value"
+    assert client.lrange("never-pushed", 0, -1) == [b"late"]  # nobody popped it
+    client.close()
+
+
 def test_a_job_dispatched_to_a_replaced_redis_writes_nothing(redis_server_factory):
     server = redis_server_factory()
     client = server.client()

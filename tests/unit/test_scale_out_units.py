@@ -76,6 +76,10 @@ def test_connect_redis_through_sentinels_builds_a_sentinel_managed_client():
     assert pool.service_name == "svc" and pool.connection_kwargs["db"] == 3
     assert [(c.connection_pool.connection_kwargs["host"], c.connection_pool.connection_kwargs["port"])
             for c in pool.sentinel_manager.sentinels] == [("127.0.0.1", 1), ("127.0.0.1", 2)]
+    # connections that drop themselves when a read is interrupted (redis/redis-py#4292)
+    assert pool.connection_class.read_response.__kwdefaults__["disconnect_on_error"] is True
+    tls = connect_redis("rediss+sentinel://127.0.0.1:1/svc").connection_pool.connection_class
+    assert tls.__name__ == "_SentinelSSLConnection" and tls.read_response.__kwdefaults__["disconnect_on_error"] is True
 
 
 def test_plain_redis_urls_still_validate():
