@@ -23,7 +23,7 @@ from sqlite_to_weaviate.verify import verify
 from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
 from sqlite_to_weaviate.store import dead_letters
 from sqlite_to_weaviate.writer.status import collect_status
-from tests.integration.test_backfill_fixtures import Writers, make_db as make_backfill_db, run_backfill, write_mapping
+from tests.support.backfill_data import Writers, make_db as make_backfill_db, run_backfill, write_mapping
 from tests.integration.test_writer_pipeline import make_db, random_writes
 from tests.support.pipeline import Pipeline, assert_stores_equal, wait_for
 

@@ -22,7 +22,7 @@ import pytest
 
 from sqlite_to_weaviate.local.redis_sentinel import RedisSentinelSet, wait_synced
 from sqlite_to_weaviate.store import dead_letters
-from tests.integration.test_backfill_fixtures import Writers, make_db as make_backfill_db, run_backfill, write_mapping
+from tests.support.backfill_data import Writers, make_db as make_backfill_db, run_backfill, write_mapping
 from tests.integration.test_cluster_faults import (
     assert_every_node_serves_the_database, cluster_settings, settle_with_self_checks, verify_through_every_node,
     workers_on,
