@@ -49,7 +49,7 @@ from sqlite_to_weaviate.local.weaviate_cluster import WeaviateCluster  # noqa: E
 from sqlite_to_weaviate.local.weaviate_server import WeaviateServer  # noqa: E402
 from sqlite_to_weaviate.logs import configure_logging  # noqa: E402
 from sqlite_to_weaviate.mapping import encode_vector  # noqa: E402
-from sqlite_to_weaviate.operate.workers import worker_cli_env  # noqa: E402
+from sqlite_to_weaviate.operate.worker_pool import worker_cli_env  # noqa: E402
 from sqlite_to_weaviate.settings import Settings  # noqa: E402
 from sqlite_to_weaviate.writer.relay import Relay  # noqa: E402
 
