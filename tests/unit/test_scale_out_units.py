@@ -4,6 +4,7 @@ classification, replication settings, collection replication config, node names,
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -217,12 +218,28 @@ def test_a_worker_needs_no_database(tmp_path):
 
 
 def test_the_worker_command_starts_without_a_database_and_names_the_missing_secret(tmp_path, monkeypatch):
-    for name in [n for n in __import__("os").environ if n.startswith("S2W_")]:
+    for name in [n for n in os.environ if n.startswith("S2W_")]:
         monkeypatch.delenv(name)
     result = CliRunner().invoke(cli, ["worker", "--burst", "--redis-url", "redis://127.0.0.1:1/0"])
     assert result.exit_code == 3
     assert "no job secret" in result.output and "no database path is given" in result.output
     assert "sqlite_path" not in result.output
+
+
+def test_a_worker_that_cannot_reach_redis_at_start_fails_instead_of_waiting(monkeypatch):
+    # only an outage after the first connection is waited out (RQ's loop ends on a failover)
+    for name in [n for n in os.environ if n.startswith("S2W_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("S2W_JOB_SECRET", "s" * 32)
+    environ = dict(os.environ)  # the worker exports its settings to its process
+    try:
+        for args in (["worker"], ["worker", "--burst"]):
+            result = CliRunner().invoke(cli, [*args, "--redis-url", "redis://127.0.0.1:1/0"])
+            assert result.exit_code == 3, result.output
+            assert "error:" in result.output and "127.0.0.1:1" in result.output
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def test_collection_config_replication():
