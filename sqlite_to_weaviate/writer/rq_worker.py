@@ -14,9 +14,10 @@ ConnectionError is "an unhandled exception, quitting"), which is what every Sent
 failover and every Redis restart looks like to a busy worker. A supervisor restarts the
 workers of ``run``, but a bare ``sqlite-to-weaviate worker`` on another host would just
 exit, so :func:`run_worker` reconnects with backoff and starts a fresh RQ worker (under a
-new name: the old one may still be registered) until it is asked to stop. Only an outage
-*after* the first connection is waited out: a Redis unreachable at start, a refused
-password, or any failure of a ``--burst`` run is an error the caller reports (exit 3).
+new name: the old one may still be registered) until it is asked to stop; a worker that
+starts while Redis is unreachable (a failover in progress, a Redis still starting) waits
+the same way. A refused password, or any failure of a ``--burst`` run, is an error the
+caller reports (exit 3).
 """
 
 from __future__ import annotations
@@ -102,10 +103,10 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
                allowed_collections: Iterable[str] = (), live_only: bool = False) -> bool:
     """Process jobs until stopped (or, with ``burst``, until the queue is empty); True if any ran.
 
-    Survives Redis going away (restart, failover, network) once it has connected: the RQ
-    worker is re-created on a fresh connection after a backoff of ``retry_delay`` doubling
-    up to ``backoff_max``. Redis unreachable at start, a refused password, or a failure of a
-    burst run raise instead (``redis.RedisError``).
+    Survives Redis going away (restart, failover, network), also at start: the RQ worker
+    is re-created on a fresh connection after a backoff of ``retry_delay`` doubling up to
+    ``backoff_max``. A refused password, or a failure of a burst run, raises instead
+    (``redis.RedisError``).
     """
     log = get_logger("s2w.worker")
     if not check_job_secret(settings):
@@ -117,7 +118,6 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     worked = False
     failures = 0
     generation = 0
-    connected = False
     while not stop.is_set():
         _install_stop_handlers(stop)
         worker: GuardedWorker | None = None
@@ -125,7 +125,6 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         try:
             connection = settings.connect_redis()
             connection.ping()
-            connected = True
             # live jobs first: RQ takes a job from the first queue that has one (invariant 11)
             queues = [Queue(queue_name, connection=connection, serializer=JSONSerializer)
                       for queue_name in worker_queues(settings.namespace, live_only=live_only)]
@@ -144,7 +143,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         except (redis.RedisError, OSError) as exc:
             if _stop_requested(worker):
                 return worked
-            if burst or not connected or isinstance(exc, redis.AuthenticationError):
+            if burst or isinstance(exc, redis.AuthenticationError):
                 raise
             log.warning("redis unavailable; reconnecting", error=f"{type(exc).__name__}: {exc}"[:300])
         if time.monotonic() - started > _HEALTHY_SESSION_S:
