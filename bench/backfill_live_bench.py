@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import psutil  # noqa: E402
-from backfill_bench import MAPPING, build_db  # noqa: E402  (the same rows as the backfill bench)
+from backfill_bench import MAPPING, build_db, plain_import  # noqa: E402  (the same rows and baseline as the backfill bench)
 
 from sqlite_to_weaviate.backfill import BackfillOptions, backfill  # noqa: E402
 from sqlite_to_weaviate.initialize import initialize  # noqa: E402
@@ -115,33 +115,6 @@ class App:
     def finish(self) -> None:
         self.stop.set()
         self.proc.join(30)
-
-
-def plain_import(settings: Settings, rows: int) -> float:
-    """Seconds for a plain weaviate-client batch import of the history objects (read + convert excluded)."""
-    conn = sqlite3.connect(settings.sqlite_path)
-    conn.row_factory = sqlite3.Row
-    table = settings.load_mapping(conn).table(HISTORY)
-    name = table.collection + "Plain"
-    client = settings.connect_weaviate()
-    try:
-        if client.collections.exists(name):
-            client.collections.delete(name)
-        client.collections.create(**collection_config(table.with_collection(name)))
-        collection = client.collections.use(name)
-        objects = [table.to_object(dict(r)) for r in conn.execute(table.select_sql())]
-        begin = time.perf_counter()
-        with collection.batch.fixed_size(batch_size=settings.batch_size) as batch:
-            for obj in objects:
-                batch.add_object(properties=obj.properties, uuid=obj.uuid, vector=obj.vector)
-        seconds = time.perf_counter() - begin
-        assert not collection.batch.failed_objects, collection.batch.failed_objects[:3]
-        assert collection.aggregate.over_all(total_count=True).total_count == rows
-        client.collections.delete(name)
-        return seconds
-    finally:
-        client.close()
-        conn.close()
 
 
 def reset_history(settings: Settings) -> None:
@@ -250,7 +223,7 @@ def main() -> None:
             for round_ in range(args.rounds):
                 order = rates if round_ % 2 == 0 else rates[::-1]
                 if round_ % 2 == 1:
-                    plain.append(plain_import(settings, args.rows))
+                    plain.append(plain_import(settings, settings.batch_size, stack.weaviate.pid)[0])
                 for rate in order:
                     reset_history(settings)
                     result = live_run(settings, args.rows, rate, next_id, pids)
@@ -260,7 +233,7 @@ def main() -> None:
                           f"{result['p99'] * 1000:.0f} ms, backfill {result['backfill_rps']:.0f} rows/s; CPU s/s "
                           f"{result['cpu']}", flush=True)
                 if round_ % 2 == 0:
-                    plain.append(plain_import(settings, args.rows))
+                    plain.append(plain_import(settings, settings.batch_size, stack.weaviate.pid)[0])
                 print(f"round {round_ + 1} plain import: {args.rows / plain[-1]:.0f} rows/s", flush=True)
         finally:
             workers.stop()

@@ -116,10 +116,10 @@ def main() -> None:
     parser.add_argument("--soak-duration", type=float)
     parser.add_argument("--skip-soak", action="store_true")
     parser.add_argument("--soak-json", type=Path, help="use this soak result instead of running the soak")
-    parser.add_argument("--only", help="comma-separated subset of: capture,replay,backfill,verify")
+    parser.add_argument("--only", help="comma-separated subset of: capture,replay,backfill,verify,embeddings")
     args = parser.parse_args()
     quick = args.quick
-    only = set(args.only.split(",")) if args.only else {"capture", "replay", "backfill", "verify"}
+    only = set(args.only.split(",")) if args.only else {"capture", "replay", "backfill", "verify", "embeddings"}
     benches = {
         "capture": ("Capture overhead (app writes/s, capture on vs off)",
                     ["bench/capture_overhead.py", "--runs", "3" if quick else "5", "--rows", "1000" if quick else "2000"]),
@@ -131,6 +131,8 @@ def main() -> None:
                       "--rounds", "1" if quick else "3,1"]),
         "verify": ("Verify throughput and memory",
                    ["bench/verify_bench.py", "--rows", "100000"] + ([] if quick else ["1000000"])),
+        "embeddings": ("Embeddings: each computed once",
+                       ["bench/embeddings_bench.py", "--rows", "3000", "--changes", "10000", "--workers", "2"]),
     }
     sections = [run(title, argv, 7200) for name, (title, argv) in benches.items() if name in only]
     if args.soak_json or not args.skip_soak:

@@ -4,8 +4,9 @@
 2. builds the sample chat database (examples/chat_app) and maps it with the seed preset,
 3. installs capture, creates the collections, starts the relay and 4 workers,
 4. keeps the example app writing through the ORM while the backfill streams the history,
-5. drains, verifies both stores, and ends with a report and a vector + keyword search
-   over the migrated data.
+5. drains, verifies both stores (and search: ``verify --search``), and ends with a report,
+   semantic searches over the migrated messages (the workers embedded them with the local
+   all-MiniLM-L6-v2 model, each text once) and a keyword search.
 
 Run it with ``./scripts/demo`` (which installs everything first) or
 ``python -m examples.demo [--conversations N] [--rate W] [--keep]``.
@@ -22,17 +23,20 @@ import threading
 import time
 from pathlib import Path
 
-from examples.chat_app.embed import embed_text
+from examples.chat_app.content import SEMANTIC_QUERIES, SUPPORT_FAQ
 from examples.chat_app.seed import build_sample_database
+from examples.chat_app.semantic import search_messages, write_semantic_mapping
 from examples.chat_app.traffic import run_traffic
 from sqlite_to_weaviate.backfill import BackfillOptions, backfill
 from sqlite_to_weaviate.initialize import initialize
 from sqlite_to_weaviate.local.stack import LocalStack
 from sqlite_to_weaviate.logs import configure_logging
-from sqlite_to_weaviate.mapping import seed_preset_toml
+from sqlite_to_weaviate.embed.counters import read_counters, summary_lines
+from sqlite_to_weaviate.embed.query import load_embedder
 from sqlite_to_weaviate.operate.worker_pool import WorkerPool
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.verify import verify
+from sqlite_to_weaviate.verify.search import SearchOptions
 from sqlite_to_weaviate.writer.relay import Relay
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,8 +81,9 @@ def migrate_live(args: argparse.Namespace, settings: Settings, db: Path, relay: 
         f"({result.rows_enqueued / max(backfill_s, 1e-9):.0f} rows/s); "
         f"app writes during the migration: {getattr(stats, 'writes', '?')}")
 
-    say("phase 4: verify — every row against every object, by content hash, plus a field-level sample")
-    verdict = verify(settings, sample=200)
+    say("phase 4: verify — every row against every object, by content hash, a field-level sample, and search "
+        "(each sampled row found by its words and by its own vector)")
+    verdict = verify(settings, sample=200, search=SearchOptions(sample=100))
     print(verdict.render())
 
     client = settings.connect_weaviate()
@@ -92,13 +97,27 @@ def migrate_live(args: argparse.Namespace, settings: Settings, db: Path, relay: 
             print(f"\nreplay lag (commit -> applied): p50 {percentile(lag, .5) * 1000:.0f} ms, "
                   f"p99 {percentile(lag, .99) * 1000:.0f} ms, mean {statistics.fmean(lag) * 1000:.0f} ms "
                   f"over {len(lag)} changes")
-        query = "vector search recall and embeddings"
-        chunks = relay.mapping.table("document_chunks").collection
-        found = client.collections.use(chunks).query.near_vector(near_vector=embed_text(query), limit=3)
-        print(f"\nnear-vector search over {chunks} for {query!r}:")
-        for obj in found.objects:
-            print("  -", str(obj.properties.get("content", obj.uuid))[:100])
+        redis_client = settings.connect_redis()
+        try:
+            print("\nembeddings (each distinct text sent to the model once):")
+            for line in summary_lines(read_counters(redis_client, settings.namespace)):
+                print("  " + line)
+        finally:
+            redis_client.close()
         messages = relay.mapping.table("messages").collection
+        embedder = load_embedder(settings.mapping_file, "minilm")
+        print(f"\nsemantic search over {messages} (all-MiniLM-L6-v2; no query shares a word with its answer):")
+        for query, answer in SEMANTIC_QUERIES.items():
+            ranked = search_messages(client, embedder, messages, query, limit=3)
+            print(f"  {query!r}")
+            for rank, (text, distance) in enumerate(ranked, 1):
+                mark = "  <- the answer" if text == SUPPORT_FAQ[answer] else ""
+                print(f"    {rank}. [{1 - distance:.2f}] {text[:90]}{mark}")
+        for query in ("looking at the night sky through a lens", "what should I cook for dinner tonight"):
+            ranked = search_messages(client, embedder, messages, query, limit=2)
+            print(f"  {query!r}")
+            for rank, (text, distance) in enumerate(ranked, 1):
+                print(f"    {rank}. [{1 - distance:.2f}] {text[:90]}")
         hits = client.collections.use(messages).query.bm25(query="database migration", limit=3)
         print(f"\nkeyword (BM25) search over {messages} for 'database migration':")
         for obj in hits.objects:
@@ -110,7 +129,7 @@ def migrate_live(args: argparse.Namespace, settings: Settings, db: Path, relay: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conversations", type=int, default=400, help="size of the sample database")
+    parser.add_argument("--conversations", type=int, default=200, help="size of the sample database")
     parser.add_argument("--rate", type=float, default=40.0, help="app writes/s during the migration")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--dir", type=Path, default=ROOT / ".s2w" / "demo")
@@ -124,10 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     with LocalStack(args.dir / "stack") as stack:
         say(f"Weaviate {stack.weaviate.url}  Redis {stack.redis.url}")
         db = args.dir / "chat.db"
-        counts = build_sample_database(db, conversations=args.conversations, seed=7)
+        counts = build_sample_database(db, conversations=args.conversations, seed=7, support_faq=True)
         say(f"sample chat database {db}: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
-        mapping_file = args.dir / "mapping.toml"
-        mapping_file.write_text(seed_preset_toml())
+        mapping_file = write_semantic_mapping(args.dir / "mapping.toml")  # seed preset + MiniLM on messages
         settings = Settings(sqlite_path=db, weaviate_url=stack.weaviate.url, redis_url=stack.redis.url,
                             namespace="demo", mapping_file=mapping_file, poll_interval=0.2)
 

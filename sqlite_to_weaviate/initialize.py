@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlite_to_weaviate import capture
+from sqlite_to_weaviate.collection_versions import record_versions
+from sqlite_to_weaviate.embed.cache import ensure_cache_collection
 from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.mapping import ensure_collections
@@ -58,12 +60,18 @@ def initialize(settings: Settings) -> InitReport:
                     "so a node that is down takes its share of the objects with it; set --replication-factor "
                     "(docs/scale-out.md)")
 
-            def record_created(name: str) -> None:
+            def record_created(name: str, kind: str = tool_objects.COLLECTION) -> None:
                 with immediate(conn):
-                    tool_objects.record(conn, tool_objects.COLLECTION, name)
+                    tool_objects.record(conn, kind, name)
 
-            report.collection_actions = ensure_collections(client, mapping, on_create=record_created,
-                                                           replication_factor=settings.replication_factor)
+            mapping, recorded, drift = record_versions(conn, settings, mapping)  # embedder vectors
+            report.warnings.extend(drift)
+            report.collection_actions = recorded + ensure_collections(
+                client, mapping, on_create=record_created,
+                on_alias=lambda name: record_created(name, tool_objects.ALIAS),
+                replication_factor=settings.replication_factor)
+            report.collection_actions += ensure_cache_collection(
+                client, mapping, settings.collection_prefix, on_create=record_created)
         finally:
             conn.close()
     finally:

@@ -74,6 +74,9 @@ def weaviate_client(weaviate_url: str, collection_prefix: str):
         yield client
     finally:
         try:
+            for alias in list(client.alias.list_all()):  # aliases first: they would dangle otherwise
+                if alias.startswith(collection_prefix):
+                    client.alias.delete(alias_name=alias)
             for name in list(client.collections.list_all(simple=True)):
                 if name.startswith(collection_prefix):
                     client.collections.delete(name)

@@ -115,3 +115,32 @@ def extra_data(rng: random.Random) -> str | None:
     return json.dumps({"client": rng.choice(("web", "ios", "android", "cli")), "lang": rng.choice(("en", "fr", "ja")),
                        "flags": rng.sample(("pinned", "shared", "starred", "archived"), rng.randint(0, 2))},
                       ensure_ascii=False)
+
+
+#: Id of the help-desk conversation (the traffic generator never touches it).
+HELP_DESK_ID = "help-desk"
+
+#: A help-desk conversation whose messages a semantic search must find by meaning: no
+#: query in SEMANTIC_QUERIES shares a content word with its answer (checked with
+#: all-MiniLM-L6-v2: every answer ranks first among these ten, by a cosine margin >= 0.2).
+SUPPORT_FAQ = (
+    "Steps to recover account access if you forgot your login credentials",
+    "Refunds are credited to the original card within 5 business days",
+    "The mobile app crashes on startup after the latest Android update",
+    "Shipping usually takes three to five days; tracking numbers are emailed",
+    "You can change the billing address and payment method in account settings",
+    "Let's meet for lunch at the Italian place near the office on Friday",
+    "The quarterly sales report shows revenue grew twelve percent",
+    "My cat keeps knocking plants off the windowsill every morning",
+    "Export all your conversations as a JSON file from the privacy page",
+    "The weather forecast says heavy rain and thunderstorms this weekend",
+)
+
+#: query -> index in SUPPORT_FAQ of the message it must find first.
+SEMANTIC_QUERIES = {
+    "How do I reset my password?": 0,
+    "When will I get my money back?": 1,
+    "is it going to storm on Saturday": 9,
+    "download a copy of my chat history": 8,
+    "the application keeps closing when I open it on my phone": 2,
+}

@@ -28,13 +28,16 @@ from .embed import embed_text
 from .models import TABLES, create_schema
 
 
-def build_sample_database(path: str | Path, *, conversations: int = 200, seed: int = 0) -> dict[str, int]:
+def build_sample_database(path: str | Path, *, conversations: int = 200, seed: int = 0,
+                          support_faq: bool = False) -> dict[str, int]:
     """Create ``path`` with the chat schema and sample rows; return row counts per table.
 
     Per conversation: 2-12 messages, 0-3 agent interactions, an attachment 30% of the
     time. One document per four conversations (at least one), each with 2-6 chunks whose
-    ``embedding`` is ``encode_vector(embed_text(chunk))`` (5% have none). Refuses an
-    existing non-empty file rather than appending duplicate sample data to it.
+    ``embedding`` is ``encode_vector(embed_text(chunk))`` (5% have none). ``support_faq``
+    adds a help-desk conversation with the ten answers of ``content.SUPPORT_FAQ`` (message
+    ids ``faq-0`` .. ``faq-9``), which the semantic-search demo and test look for. Refuses
+    an existing non-empty file rather than appending duplicate sample data to it.
     """
     path = Path(path)
     if conversations < 0:
@@ -50,6 +53,8 @@ def build_sample_database(path: str | Path, *, conversations: int = 200, seed: i
 
     rng = random.Random(seed)
     rows = _sample_rows(rng, conversations)
+    if support_faq:
+        _add_support_faq(rows)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -87,6 +92,15 @@ def _sample_rows(rng: random.Random, conversations: int) -> dict[str, list[dict]
         rows["documents"].append(document)
         rows["document_chunks"].extend(chunks)
     return rows
+
+
+def _add_support_faq(rows: dict[str, list[dict]]) -> None:
+    rows["conversations"].append({"id": content.HELP_DESK_ID, "title": "Help desk", "user_id": "support",
+                                  "created_at": "2024-06-01 09:00:00", "updated_at": None, "is_active": 1})
+    for index, text in enumerate(content.SUPPORT_FAQ):
+        rows["messages"].append({"id": f"faq-{index}", "conversation_id": content.HELP_DESK_ID, "role": "assistant",
+                                 "content": text, "created_at": f"2024-06-01T09:{index:02d}:00Z", "tool_calls": None,
+                                 "extra_data": None, "token_count": len(text.split())})
 
 
 def conversation_row(rng: random.Random) -> dict:
@@ -187,12 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="Replace an existing file (and its -wal/-shm).")
+    parser.add_argument("--support-faq", action="store_true", help="Add the help-desk conversation (semantic demo).")
     args = parser.parse_args(argv)
     if args.force:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{args.db}{suffix}").unlink(missing_ok=True)
     try:
-        counts = build_sample_database(args.db, conversations=args.conversations, seed=args.seed)
+        counts = build_sample_database(args.db, conversations=args.conversations, seed=args.seed,
+                                       support_faq=args.support_faq)
     except FileExistsError as exc:
         print(f"error: {exc} (or pass --force)", file=sys.stderr)
         return 2

@@ -78,9 +78,12 @@ class Pools:
 
     @classmethod
     def load(cls, conn: sqlite3.Connection) -> "Pools":
+        """Every conversation and message except the help desk's (the semantic demo's fixed answers)."""
         return cls(
-            conversations=KeyPool([r[0] for r in conn.execute("SELECT id FROM conversations")]),
-            messages=KeyPool([r[0] for r in conn.execute("SELECT id FROM messages")]),
+            conversations=KeyPool([r[0] for r in conn.execute("SELECT id FROM conversations WHERE id IS NOT ?",
+                                                              (content.HELP_DESK_ID,))]),
+            messages=KeyPool([r[0] for r in conn.execute("SELECT id FROM messages WHERE conversation_id IS NOT ?",
+                                                         (content.HELP_DESK_ID,))]),
         )
 
     def topic_of(self, rng: random.Random, conversation_id: str) -> str:

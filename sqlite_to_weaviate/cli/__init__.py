@@ -7,7 +7,7 @@ declares the commands of one part of the tool. Importing this package registers 
 
 from __future__ import annotations
 
-from . import backfill, operate, pipeline, suggest_mapping, verify  # noqa: F401 - each registers its commands
+from . import backfill, embeddings, operate, pipeline, suggest_mapping, verify  # noqa: F401 - each registers its commands
 from .app import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, EXIT_REPAIRED, command, main
 
 __all__ = ["EXIT_CANNOT_RUN", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_REPAIRED", "command", "main"]

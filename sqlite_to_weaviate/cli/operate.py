@@ -40,8 +40,13 @@ def _on_signals(stop: Any) -> None:
 @click.option("--no-rollback", is_flag=True, help="Keep everything when verification fails.")
 @click.option("--timeout", type=finite(0, min_open=True), default=3600.0, show_default=True, help="Seconds for backfill + drain.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@click.option("--search", is_flag=True, help="Also validate search (verify --search): sampled rows found by "
+              "keyword and by their own vector; recall below --search-min-recall fails the migration.")
+@click.option("--search-sample", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--search-min-recall", type=click.FloatRange(0, 1), default=0.9, show_default=True)
 def migrate_cmd(settings: Settings, dry_run: bool, backup: bool, backup_path: str | None, validation_sample: int,
-                 workers: int | None, no_rollback: bool, timeout: float, as_json: bool) -> None:
+                workers: int | None, no_rollback: bool, timeout: float, as_json: bool, search: bool,
+                search_sample: int, search_min_recall: float) -> None:
     """One-shot migration: backup, init, backfill, drain, verify (rollback on failure)."""
     from sqlite_to_weaviate.operate.config import MigrationConfig
     from sqlite_to_weaviate.operate.migrate import SQLiteToWeaviateMigrator
@@ -50,6 +55,7 @@ def migrate_cmd(settings: Settings, dry_run: bool, backup: bool, backup_path: st
         settings, dry_run=dry_run, backup_before_migration=backup, backup_path=backup_path,
         validation_sample_size=validation_sample, enable_parallel_processing=bool(workers and workers > 1),
         worker_count=workers or 1, rollback_on_failure=not no_rollback, timeout_s=timeout,
+        search_validation_sample=search_sample if search else 0, search_min_recall=search_min_recall,
     )
     migrator = SQLiteToWeaviateMigrator(config, configure_logs=False)
     _on_signals(migrator.stop)
@@ -93,10 +99,12 @@ def migrate_cmd(settings: Settings, dry_run: bool, backup: bool, backup_path: st
                  help="Repair what the periodic verify finds (through the outbox), or only report it.")
 @click.option("--dry-run", is_flag=True, help="Check the stores, read and convert every row, print the plan and "
                  "the rows the mapping would refuse (exit 1); start nothing, write nothing.")
-def run_cmd(settings: Settings, workers: int, live_workers: int, no_backfill: bool, no_init: bool, metrics_port: int | None,
-             metrics_host: str, no_metrics: bool, shutdown_grace: float, no_watch: bool, rows_per_second: float | None,
-             log_dir: str | None, verify_every: float, validation_sample: int, verify_repair: bool,
-             dry_run: bool) -> None:
+@click.option("--verify-search", is_flag=True, help="Each periodic verify also checks search (verify --search, "
+              "100 rows per table, recall >= 0.9) and repairs the rows it cannot find.")
+def run_cmd(settings: Settings, workers: int, live_workers: int, no_backfill: bool, no_init: bool,
+            metrics_port: int | None, metrics_host: str, no_metrics: bool, shutdown_grace: float, no_watch: bool,
+            rows_per_second: float | None, log_dir: str | None, verify_every: float, validation_sample: int,
+            verify_repair: bool, dry_run: bool, verify_search: bool) -> None:
     """All-in-one sidecar: relay + supervised workers + backfill until done + its own verifier +
     /metrics and /healthz."""
     from sqlite_to_weaviate.backfill import BackfillOptions
@@ -113,6 +121,7 @@ def run_cmd(settings: Settings, workers: int, live_workers: int, no_backfill: bo
         metrics_host=metrics_host, metrics_port=None if no_metrics else metrics_port,
         shutdown_grace=shutdown_grace, watch=not no_watch, log_dir=Path(log_dir) if log_dir else None,
         verify_every=verify_every, verify_sample=validation_sample, verify_repair=verify_repair,
+        verify_search=verify_search,
     )
     sidecar = Sidecar(settings, options)
     _on_signals(sidecar.stop)

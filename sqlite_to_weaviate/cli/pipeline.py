@@ -147,6 +147,10 @@ def status_cmd(settings: Settings, as_json: bool, max_lag: float, max_dead_lette
             click.echo(f"backfill {name:<9}{value}")
         if st.refused:
             click.echo(f"refused (redis)   {' '.join(f'{k}={v}' for k, v in sorted(st.refused.items()))}")
+        from sqlite_to_weaviate.embed.counters import summary_lines
+
+        for line in summary_lines(st.embeddings):  # from Redis: informational
+            click.echo(f"embeddings        {line}")
         if st.last_error:
             click.echo(f"last error        {st.last_error.get('error')}")
         for problem in st.problems:

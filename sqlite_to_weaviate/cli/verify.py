@@ -67,10 +67,23 @@ def write_report(report: VerifyReport, path: str) -> None:
 @click.option("--allow-refused", is_flag=True,
                  help="Accept rows the mapping or Weaviate refused (dead letters): still listed, exit 0 if nothing "
                       "else differs. The phase still does not advance to 4 while rows are refused.")
+@click.option("--search", is_flag=True, help="Also check search: sampled rows must be found by a keyword (BM25) "
+              "query of their distinctive words, and first by a near-vector query with their own vector; "
+              "recall@k per collection, exit 1 below --search-min-recall.")
+@click.option("--search-sample", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Rows per table checked by --search.")
+@click.option("--search-k", type=click.IntRange(min=1, max=100), default=10, show_default=True,
+              help="k of recall@k for the keyword check.")
+@click.option("--search-min-recall", type=click.FloatRange(0, 1), default=0.9, show_default=True,
+              help="Lowest acceptable recall per check (keyword, each vector).")
 def verify_cmd(settings: Settings, table: tuple[str, ...], sample: int, repair: bool, no_live_recheck: bool,
                 recheck_timeout: float, repair_timeout: float, as_json: bool, report_file: str | None,
-                progress_flag: bool | None, allow_refused: bool) -> None:
-    """Compare every row with its Weaviate object by content hash (streamed); --repair fixes differences."""
+                progress_flag: bool | None, allow_refused: bool, search: bool, search_sample: int, search_k: int,
+                search_min_recall: float) -> None:
+    """Compare every row with its Weaviate object by content hash (streamed); --repair fixes differences;
+    --search checks that sampled rows are found by keyword and by their own vector."""
+    from sqlite_to_weaviate.verify.search import SearchOptions
+
     show = sys.stderr.isatty() if progress_flag is None else progress_flag
     progress, state = _progress_bar(show and not as_json)
     try:
@@ -78,6 +91,7 @@ def verify_cmd(settings: Settings, table: tuple[str, ...], sample: int, repair: 
             settings, tables=list(table) or None, sample=sample, repair=repair, live_recheck=not no_live_recheck,
             recheck_timeout=recheck_timeout, repair_timeout=repair_timeout, progress=progress,
             allow_refused=allow_refused,
+            search=SearchOptions(search_sample, search_k, search_min_recall) if search else None,
         )
     finally:
         if state and state["bar"] is not None:

@@ -83,6 +83,15 @@ def properties(table_mapping: "TableMapping") -> list[Property]:
         else:
             result.extend(_scalar_property(n, t, description="Migration metadata added by sqlite-to-weaviate")
                           for n, t in fields)
+    from sqlite_to_weaviate.embed.text import digest_property
+
+    for vector in table_mapping.embedded_vectors:
+        result.append(Property(
+            name=digest_property(vector.name), data_type=WvDataType.TEXT,
+            description=f"embedder id | input sha256 | vector sum of vector {vector.name} (sqlite-to-weaviate)",
+            index_filterable=False, index_searchable=False, tokenization=Tokenization.FIELD,
+            skip_vectorization=True, vectorize_property_name=False,
+        ))
     result.append(
         Property(
             name=HASH_PROPERTY,
@@ -101,13 +110,18 @@ def properties(table_mapping: "TableMapping") -> list[Property]:
 def vector_config(table_mapping: "TableMapping") -> Any:
     """``Configure.Vectors`` for the table: self-provided, named, or a vectorizer module."""
     module = table_mapping.vectorizer
-    if table_mapping.named_vectors:
+    if table_mapping.named_vectors or table_mapping.embedded_vectors:
         if module:
             raise MappingError(
-                f"table {table_mapping.table!r}: named vectors from BLOB columns cannot be combined with "
+                f"table {table_mapping.table!r}: named vectors cannot be combined with "
                 f"vectorizer {module!r}; set vectorizer = \"none\""
             )
-        return [Configure.Vectors.self_provided(name=name) for name, _ in table_mapping.named_vectors]
+        from weaviate.classes.config import VectorDistances
+
+        cosine = Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
+        return ([Configure.Vectors.self_provided(name=name) for name, _ in table_mapping.named_vectors]
+                + [Configure.Vectors.self_provided(name=v.name, vector_index_config=cosine)
+                   for v in table_mapping.embedded_vectors])
     if not module:
         return Configure.Vectors.self_provided()
     factory_name = module.replace("-", "_")
@@ -170,7 +184,15 @@ def check_replication_factor(factor: int, nodes: int, where: str = "") -> None:
 
 def collection_config(table_mapping: "TableMapping", *, name_prefix: str = "",
                       replication_factor: int = 1) -> dict[str, Any]:
-    """Keyword arguments for ``client.collections.create(**kwargs)`` (weaviate-client v4)."""
+    """Keyword arguments for ``client.collections.create(**kwargs)`` (weaviate-client v4).
+
+    For a table stored in versioned collections (embedder vectors) this is the live
+    version's physical collection; the table's own name is an alias (``ensure_collections``).
+    """
+    live = table_mapping.live_version
+    if live is not None:
+        return collection_config(table_mapping.for_version(live.name), name_prefix=name_prefix,
+                                 replication_factor=replication_factor)
     config: dict[str, Any] = {
         "name": name_prefix + table_mapping.collection,
         "description": table_mapping.description or f"SQLite table {table_mapping.table} (sqlite-to-weaviate)",
@@ -192,7 +214,8 @@ def collection_config(table_mapping: "TableMapping", *, name_prefix: str = "",
 
 
 def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = "",
-                       on_create: Callable[[str], None] | None = None, replication_factor: int = 1) -> list[str]:
+                       on_create: Callable[[str], None] | None = None,
+                       on_alias: Callable[[str], None] | None = None, replication_factor: int = 1) -> list[str]:
     """Create or update every mapped collection; returns a list of actions taken.
 
     Collections are created without references first and references added afterwards,
@@ -205,27 +228,57 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
     collections the tool created. A create call that succeeds is proof: Weaviate refuses
     to create a collection that exists.
 
+    A table whose vectors an embedder computes is stored in one physical collection per
+    recorded version (``<Collection>_<version>``), and ``<Collection>`` is an alias to the
+    live one (:mod:`.versions`); ``on_alias(name)`` is called for
+    each alias this call created. An alias pointing elsewhere than the recorded live
+    version is moved back to it (the record in SQLite is the truth).
+
     ``replication_factor`` > 1 is checked against the cluster's size first (ConfigError
     naming both numbers); existing collections keep their factor (a warning says so when
     it differs) but get async replication and time-based delete resolution if they lack them.
     """
     actions: list[str] = []
-    configs = {tm.table: collection_config(tm, name_prefix=name_prefix, replication_factor=replication_factor)
-               for tm in mapping.collections_in_order()}
+    configs: list[tuple[str, dict[str, Any]]] = []
+    aliases: list[tuple[str, str]] = []  # (alias, physical collection of the live version)
+    for tm in mapping.collections_in_order():
+        if tm.versioned:
+            configs.extend((tm.table, collection_config(tm.for_version(v.name), name_prefix=name_prefix,
+                                                        replication_factor=replication_factor))
+                           for v in tm.versions)
+            live = tm.live_version
+            assert live is not None
+            aliases.append((name_prefix + tm.collection, name_prefix + tm.version_collection(live.name)))
+        else:
+            configs.append((tm.table, collection_config(tm, name_prefix=name_prefix,
+                                                        replication_factor=replication_factor)))
     if replication_factor > 1:
         check_replication_factor(replication_factor, cluster_size(client))
-    for table, config in configs.items():
+    for alias, _ in aliases:
+        if client.collections.exists(alias) and client.alias.get(alias_name=alias) is None:
+            raise MappingError(
+                f"collection {alias} exists as a plain collection, but its table's vectors are computed by an "
+                f"embedder, which stores the table in versioned collections ({alias}_v1, ...) behind an alias "
+                f"named {alias}. Map the table to a new collection name (`collection = ...`), or delete {alias} "
+                "and backfill again"
+            )
+    for table, config in configs:
         name = config["name"]
         if not client.collections.exists(name):
             create_args = dict(config, references=None)
-            client.collections.create(**create_args)
+            try:
+                client.collections.create(**create_args)
+            except Exception:
+                if not client.collections.exists(name):
+                    raise
+                continue  # another process (the relay following a new version) created it a moment ago
             if on_create is not None:
                 on_create(name)
             actions.append(f"created collection {name}")
         else:
             actions.extend(_update_properties(client, table, config))
             actions.extend(_update_replication(client, name, replication_factor))
-    for table, config in configs.items():
+    for table, config in configs:
         if not config["references"]:
             continue  # nothing to add: skip the round trip (it adds up on a 100-table schema)
         collection = client.collections.get(config["name"])
@@ -242,6 +295,23 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
                 continue
             collection.config.add_reference(reference)
             actions.append(f"added reference {config['name']}.{reference.name} -> {reference.target_collection}")
+    for alias, target in aliases:
+        current = client.alias.get(alias_name=alias)
+        if current is None:
+            try:
+                client.alias.create(alias_name=alias, target_collection=target)
+            except Exception:
+                current = client.alias.get(alias_name=alias)
+                if current is None:
+                    raise
+            else:
+                if on_alias is not None:
+                    on_alias(alias)
+                actions.append(f"created alias {alias} -> {target}")
+                continue
+        if current.collection != target:
+            client.alias.update(alias_name=alias, new_target_collection=target)
+            actions.append(f"moved alias {alias} from {current.collection} to {target} (the recorded live version)")
     return actions
 
 

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlite_to_weaviate.embed.config import CacheSpec, EmbedderSpec, parse_cache, parse_embedders
+from sqlite_to_weaviate.embed.text import DIGEST_PREFIX
+
 from .convert import resolve_timezone
 from .errors import MappingError
 from .model import MetadataMapping, constant_type
@@ -48,6 +51,15 @@ class ReferenceConfig:
 
 
 @dataclass(frozen=True)
+class EmbeddedVectorConfig:
+    """``[tables.T.vectors.NAME] embedder = "..."``: a named vector computed by the workers."""
+
+    name: str
+    embedder: str
+    source_columns: tuple[str, ...] | None = None  # default: the columns with vectorize = true
+
+
+@dataclass(frozen=True)
 class TableConfig:
     collection: str | None = None
     description: str | None = None
@@ -56,6 +68,7 @@ class TableConfig:
     vectorizer: str | None = None
     vector_column: str | None = None
     vectors: tuple[tuple[str, str], ...] = ()
+    embedded_vectors: tuple[EmbeddedVectorConfig, ...] = ()
     references: tuple[ReferenceConfig, ...] = ()
     tenant_column: str | None = None
     metadata: MetadataMapping | None = None
@@ -72,6 +85,8 @@ class MappingConfig:
     naive_timezone: str = "UTC"
     metadata: MetadataMapping = MetadataMapping()
     tables: dict[str, TableConfig] = field(default_factory=dict)
+    embedders: dict[str, EmbedderSpec] = field(default_factory=dict)
+    embedding_cache: CacheSpec = CacheSpec()
 
 
 class _Reader:
@@ -156,7 +171,8 @@ def _join(path: str, key: str) -> str:
 
 
 _TOP_KEYS = {"include": "tables to map", "exclude": "tables to skip", "vectorizer": "module or none",
-             "naive_timezone": "zone of naive dates", "metadata": "extra properties", "tables": "per-table settings"}
+             "naive_timezone": "zone of naive dates", "metadata": "extra properties", "tables": "per-table settings",
+             "embedders": "models that compute vectors", "embedding_cache": "where computed vectors are kept"}
 _TABLE_KEYS = {k: "" for k in ("collection", "description", "exclude_columns", "columns", "vectorizer",
                                "vector_column", "vectors", "references", "tenant_column", "metadata")}
 _COLUMN_KEYS = {k: "" for k in ("property", "type", "vectorize", "filterable", "searchable", "json_as",
@@ -248,16 +264,31 @@ def _table(reader: _Reader, value: Any, path: str) -> TableConfig:
     columns = {name: _column(reader, col, f"{path}.columns.{name}")
                for name, col in reader.get(data, "columns", path, dict, {}).items()}
     vectors = []
+    embedded = []
     for name, vec in reader.get(data, "vectors", path, dict, {}).items():
         vec_path = f"{path}.vectors.{name}"
         if not VECTOR_NAME.fullmatch(name):
             raise reader.fail(vec_path, f"invalid vector name {name!r}",
                               f"use letters, digits and _, at most {MAX_VECTOR_NAME} characters")
-        vec_data = reader.table(vec, vec_path, {"column": ""})
+        vec_data = reader.table(vec, vec_path, {"column": "", "embedder": "", "source_columns": ""})
         column = reader.get(vec_data, "column", vec_path, str)
-        if column is None:
-            raise reader.fail(vec_path, "missing key 'column'", "name the BLOB column holding the float32 vector")
-        vectors.append((name, column))
+        embedder = reader.get(vec_data, "embedder", vec_path, str)
+        if (column is None) == (embedder is None):
+            raise reader.fail(vec_path, "set exactly one of 'column' and 'embedder'",
+                              "column = the BLOB column holding a float32 vector, or embedder = the name of an "
+                              "[embedders.*] block that computes the vector from the columns with vectorize = true")
+        if column is not None:
+            if "source_columns" in vec_data:
+                raise reader.fail(f"{vec_path}.source_columns", "source_columns only applies to embedder vectors")
+            vectors.append((name, column))
+            continue
+        if len(DIGEST_PREFIX + name) > 231:  # its fingerprint property s2wVec_<name> must be a valid property name
+            raise reader.fail(vec_path, f"vector name {name!r} is too long for an embedder vector",
+                              f"at most {231 - len(DIGEST_PREFIX)} characters")
+        sources = reader.strings(vec_data, "source_columns", vec_path)
+        if sources is not None and not sources:
+            raise reader.fail(f"{vec_path}.source_columns", "must name at least one column")
+        embedded.append(EmbeddedVectorConfig(name=name, embedder=embedder, source_columns=sources))
     references = []
     for index, ref in enumerate(reader.get(data, "references", path, list, [])):
         ref_path = f"{path}.references[{index}]"
@@ -270,6 +301,9 @@ def _table(reader: _Reader, value: Any, path: str) -> TableConfig:
         references.append(ReferenceConfig(column=reader.get(ref_data, "column", ref_path, str), property=prop,
                                           target=reader.get(ref_data, "target", ref_path, str)))
     vector_column = reader.get(data, "vector_column", path, str)
+    if vector_column and embedded:
+        raise reader.fail(path, "vector_column cannot be combined with embedder vectors",
+                          "give the BLOB column a name too: [vectors.<name>] column = \"...\"")
     if vector_column and vectors:
         raise reader.fail(path, "both vector_column and vectors are set",
                           "use vector_column for one unnamed vector or [vectors.<name>] for named vectors")
@@ -283,6 +317,7 @@ def _table(reader: _Reader, value: Any, path: str) -> TableConfig:
         vectorizer=_vectorizer(reader, data, path),
         vector_column=vector_column,
         vectors=tuple(vectors),
+        embedded_vectors=tuple(embedded),
         references=tuple(references),
         tenant_column=reader.get(data, "tenant_column", path, str),
         metadata=metadata,
@@ -298,6 +333,18 @@ def parse_mapping_config(text: str, source: str = "<string>") -> MappingConfig:
     reader = _Reader(source, text)
     reader.table(data, "", _TOP_KEYS)
     vectorizer = _vectorizer(reader, data, "")
+    embedders = parse_embedders(reader, data["embedders"]) if "embedders" in data else {}
+    tables = {name: _table(reader, table, f"tables.{_quote(name)}")
+              for name, table in reader.get(data, "tables", "", dict, {}).items()}
+    for name, table in tables.items():
+        for vector in table.embedded_vectors:
+            if vector.embedder not in embedders:
+                close = difflib.get_close_matches(vector.embedder, list(embedders), n=1)
+                raise reader.fail(f"tables.{_quote(name)}.vectors.{vector.name}.embedder",
+                                  f"no embedder named {vector.embedder!r}",
+                                  (f"did you mean {close[0]!r}? " if close else "")
+                                  + (f"defined: {', '.join(sorted(embedders))}" if embedders
+                                     else "define it in an [embedders.<name>] block"))
     return MappingConfig(
         source=source,
         include=reader.strings(data, "include", ""),
@@ -305,8 +352,9 @@ def parse_mapping_config(text: str, source: str = "<string>") -> MappingConfig:
         vectorizer=None if vectorizer in (None, "none") else vectorizer,
         naive_timezone=reader.timezone(data, "naive_timezone", "") or "UTC",
         metadata=_metadata(reader, data["metadata"], "metadata") if "metadata" in data else MetadataMapping(),
-        tables={name: _table(reader, table, f"tables.{_quote(name)}")
-                for name, table in reader.get(data, "tables", "", dict, {}).items()},
+        tables=tables,
+        embedders=embedders,
+        embedding_cache=parse_cache(reader, data["embedding_cache"]) if "embedding_cache" in data else CacheSpec(),
     )
 
 

@@ -17,6 +17,8 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
+from sqlite_to_weaviate.embed.config import CacheSpec, EmbedderSpec
+
 from .config_file import ColumnConfig, MappingConfig, TableConfig
 from .model import MetadataMapping
 
@@ -114,7 +116,8 @@ def _table(out: list[str], name: str, table: TableConfig, comments: Comments, tr
     for key in ("vectorizer", "vector_column", "tenant_column"):
         if getattr(table, key) is not None:
             pairs.append((key, getattr(table, key)))
-    has_subsections = bool(table.columns or table.vectors or table.references or table.metadata is not None)
+    has_subsections = bool(table.columns or table.vectors or table.embedded_vectors or table.references
+                           or table.metadata is not None)
     if pairs or comments.get(base) or trailing.get(base) or not has_subsections:
         _section(out, f"[{prefix}]", base, pairs, comments, trailing)   # else the sub-sections define it
     if table.metadata is not None:
@@ -125,6 +128,12 @@ def _table(out: list[str], name: str, table: TableConfig, comments: Comments, tr
     for vector_name, column_name in table.vectors:
         _section(out, f"[{prefix}.vectors.{toml_key(vector_name)}]", base + ("vectors", vector_name),
                  [("column", column_name)], comments)
+    for vector in table.embedded_vectors:
+        vector_pairs: list[tuple[str, Any]] = [("embedder", vector.embedder)]
+        if vector.source_columns is not None:
+            vector_pairs.append(("source_columns", list(vector.source_columns)))
+        _section(out, f"[{prefix}.vectors.{toml_key(vector.name)}]", base + ("vectors", vector.name),
+                 vector_pairs, comments)
     for reference in table.references:
         _section(out, f"[[{prefix}.references]]", base + ("references", reference.column),
                  [("column", reference.column), ("property", reference.property), ("target", reference.target)],
@@ -151,6 +160,28 @@ def render_mapping_config(config: MappingConfig, *, comments: Comments | None = 
         out.extend(f"{toml_key(k)} = {toml_value(v)}" for k, v in top)
     if config.metadata != MetadataMapping():
         _section(out, "[metadata]", ("metadata",), _metadata_pairs(config.metadata), comments)
+    for name, spec in config.embedders.items():
+        _section(out, f"[embedders.{toml_key(name)}]", ("embedders", name), _embedder_pairs(spec), comments)
+    if config.embedding_cache != CacheSpec():
+        cache = config.embedding_cache
+        cache_pairs: list[tuple[str, Any]] = [("collection", cache.collection), ("max_entries", cache.max_entries)]
+        if cache.max_age_days is not None:
+            cache_pairs.append(("max_age_days", cache.max_age_days))
+        _section(out, "[embedding_cache]", ("embedding_cache",), cache_pairs, comments)
     for name, table in config.tables.items():
         _table(out, name, table, comments, trailing)
     return "\n".join(out).lstrip("\n") + "\n"
+
+
+def _embedder_pairs(spec: EmbedderSpec) -> list[tuple[str, Any]]:
+    """Every key the spec's kind takes, with its value (None values are left out)."""
+    from sqlite_to_weaviate.embed.config import KIND_KEYS
+
+    pairs: list[tuple[str, Any]] = [("kind", spec.kind)]
+    for key in KIND_KEYS[spec.kind]:
+        if key == "kind":
+            continue
+        value = getattr(spec, key)
+        if value is not None:
+            pairs.append((key, value))
+    return pairs

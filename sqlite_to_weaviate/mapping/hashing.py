@@ -19,7 +19,7 @@ from collections.abc import Mapping as RowMapping
 from typing import Any, Protocol
 
 from .errors import MappingError
-from .identity import compact_json, encode_key_value
+from .identity import compact_json_bytes, encode_value_fast
 
 
 
@@ -43,9 +43,13 @@ def hash_values(table: str, columns: tuple[str, ...], row: RowMapping[str, Any])
             value = row[column]
         except KeyError:
             raise MappingError(f"row of table {table!r} lacks column {column!r} needed for the content hash") from None
-        items.append([column, None if value is None else encode_key_value(value)])
-    payload = compact_json([HASH_VERSION, table, items])
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        kind = type(value)  # inlined encode_value_fast: this loop runs for every value verify reads
+        items.append([column, value if kind is int or kind is str or value is None else encode_value_fast(value)])
+    try:
+        payload = compact_json_bytes([HASH_VERSION, table, items])
+    except UnicodeEncodeError as exc:
+        raise MappingError(f"row of table {table!r} holds text that is not valid Unicode (lone surrogate)") from exc
+    return hashlib.sha256(payload).hexdigest()
 
 
 def content_hash(table_mapping: HashedTable, row: RowMapping[str, Any]) -> str:

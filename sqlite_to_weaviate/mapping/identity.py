@@ -20,6 +20,7 @@ The values must be exactly what Python's ``sqlite3`` returns for the key columns
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import uuid
@@ -34,6 +35,7 @@ from .errors import MappingError
 #: Fixed namespace of every object id this tool writes. Never change it: doing so
 #: would give every existing object a new id.
 UUID_NAMESPACE = uuid.UUID("0ad1f03f-ac40-40d3-a160-678005ed5ae5")
+_NAMESPACE_BYTES = UUID_NAMESPACE.bytes
 
 
 def encode_key_value(value: Any) -> Any:
@@ -63,19 +65,25 @@ def encode_key_value(value: Any) -> Any:
     raise MappingError(f"unsupported primary-key value type {type(value).__name__}: {value!r}")
 
 
-def compact_json(value: Any) -> str:
-    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``, computed fast.
+def compact_json_bytes(value: Any) -> bytes:
+    """UTF-8 of ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``, computed fast.
 
-    Ids and content hashes are computed for every row the pipeline moves, and the standard
-    library's encoder was a fifth of the relay's CPU. For the values encoded here (str,
-    64-bit int, None, lists and str-keyed dicts of them) orjson's output is byte-identical,
-    which ``tests/unit/test_mapping_identity.py`` checks over every code point; anything
-    orjson refuses (an int beyond 64 bits) takes the standard library's path.
+    Ids and content hashes are computed for every row the pipeline moves (and every row
+    ``verify`` reads), and the standard library's encoder was a fifth of the relay's CPU.
+    For the values encoded here (str, 64-bit int, None, lists and str-keyed dicts of them)
+    orjson's output is byte-identical, which ``tests/unit/test_mapping_identity.py`` checks
+    over every code point; anything orjson refuses (an int beyond 64 bits) takes the
+    standard library's path. Bytes, because they go straight into a hash.
     """
     try:
-        return orjson.dumps(value).decode("utf-8")
+        return orjson.dumps(value)
     except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def compact_json(value: Any) -> str:
+    """:func:`compact_json_bytes` as text."""
+    return compact_json_bytes(value).decode("utf-8")
 
 
 def _check_encodable(text: str) -> None:
@@ -92,18 +100,47 @@ def canonical_key(table: str, pk_values: tuple[Any, ...]) -> str:
     JSON string quoting makes table names and text keys containing commas, quotes or
     brackets unambiguous, and the type tags keep 1, 1.0, "1" and b"1" apart.
     """
+    return _canonical_key_bytes(table, pk_values).decode("utf-8")
+
+
+def _canonical_key_bytes(table: str, pk_values: tuple[Any, ...]) -> bytes:
     if not isinstance(table, str) or not table:
         raise MappingError(f"table name must be a non-empty string, got {table!r}")
-    _check_encodable(table)
     if not isinstance(pk_values, (tuple, list)) or not pk_values:
         raise MappingError(f"primary-key values must be a non-empty tuple, got {pk_values!r}")
-    encoded = [encode_key_value(v) for v in pk_values]
-    return compact_json([table, *encoded])
+    try:
+        return compact_json_bytes([table, *(v if type(v) is int or type(v) is str else encode_key_value(v)
+                                            for v in pk_values)])  # str checked when serialized
+    except UnicodeEncodeError as exc:  # a lone surrogate in the table name
+        raise MappingError(f"key text is not valid Unicode (lone surrogate): {table!r}") from exc
+
+
+def encode_value_fast(value: Any) -> Any:
+    """:func:`encode_key_value` for the common int and str without its checks (hot paths).
+
+    A str is only checked for lone surrogates when it is serialized: orjson refuses one, the
+    standard library's fallback then fails to encode it, and the caller turns that
+    ``UnicodeEncodeError`` into a ``MappingError``. NULL stays ``None`` (a value, not a key).
+    """
+    kind = type(value)
+    return value if kind is int or kind is str or value is None else encode_key_value(value)
+
+
+def object_uuid_bytes(table: str, pk_values: tuple[Any, ...]) -> bytes:
+    """The 16 bytes of :func:`object_uuid`, without building a ``UUID`` (verify's hot path).
+
+    RFC 4122 version 5: the first 16 bytes of sha1(namespace + name) with the version
+    nibble set to 5 and the variant bits to 10, exactly as ``uuid.uuid5`` computes them.
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + _canonical_key_bytes(table, pk_values)).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return bytes(digest)
 
 
 def object_uuid(table: str, pk_values: tuple[Any, ...]) -> uuid.UUID:
     """``uuid5(UUID_NAMESPACE, canonical_key(table, pk_values))``."""
-    return uuid.uuid5(UUID_NAMESPACE, canonical_key(table, tuple(pk_values)))
+    return uuid.UUID(bytes=object_uuid_bytes(table, tuple(pk_values)))
 
 
 def key_text(pk_values: tuple[Any, ...]) -> str:

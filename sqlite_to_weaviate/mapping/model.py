@@ -1,7 +1,9 @@
 """The mapping model: immutable descriptions of tables, columns and the objects they become.
 
 Everything here is a frozen dataclass so a mapping can be shared between threads and
-sent to other processes without anyone mutating it. ``TableMapping.to_object`` is the
+sent to other processes without anyone mutating it. It is longer than 400 lines because
+``TableMapping`` keeps every rule of turning one row into its objects (one per collection
+version of a table with embedder vectors) in one class. ``TableMapping.to_object`` is the
 single place where a row becomes a :class:`WeaviateObject`.
 """
 
@@ -19,8 +21,9 @@ from typing import Any
 from . import convert
 from .errors import ConversionError, MappingError, ValueConversionError
 from .hashing import content_hash as _content_hash
-from .identity import key_text, object_uuid
+from .identity import key_text, object_uuid, object_uuid_bytes
 from .naming import HASH_PROPERTY
+from .vectors import CollectionVersion, EmbeddedVector
 from .types import DataType
 
 _TENANT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -139,7 +142,10 @@ def constant_type(value: Any) -> DataType:
 
 @dataclass(frozen=True)
 class WeaviateObject:
-    """A converted row, ready for a batch insert; JSON-serializable via :meth:`to_json`."""
+    """A converted row, ready for a batch insert; JSON-serializable via :meth:`to_json`.
+
+    ``embed``: named vector -> ``EmbeddedVector.spec()`` for vectors the worker computes.
+    """
 
     uuid: uuid.UUID
     collection: str
@@ -148,9 +154,10 @@ class WeaviateObject:
     references: dict[str, list[str]] = field(default_factory=dict)
     tenant: str | None = None
     content_hash: str = ""
+    embed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "uuid": str(self.uuid),
             "collection": self.collection,
             "properties": self.properties,
@@ -159,6 +166,9 @@ class WeaviateObject:
             "tenant": self.tenant,
             "content_hash": self.content_hash,
         }
+        if self.embed:
+            data["embed"] = self.embed
+        return data
 
     @classmethod
     def from_json(cls, data: RowMapping[str, Any]) -> "WeaviateObject":
@@ -170,6 +180,7 @@ class WeaviateObject:
             references={k: list(v) for k, v in (data.get("references") or {}).items()},
             tenant=data.get("tenant"),
             content_hash=data.get("content_hash", ""),
+            embed=dict(data.get("embed") or {}),
         )
 
 
@@ -188,6 +199,41 @@ class TableMapping:
     vectorizer: str | None = None
     metadata: MetadataMapping = MetadataMapping()
     description: str | None = None
+    embedded_vectors: tuple[EmbeddedVector, ...] = ()   # what readers see: the live version's vectors
+    desired_vectors: tuple[EmbeddedVector, ...] = ()    # what the mapping file asks for now
+    versions: tuple[CollectionVersion, ...] = ()        # every written version; () = one plain collection
+
+    @property
+    def versioned(self) -> bool:
+        """``collection`` is an alias over ``<collection>_<version>`` collections (embedder vectors)."""
+        return bool(self.versions)
+
+    def version_collection(self, version: str) -> str:
+        return f"{self.collection}_{version}"
+
+    def version(self, name: str) -> CollectionVersion:
+        for version in self.versions:
+            if version.name == name:
+                return version
+        raise MappingError(f"table {self.table!r} has no collection version {name!r}; versions: "
+                           f"{[v.name for v in self.versions] or 'none'}")
+
+    @property
+    def live_version(self) -> CollectionVersion | None:
+        return next((v for v in self.versions if v.state == "live"), None)
+
+    @property
+    def write_collections(self) -> tuple[str, ...]:
+        """Every physical collection a change of this table is written to."""
+        if not self.versions:
+            return (self.collection,)
+        return tuple(self.version_collection(v.name) for v in self.versions)
+
+    def for_version(self, name: str) -> "TableMapping":
+        """A plain mapping of one version's physical collection (verify it, create it, search it)."""
+        version = self.version(name)
+        return dataclasses.replace(self, collection=self.version_collection(name), embedded_vectors=version.vectors,
+                                   versions=())
 
     @functools.cached_property
     def source_columns(self) -> tuple[str, ...]:
@@ -228,6 +274,10 @@ class TableMapping:
 
     def uuid_for_key(self, pk_values: tuple[Any, ...]) -> uuid.UUID:
         return object_uuid(self.table, tuple(pk_values))
+
+    def uuid_bytes_for_key(self, pk_values: tuple[Any, ...]) -> bytes:
+        """``uuid_for_key(...).bytes`` without the ``UUID`` object (verify stages millions)."""
+        return object_uuid_bytes(self.table, tuple(pk_values))
 
     def with_collection(self, name: str) -> "TableMapping":
         """The same mapping writing to another collection (tests, blue/green)."""
@@ -270,7 +320,29 @@ class TableMapping:
             references=self._references(row),
             tenant=self._tenant(row, pk),
             content_hash=properties[HASH_PROPERTY],
+            embed={v.name: v.spec() for v in self.embedded_vectors},
         )
+
+    def to_objects(self, row: RowMapping[str, Any], *, now: datetime | None = None,
+                   object_id: uuid.UUID | None = None) -> list[WeaviateObject]:
+        """The row's object for every collection it is written to (one per version, or one).
+
+        Raises what :meth:`to_object` raises; a version whose embedder id is not recorded
+        yet is a MappingError (run ``init``).
+        """
+        obj = self.to_object(row, now=now, object_id=object_id)
+        if not self.versions:
+            return [obj]
+        objects = []
+        for version in self.versions:
+            missing = [v.name for v in version.vectors if not v.embedder_id]
+            if missing:
+                raise MappingError(f"table {self.table!r}: collection version {version.name} has no recorded "
+                                   f"embedder for vector(s) {missing}; run `sqlite-to-weaviate init`")
+            objects.append(dataclasses.replace(obj, collection=self.version_collection(version.name),
+                                               properties=dict(obj.properties),
+                                               embed={v.name: v.spec() for v in version.vectors}))
+        return objects
 
     def _get(self, row: RowMapping[str, Any], column: str) -> Any:
         try:
@@ -342,10 +414,24 @@ class TableMapping:
 
 @dataclass(frozen=True)
 class Mapping:
-    """The whole database: mapped tables by SQLite name, and why others were skipped."""
+    """The whole database: mapped tables by SQLite name, and why others were skipped.
+
+    ``embedders`` and ``embedding_cache`` are the mapping file's ``[embedders.*]`` and
+    ``[embedding_cache]`` (``sqlite_to_weaviate.embed.config``).
+    """
 
     tables: dict[str, TableMapping]
     skipped: dict[str, str] = field(default_factory=dict)
+    embedders: dict[str, Any] = field(default_factory=dict)
+    embedding_cache: Any = None
+
+    def write_collections(self) -> tuple[str, ...]:
+        """Every physical collection the pipeline writes (the signed allow-list of each job)."""
+        return tuple(sorted({name for t in self.tables.values() for name in t.write_collections}))
+
+    @property
+    def uses_embedders(self) -> bool:
+        return any(t.embedded_vectors or t.versions for t in self.tables.values())
 
     def table(self, name: str) -> TableMapping:
         try:

@@ -19,8 +19,10 @@ from sqlite_to_weaviate.store import registry as tool_objects
 from .config_file import ColumnConfig, MappingConfig, TableConfig
 from .errors import MappingError
 from .model import ColumnMapping, Mapping, ReferenceMapping, TableMapping
+from .vectors import EmbeddedVector
 from .naming import HASH_PROPERTY, collection_name, property_name, toml_key
 from .types import DataType
+from .versions import apply_recorded_versions, check_reference_targets, embedded_vectors
 
 _USING = re.compile(r"\bUSING\s+[\"'`\[]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 NO_PRIMARY_KEY = "no declared primary key: rowids are unstable under VACUUM; add a PRIMARY KEY or exclude the table"
@@ -203,7 +205,10 @@ def reflect_mapping(conn: sqlite3.Connection, config: MappingConfig | None = Non
         table: _table_mapping(config, table, columns, collections, columns_of)
         for table, columns in columns_of.items()
     }
-    return Mapping(tables=tables, skipped=skipped)
+    check_reference_targets(config.source, tables)
+    tables = apply_recorded_versions(conn, tables)
+    return Mapping(tables=tables, skipped=skipped, embedders=dict(config.embedders),
+                   embedding_cache=config.embedding_cache)
 
 
 def _check_unique_collections(collections: dict[str, str]) -> None:
@@ -269,8 +274,12 @@ def _table_mapping(config: MappingConfig, table: str, columns: list[SourceColumn
         ))
 
     metadata = table_config.metadata if table_config.metadata is not None else config.metadata
-    _check_unique_properties(path, mapped, references, metadata)
+    embedded = embedded_vectors(table, table_config, mapped, path)
+    _check_unique_properties(path, mapped, references, metadata, embedded)
     vectorizer = table_config.vectorizer or config.vectorizer
+    if embedded and vectorizer not in (None, "none"):
+        raise MappingError(f"{path}: vectors computed by an embedder cannot be combined with vectorizer "
+                           f"{vectorizer!r}; set vectorizer = \"none\" for this table")
     return TableMapping(
         table=table,
         collection=collections[table],
@@ -283,6 +292,8 @@ def _table_mapping(config: MappingConfig, table: str, columns: list[SourceColumn
         vectorizer=None if vectorizer in (None, "none") else vectorizer,
         metadata=metadata,
         description=table_config.description,
+        embedded_vectors=embedded,
+        desired_vectors=embedded,
     )
 
 
@@ -329,9 +340,12 @@ def _column_mapping(config: MappingConfig, table: str, column: SourceColumn, col
 
 
 def _check_unique_properties(path: str, columns: list[ColumnMapping], references: list[ReferenceMapping],
-                             metadata) -> None:
+                             metadata, embedded: tuple[EmbeddedVector, ...] = ()) -> None:
     """Weaviate property names must be unique (compared case-insensitively to be safe)."""
+    from sqlite_to_weaviate.embed.text import digest_property
+
     owners: dict[str, str] = {HASH_PROPERTY.lower(): "the content hash"}
+    owners.update({digest_property(v.name).lower(): f"the fingerprint of vector {v.name!r}" for v in embedded})
     entries = [(c.property, f"column {c.column!r}") for c in columns]
     entries += [(r.property, f"reference on column {r.column!r}") for r in references]
     if metadata.property:

@@ -218,7 +218,7 @@ def _with_vectors(profile: TableProfile, config: TableConfig, candidates: list[s
     path = ("tables", name)
     described = [f"{c} ({profile.columns[c].non_null} value(s) of {profile.columns[c].vector_length // 4} float32)"
                  for c in candidates]
-    if config.vector_column or config.vectors or profile.table.vectorizer:
+    if config.vector_column or config.vectors or config.embedded_vectors or profile.table.vectorizer:
         comments.setdefault(path, []).append(
             f"vector candidate(s) not applied (the table already has a vector or a vectorizer): {', '.join(described)}")
         return config

@@ -48,6 +48,10 @@ class MigrationConfig(SettingsModel):
     max_retries: Annotated[Count, Knob("Retries of a failed Weaviate request.")] = 3
     retry_delay: Annotated[Seconds, Knob("First backoff delay.", unit="seconds")] = 1.0
     validation_sample_size: Annotated[Count, Knob("Rows compared field by field during verification.")] = 1000
+    search_validation_sample: Annotated[Count, Knob(
+        "Rows per table whose search is checked after verification, as verify --search does (0: none).")] = 0
+    search_min_recall: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False), Knob(
+        "Lowest acceptable search recall (keyword recall@10, each vector's self-hit rate).")] = 0.9
     enable_parallel_processing: Annotated[bool, Knob("Run worker_count workers instead of one.")] = False
     worker_count: Annotated[PositiveInt, Knob("Workers with parallel processing.")] = 4
     memory_limit_mb: Annotated[PositiveInt, Knob("The backfill pauses above this RSS.")] = 1024

@@ -30,6 +30,11 @@ METRIC_NAMES = (
     "s2w_workers", "s2w_phase", "s2w_verify_runs_total", "s2w_verify_differences_found_total",
     "s2w_verify_repaired_total", "s2w_relay_stuck_seconds", "s2w_refused_total",
 )
+#: Series per embedder (label ``embedder``), served once a worker has published counts for it.
+EMBEDDING_METRIC_NAMES = (
+    "s2w_embedding_requests_total", "s2w_embedding_inputs_total", "s2w_embedding_chars_total",
+    "s2w_embedding_tokens_total", "s2w_embedding_reused_total", "s2w_embedding_refused_total",
+)
 
 
 @dataclass
@@ -55,19 +60,20 @@ class MetricsSample:
     phase: int = 0
     relay_stuck_seconds: float = 0.0                          # 0 unless the relay is stuck (writer/stuck.py)
     refused: dict[str, int] = field(default_factory=dict)     # refusals by kind (writer/trust.py)
+    embeddings: dict[str, dict[str, int]] = field(default_factory=dict)  # embedder id -> counters (embed.counters)
     healthy: bool = True
     problems: list[str] = field(default_factory=list)
 
     @classmethod
     def from_status(cls, st: "PipelineStatus") -> "MetricsSample":
         """What ``status`` knows, as gauges: both lanes apart (invariant 11), dead letters, the
-        backfill per table, a stuck relay, refusals and problems. The sidecar adds its own
-        counters, workers, phase and verify results."""
+        backfill per table, a stuck relay, refusals, embedding counters and problems. The sidecar
+        adds its own counters, workers, phase and verify results."""
         s = cls(lag_seconds=st.oldest_unapplied_age_s or 0.0, outbox_depth=st.outbox_depth,
                 bulk_backlog=st.bulk_backlog, backfill_remaining=st.backfill_remaining,
                 backfill_eta_seconds=st.backfill_eta_s, dead_letters=st.dead_letters,
                 relay_stuck_seconds=round(st.stuck_seconds or 0.0, 3), refused=dict(st.refused),
-                problems=list(st.problems))
+                embeddings=dict(st.embeddings), problems=list(st.problems))
         for table, value in st.backfill.items():
             if not isinstance(value, dict):
                 continue
@@ -132,6 +138,31 @@ class SidecarCollector(Collector):
                                 value=s.relay_stuck_seconds)
         yield CounterMetricFamily("s2w_refused", "Jobs and acks refused as forged, foreign or unverifiable "
                                   "(all kinds; `status` breaks them down)", value=sum(s.refused.values()))
+        yield from _embedding_families(s.embeddings)
+
+
+def _embedding_families(counters: dict[str, dict[str, int]]):  # -> Iterator[Metric]
+    """Model calls and reuse per embedder, as the workers published them (Redis: informational)."""
+    families = {
+        "requests": CounterMetricFamily("s2w_embedding_requests", "Calls made to embedding models",
+                                        labels=["embedder"]),
+        "embedded": CounterMetricFamily("s2w_embedding_inputs", "Inputs embedded by a model (each once)",
+                                        labels=["embedder"]),
+        "chars": CounterMetricFamily("s2w_embedding_chars", "Characters embedded", labels=["embedder"]),
+        "tokens": CounterMetricFamily("s2w_embedding_tokens", "Tokens embedded (when the model reports them)",
+                                      labels=["embedder"]),
+        "refused": CounterMetricFamily("s2w_embedding_refused", "Inputs a model refused (dead letters)",
+                                       labels=["embedder"]),
+    }
+    reused = CounterMetricFamily("s2w_embedding_reused", "Vectors reused without a model call, by source",
+                                 labels=["embedder", "source"])
+    for embedder_id, counts in sorted(counters.items()):
+        for counter, family in families.items():
+            family.add_metric([embedder_id], counts.get(counter, 0))
+        reused.add_metric([embedder_id, "object"], counts.get("reused_object", 0))
+        reused.add_metric([embedder_id, "cache"], counts.get("reused_cache", 0))
+    yield from families.values()
+    yield reused
 
 
 class MetricsServer:

@@ -268,8 +268,12 @@ class SQLiteToWeaviateMigrator:
             result.mapping_fix = "\n".join(r["mapping_fix"] for r in summary.refusals.values()
                                            if r.get("mapping_fix")) or None
             problems += _refusal_errors(result.refusals, summary.refused, "are")
+        if summary.search_below:
+            problems.append("search validation failed: recall below "
+                            f"{self.config.search_min_recall:.0%} for {', '.join(summary.search_below)} "
+                            f"({'; '.join(summary.search.values())})")
         other = summary.differences - summary.refused
-        if other or (not summary.clean and not summary.refused):
+        if other or (not summary.clean and not summary.refused and not summary.search_below):
             examples = [e for e in summary.examples if " refused " not in e][:3]
             problems.append(f"verification failed: {other} difference(s) between SQLite and Weaviate"
                             f"{' (' + ', '.join(examples) + ')' if examples else ''}")
@@ -294,7 +298,12 @@ class SQLiteToWeaviateMigrator:
         """Verify every row by content hash, and ``validation_sample_size`` rows field by field."""
         from .verification import run_verification
 
-        summary = run_verification(self.settings, sample=self.config.validation_sample_size)
+        search = None
+        if self.config.search_validation_sample:
+            from sqlite_to_weaviate.verify.search import SearchOptions
+
+            search = SearchOptions(sample=self.config.search_validation_sample, min_recall=self.config.search_min_recall)
+        summary = run_verification(self.settings, sample=self.config.validation_sample_size, search=search)
         conn = self.settings.open_db()
         try:
             record_verification(conn, summary.to_json())

@@ -52,6 +52,7 @@ class MigrationResult:
             refused = f", {v['refused']} of them refused row(s)" if v.get("refused") else ""
             lines.append(f"verification ({v.get('verifier')}): "
                          + ("clean" if v.get("clean") else f"{v.get('differences')} difference(s){refused}"))
+            lines += [f"search: {line}" for line in (v.get("search") or {}).values()]
         lines.append("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
         lines += [f"warning: {w}" for w in self.warnings]
         lines += [f"error: {e}" for e in self.errors]

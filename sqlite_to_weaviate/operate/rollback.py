@@ -49,6 +49,7 @@ class RollbackRefused(S2WError):
 @dataclass
 class RollbackReport:
     dry_run: bool = False
+    aliases_deleted: list[str] = field(default_factory=list)        # aliases the tool created (embedder vectors)
     collections_deleted: list[str] = field(default_factory=list)
     objects_deleted: dict[str, int] = field(default_factory=dict)   # collection not created by us -> our objects
     foreign_kept: dict[str, int] = field(default_factory=dict)      # collection -> objects without our hash, kept
@@ -60,7 +61,8 @@ class RollbackReport:
 
     def lines(self) -> list[str]:
         verb = "would delete" if self.dry_run else "deleted"
-        out = [f"{verb} collection {n}" for n in self.collections_deleted]
+        out = [f"{verb} alias {n}" for n in self.aliases_deleted]
+        out += [f"{verb} collection {n}" for n in self.collections_deleted]
         out += [f"{verb} {n} object(s) written by the migration from pre-existing collection {c}"
                 for c, n in self.objects_deleted.items()]
         out += [f"kept collection {c}: {why}"
@@ -172,9 +174,18 @@ def rollback(settings: Settings, *, dry_run: bool = False, force: bool = False) 
     try:
         check_not_cut_over(conn, force=force)
         mapping = settings.load_mapping(conn)
-        plans = plan_collections(conn, [t.collection for t in mapping.collections_in_order()])
+        # a table with embedder vectors is an alias over versioned collections: plan the collections,
+        # and delete the aliases the tool created first (deleting a collection leaves its alias dangling,
+        # and Weaviate's collections.delete(alias) silently deletes nothing)
+        plans = plan_collections(conn, [n for t in mapping.collections_in_order() for n in t.write_collections])
         client = settings.connect_weaviate()
         try:
+            for alias in sorted(tool_objects.registered(conn, tool_objects.ALIAS).values()):
+                if client.alias.get(alias_name=alias) is None:
+                    continue
+                if not dry_run:
+                    client.alias.delete(alias_name=alias)
+                report.aliases_deleted.append(alias)
             for plan in plans:
                 if not client.collections.exists(plan.name):
                     continue

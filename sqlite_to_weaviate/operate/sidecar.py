@@ -70,6 +70,7 @@ class SidecarOptions:
     verify_every: float = DEFAULT_VERIFY_EVERY  # seconds between verifies once live (0: never)
     verify_sample: int = 100
     verify_repair: bool = True            # repair what a periodic verify finds (else only report it)
+    verify_search: bool = False           # each periodic verify also checks search (verify --search)
 
 
 class Sidecar:
@@ -231,7 +232,12 @@ class Sidecar:
 
         from .verification import record_report
 
-        report = verify(self.settings, sample=self.options.verify_sample, repair=self.options.verify_repair)
+        from sqlite_to_weaviate.verify.search import SearchOptions
+
+        search = SearchOptions() if self.options.verify_search else None
+        report = verify(self.settings, sample=self.options.verify_sample, repair=self.options.verify_repair,
+                        search=search)
+        self._prune_embedding_cache()
         ready = record_report(self.settings, report, self.options.verify_sample)
         counters = self.verify_counters
         counters.runs += 1
@@ -243,6 +249,18 @@ class Sidecar:
                              keys=_difference_keys(report))
         self.log.info("verified", clean=report.clean, differences=report.differences, ready=ready)
         return report
+
+    def _prune_embedding_cache(self) -> None:
+        """Keep the embedding cache within its bound (a no-op without embedders); never fails the check."""
+        from .embedding_status import prune_cache
+
+        try:
+            pruned = prune_cache(self.settings)
+        except Exception as exc:  # noqa: BLE001 - retried at the next check; the log says why
+            self.log.warning("embedding cache not pruned", error=str(exc)[:300])
+            return
+        if pruned.deleted_by_age or pruned.deleted_by_count:
+            self.log.info("embedding cache pruned", before=pruned.before, after=pruned.after)
 
     # ------------------------------------------------------------------ metrics
     def sample(self) -> MetricsSample:

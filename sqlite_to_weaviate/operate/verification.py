@@ -25,19 +25,23 @@ class VerificationSummary:
     refused: int = 0                                               # rows not in Weaviate that no repair can write
     refusals: dict[str, Any] = field(default_factory=dict)        # table -> by column and reason, with the fix
     allow_refused: bool = False
+    search: dict[str, str] = field(default_factory=dict)          # table -> search check line (verify --search)
+    search_below: list[str] = field(default_factory=list)         # "table check" under the recall threshold
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def run_verification(settings: Settings, *, sample: int = 1000, tables: list[str] | None = None) -> VerificationSummary:
+def run_verification(settings: Settings, *, sample: int = 1000, tables: list[str] | None = None,
+                     search: Any = None) -> VerificationSummary:
     """Compare both stores with the verifier (no repair); ``sample`` rows are compared field by field.
 
-    Refused rows are differences here (``clean`` is False while any exist).
+    Refused rows are differences here (``clean`` is False while any exist). ``search``
+    (``verify.search.SearchOptions``) also checks keyword and vector search.
     """
     from sqlite_to_weaviate.verify import verify
 
-    report = verify(settings, tables=tables, sample=sample, repair=False)
+    report = verify(settings, tables=tables, sample=sample, repair=False, search=search)
     return summary_from_report(report, sample)
 
 
@@ -68,10 +72,24 @@ def summary_from_report(report: Any, sample: int) -> VerificationSummary:
             items = entry.get("items", []) if isinstance(entry, dict) else []
             examples.extend(f"{name} {kind} {item.get('uuid', item) if isinstance(item, dict) else item}"
                             for item in items[:3])
+    search = {name: t["search"]["collection"] + ": " + ", ".join(
+                  f"{check} {value:.1%}" for check, value in _recalls(t["search"]).items())
+              for name, t in (data.get("tables") or {}).items() if isinstance(t, dict) and t.get("search")}
     return VerificationSummary(bool(clean), int(differences or 0), int(checked or 0), by_collection,
                                examples=examples[:20], verifier="verify", sample=sample,
                                refused=int(data.get("refused") or 0), refusals=refusals,
-                               allow_refused=bool(data.get("allow_refused")))
+                               allow_refused=bool(data.get("allow_refused")), search=search,
+                               search_below=list(data.get("search_below_threshold") or []))
+
+
+def _recalls(search: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    if search.get("keyword", {}).get("recall") is not None:
+        out[f"keyword recall@{search.get('k')}"] = search["keyword"]["recall"]
+    for name, r in (search.get("vectors") or {}).items():
+        if r.get("recall") is not None:
+            out[f"vector {name} self-hit"] = r["recall"]
+    return out
 
 
 def record_report(settings: Settings, report: Any, sample: int) -> bool:

@@ -41,6 +41,7 @@ REGISTRY_COLUMNS = ("type", "name", "created_at")
 TABLE = "table"
 TRIGGER = "trigger"
 COLLECTION = "collection"   # a Weaviate collection the tool created
+ALIAS = "alias"             # a Weaviate collection alias the tool created (embedder vectors, mapping.versions)
 MILESTONE = "milestone"     # a one-way fact, e.g. UNINSTALLED
 UNINSTALLED = "uninstalled"  # capture removed after cutover (phase 5)
 

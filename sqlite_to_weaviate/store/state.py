@@ -29,6 +29,9 @@ class StateKey(str, enum.Enum):
     VERIFY_LAST = "verify.last"                    # operate.phases: the last verify's summary
     BACKFILL_PAUSED = "backfill.paused"            # backfill: the operator's pause flag
     LEGACY_OWNERSHIP = "migration.collections"     # operate.ownership: pre-registry record (read only)
+    EMBEDDING_VERSIONS = "embeddings.versions"     # collection_versions: the collection versions (JSON)
+    EMBEDDING_GENERATION = "embeddings.generation"  # collection_versions: bumped with every version change
+    EMBEDDING_RELAY_GENERATION = "embeddings.relay_generation"  # writer.version_watch: what the relay runs with
 
 
 BACKFILL_PREFIX = "backfill."

@@ -98,6 +98,7 @@ class TableReport:
     repair_enqueued: int = 0
     repair_deleted: int = 0
     repair_failed: CappedList = field(default_factory=CappedList)
+    search: Any = None            # verify.search.SearchReport when --search ran
 
     def __post_init__(self) -> None:
         if self.refusals is None:
@@ -126,6 +127,7 @@ class TableReport:
             "unsettled": self.unsettled.to_json(),
             "repair": {"repaired": self.repaired, "enqueued": self.repair_enqueued, "deleted": self.repair_deleted,
                        "failed": self.repair_failed.to_json()},
+            **({"search": self.search.to_json()} if self.search is not None else {}),
         }
 
 
@@ -169,9 +171,20 @@ class VerifyReport:
         return sum(t.scanned_rows for t in self.tables.values())
 
     @property
+    def search_below(self) -> list[str]:
+        """``table check`` of every search check (``--search``) whose recall is under the threshold."""
+        return [f"{name} {check}" for name, t in self.tables.items() if t.search is not None for check in t.search.below]
+
+    @property
+    def search_repaired(self) -> int:
+        return sum(t.search.repaired for t in self.tables.values() if t.search is not None)
+
+    @property
     def clean(self) -> bool:
-        """Every row equals its object: no difference at all, refused rows included (even when allowed)."""
-        return self.error is None and self.differences == 0 and self.unsettled == 0
+        """Every row equals its object: no difference at all, refused rows included (even when allowed),
+        and search (when checked) finds what it should."""
+        return (self.error is None and self.differences == 0 and self.unsettled == 0 and not self.search_below
+                and not self.search_repaired)
 
     def exit_code(self) -> int:
         """0 clean, 1 differences left, 2 all differences repaired, 3 could not run / could not settle.
@@ -184,9 +197,11 @@ class VerifyReport:
             return EXIT_DIFFERENCES
         if self.repairable and (not self.repair or self.repair_failures):
             return EXIT_DIFFERENCES
+        if self.search_below:
+            return EXIT_DIFFERENCES
         if self.unsettled:
             return EXIT_ERROR
-        if self.repairable:
+        if self.repairable or self.search_repaired:
             return EXIT_REPAIRED
         return EXIT_CLEAN
 
@@ -197,6 +212,7 @@ class VerifyReport:
             "unsettled": self.unsettled, "repair": self.repair, "sample": self.sample,
             "seconds": round(self.seconds, 3), "exit_code": self.exit_code(), "error": self.error,
             "outbox_seq": {"start": self.outbox_seq_start, "end": self.outbox_seq_end},
+            "search_below_threshold": self.search_below,
             "tables": {name: t.to_json() for name, t in self.tables.items()},
         }
 
@@ -225,6 +241,13 @@ class VerifyReport:
                     out.append(f"  {t.table} {kind}: {entry.uuid} key={entry.key}{detail}")
                 if capped.total > 5:
                     out.append(f"  {t.table} {kind}: ... {capped.total - 5} more")
+        for t in self.tables.values():
+            if t.search is not None:
+                out.append(f"  search {t.search.line()}")
+                for failure in t.search.failures[:5]:
+                    out.append(f"  {t.table} search {failure.check}: {failure.uuid} key={failure.key} {failure.reason}")
+                if len(t.search.failures) > 5:
+                    out.append(f"  {t.table} search: ... {len(t.search.failures) - 5} more failures")
         fixes = [t.refusals.toml_snippet() for t in self.tables.values() if t.refused.total and t.refusals]
         if any(fixes):
             out.append("to keep the refused rows, add to the mapping file (--mapping):")
@@ -238,6 +261,8 @@ class VerifyReport:
             verdict = f"{verdict} except {self.refused} refused row(s) not in Weaviate, accepted (--allow-refused)"
         elif self.refused and self.exit_code() == EXIT_DIFFERENCES:
             verdict = f"{verdict}: {self.refused} refused row(s) not in Weaviate"
+        if self.search_below:
+            verdict = f"{verdict}; search recall below the threshold: {', '.join(self.search_below)}"
         shared = f"; {self.foreign} foreign object(s) kept (not written by sqlite-to-weaviate)" if self.foreign else ""
         out.append(f"{verdict} ({self.checked} rows checked in {self.seconds:.1f}s{shared})")
         return "\n".join(out)

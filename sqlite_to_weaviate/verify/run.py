@@ -39,6 +39,7 @@ from .repair import delete_extras, enqueue_repairs, replace_unindexed
 from .replicas import LeveledClient, reads_by_id
 from .report import FOREIGN_DETAIL, Entry, TableReport, VerifyReport
 from .sample import compare_sample
+from .search import SearchContext, SearchOptions, check_search, recheck_search, search_context
 from .source import Scratch, find_keys, stage_table
 
 #: progress(table, done, total): rows staged + objects streamed so far, of the counts at the start.
@@ -62,6 +63,9 @@ class _Context:
     checkpoint_start: live.Marks
     repaired: dict[str, list[Candidate]] = field(default_factory=dict)
     sample_repaired: dict[str, list[tuple]] = field(default_factory=dict)
+    search: SearchOptions | None = None
+    search_ctx: SearchContext | None = None
+    search_repaired: dict[str, list[tuple]] = field(default_factory=dict)
 
 
 def verify(
@@ -77,11 +81,14 @@ def verify(
     scratch_dir: str | Path | None = None,
     mapping: Mapping | None = None,
     allow_refused: bool = False,
+    search: SearchOptions | None = None,
 ) -> VerifyReport:
     """Reconcile every mapped table (or ``tables``) of ``settings``' database with Weaviate.
 
     Rows the mapping or Weaviate refused are differences (exit code 1) unless
     ``allow_refused``: then they are still listed but do not fail the run.
+    ``search``: also check that a sample of rows is found by keyword and by its own
+    vector (:mod:`.search`); a recall under ``search.min_recall`` is a difference.
 
     Raises :class:`VerifyError` (or ``ConfigError``) when it cannot run: a missing table,
     a collection that does not match the mapping, an unreachable server. See
@@ -103,7 +110,9 @@ def verify(
             write_conn = settings.open_db(wal=False)
         with Scratch(scratch_dir) as scratch:
             ctx = _Context(conn, client, scratch, live_recheck, recheck_timeout, repair, write_conn, progress,
-                           live.high_water(conn), live.checkpoint(conn))
+                           live.high_water(conn), live.checkpoint(conn), search=search)
+            if search is not None:
+                ctx.search_ctx = search_context(client, mapping, settings.collection_prefix)
             report = VerifyReport(repair=repair, sample=sample, outbox_seq_start=ctx.seq_start.live,
                                   allow_refused=allow_refused)
             for index, table in enumerate(selected):
@@ -241,6 +250,14 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
             keys = [m.key for m in mismatches]
             report.repair_enqueued += enqueue_repairs(ctx.write_conn, table, keys)
             ctx.sample_repaired.setdefault(table.table, []).extend(keys)
+    if ctx.search is not None and ctx.search_ctx is not None:
+        keys = staged.sample_keys(ctx.search.sample)
+        report.search = check_search(ctx.search_ctx, table, list(live.read_rows(ctx.conn, table, keys).values()),
+                                     ctx.search)
+        failing = sorted({tuple(f.key) for f in report.search.failures if f.key}, key=repr)
+        if ctx.repair and failing:
+            report.search.repair_enqueued = enqueue_repairs(ctx.write_conn, table, failing)
+            ctx.search_repaired[table.table] = failing
     return report
 
 
@@ -321,12 +338,19 @@ def _classify(ctx: _Context, table: TableMapping, settled: Settled, report: Tabl
 
 def _reverify_repairs(ctx: _Context, tables: dict[str, TableMapping], report: VerifyReport, timeout: float) -> None:
     """Wait for the pipeline to apply the repairs, then check each repaired key again."""
-    if not any(ctx.repaired.values()) and not any(ctx.sample_repaired.values()):
+    if not any(ctx.repaired.values()) and not any(ctx.sample_repaired.values()) \
+            and not any(ctx.search_repaired.values()):
         return
     if not live.wait_caught_up(ctx.conn, live.high_water(ctx.conn), timeout):
-        for name in {n for n, v in (ctx.repaired | ctx.sample_repaired).items() if v}:
+        for name in {n for n, v in (ctx.repaired | ctx.sample_repaired | ctx.search_repaired).items() if v}:
             report.tables[name].repair_failed.add(Entry("", None, f"pipeline did not apply the repairs within {timeout}s; is the relay running?"))
         return
+    for name, keys in ctx.search_repaired.items():
+        search_report = report.tables[name].search
+        if search_report is None or ctx.search is None or ctx.search_ctx is None:
+            continue
+        rows = list(live.read_rows(ctx.conn, tables[name], keys).values())
+        recheck_search(search_report, check_search(ctx.search_ctx, tables[name], rows, ctx.search))
     for name, repaired in ctx.repaired.items():
         table, t_report = tables[name], report.tables[name]
         deleted = {c.uuid for c in repaired if c.key is None}

@@ -158,7 +158,7 @@ def stage_table(
         for row in page:
             key = table.key_of(row)
             try:
-                u = table.uuid_for_key(key).bytes
+                u = table.uuid_bytes_for_key(key)
             except MappingError:
                 staged.null_keys += 1
                 continue
@@ -200,7 +200,7 @@ def find_keys(conn: sqlite3.Connection, table: TableMapping, wanted: set[bytes],
             params = [*map(bind, last), page_size]
         rows = fetch_all(conn, sql, params)
         for key in rows:
-            u = table.uuid_for_key(tuple(key)).bytes
+            u = table.uuid_bytes_for_key(tuple(key))
             if u in wanted:
                 found[u] = tuple(key)
         if len(rows) < page_size:

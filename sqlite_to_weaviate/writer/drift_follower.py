@@ -2,11 +2,11 @@
 
 ``capture.detect_drift`` compares each captured table's schema hash and trigger SQL with
 what was installed. On drift the follower reloads the mapping, lets the collections gain
-the new properties (recording any collection it creates as the tool's, for rollback), and
-then ``capture.repair_drift`` regenerates the triggers and re-sends every key of an
-affected table through the bulk lane, in one transaction, so nothing changed while the
-triggers were blind is lost. A Weaviate that is down or a mapping error is retried at the
-next check; the relay keeps relaying meanwhile.
+the new properties (recording any collection or alias it creates as the tool's, for
+rollback), and then ``capture.repair_drift`` regenerates the triggers and re-sends every
+key of an affected table through the bulk lane, in one transaction, so nothing changed
+while the triggers were blind is lost. A Weaviate that is down or a mapping error is
+retried at the next check; the relay keeps relaying meanwhile.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class DriftFollower:
             mapping = self.settings.load_mapping(self.conn)
             client = self.settings.connect_weaviate()
             try:
-                actions = ensure_collections(client, mapping, on_create=self._record_collection,
+                actions = ensure_collections(client, mapping, on_create=record_collection(self.conn),
+                                             on_alias=record_alias(self.conn),
                                              replication_factor=self.settings.replication_factor)
             finally:
                 client.close()
@@ -59,7 +60,18 @@ class DriftFollower:
         self.log.info("schema drift repaired", reinstalled=list(report.reinstalled), collections=actions)
         return mapping
 
-    def _record_collection(self, name: str) -> None:
-        """A collection the relay just created is the migration's (rollback may delete it whole)."""
-        with immediate(self.conn):
-            registry.record(self.conn, registry.COLLECTION, name)
+
+
+def record_collection(conn: sqlite3.Connection) -> Callable[[str], None]:
+    """A collection the relay just created is the migration's (rollback may delete it whole)."""
+    return lambda name: _record(conn, registry.COLLECTION, name)
+
+
+def record_alias(conn: sqlite3.Connection) -> Callable[[str], None]:
+    """An alias the relay just created (a versioned collection's) is the migration's too."""
+    return lambda name: _record(conn, registry.ALIAS, name)
+
+
+def _record(conn: sqlite3.Connection, kind: str, name: str) -> None:
+    with immediate(conn):
+        registry.record(conn, kind, name)

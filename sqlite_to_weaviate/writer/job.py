@@ -211,8 +211,11 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
         payload = _load_payload(redis_conn, keys, ticket, trust)
         consistency = job_settings().write_consistency
         if payload.upserts:
-            rejected = apply_upserts(client, payload.upserts, policy, lease.guard, frozenset(payload.replace),
+            # vectors computed by embedders, each once (the object, the cache, then the model)
+            embedded = _embed(client, redis_conn, ticket, payload.upserts, policy, lease.guard)
+            rejected = apply_upserts(client, embedded.upserts, policy, lease.guard, frozenset(payload.replace),
                                      consistency)
+            rejected.update(embedded.refused)
         if payload.deletes:
             apply_deletes(client, payload.deletes, policy, lease.guard, consistency)
         lease.release()
@@ -245,6 +248,38 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     log.info("job done", outcome=outcome, upserts=len(payload.upserts), deletes=len(payload.deletes),
              rejected=len(rejected), seconds=ack.seconds)
     return ack.__dict__
+
+
+def _embed(client: Any, redis_conn: Any, ticket: JobTicket, upserts: list[dict[str, Any]], policy: RetryPolicy,
+           guard: Any) -> Any:
+    """sqlite_to_weaviate.writer.embedding for this job; its hand-backs are transient."""
+    from sqlite_to_weaviate.writer.embedding import EmbedHandBack, embed_upserts
+
+    try:
+        return embed_upserts(client, redis_conn, ticket.namespace, upserts, embedders=_process_embedders.get(),
+                             guard=guard, run=lambda call: policy.run(call, guard=guard),
+                             slice_seconds=ticket.lease_seconds / 6)
+    except EmbedHandBack as exc:
+        raise TransientError(str(exc)) from None
+
+
+class _ProcessEmbedders:
+    """This worker process's embedders (models load once; the mapping file is re-read when it changes)."""
+
+    def __init__(self) -> None:
+        self._embedders: Any = None
+
+    def get(self) -> Any:
+        if self._embedders is None:
+            from sqlite_to_weaviate.writer.embedding import WorkerEmbedders
+
+            settings = job_settings()
+            self._embedders = WorkerEmbedders(str(settings.mapping_file) if settings.mapping_file else None,
+                                              settings.collection_prefix)
+        return self._embedders
+
+
+_process_embedders = _ProcessEmbedders()
 
 
 def _load_payload(redis_conn: Any, keys: RedisKeys, ticket: JobTicket, trust: WorkerTrust) -> JobPayload:

@@ -6,7 +6,8 @@ lost, queue owed re-sends that came due, read the live lane (and the bulk lane w
 live lane keeps up), build and send the next jobs, and persist both checkpoints (pruning
 the lanes below them). The decisions are the scheduler's (``writer.scheduler``, pure
 logic); Redis is the transport's (``writer.transport``); rows become objects in
-``writer.rows_to_objects``; schema drift is followed by ``writer.drift_follower``.
+``writer.rows_to_objects``; schema drift is followed by ``writer.drift_follower``, and
+collection versions (embeddings rebuild/switch/drop) by ``writer.version_watch``.
 
 All of the relay's memory can be lost at any moment: it rebuilds from SQLite (the
 checkpoints, the owed re-sends, the dead letters). Anything that must happen later is
@@ -48,6 +49,7 @@ from sqlite_to_weaviate.writer.scheduler import Change, Decision, Owed, Schedule
 from sqlite_to_weaviate.writer.signing import JobSigner
 from sqlite_to_weaviate.writer.stuck import StreakRecorder
 from sqlite_to_weaviate.writer.transport import Outgoing, Transport
+from sqlite_to_weaviate.writer.version_watch import VersionWatch
 from sqlite_to_weaviate.writer.wake import DatabaseWatcher
 
 READ_CHUNK = 5000
@@ -79,7 +81,7 @@ class Relay:
         self.transport = Transport(
             settings.connect_redis(), settings.namespace, signer, lease_seconds=settings.lease_seconds,
             job_timeout=settings.job_timeout, failure_ttl=settings.failure_ttl,
-            collections={t.collection for t in self.mapping.tables.values()},
+            collections=self.mapping.write_collections(),  # every version of a versioned table
         )
         self.keys = self.transport.keys
         checkpoints = {lane: progress.checkpoint(self.conn, lane) for lane in LANES}
@@ -91,6 +93,8 @@ class Relay:
             owed=[Owed(r.object_id, r.table, tuple(r.key), r.due, r.reason) for r in resends.load(self.conn)],
         )
         self.drift = DriftFollower(settings, self.conn, on_error=lambda m: self._note_error(m, DRIFT_CHECK_INTERVAL))
+        # embedder vectors: the collection versions each change is written to (embeddings rebuild/switch/drop)
+        self.versions = VersionWatch(settings, self.conn, self.mapping, on_error=lambda m: self._note_error(m, 1.0))
         self._persisted = dict(checkpoints)
         self._started = False
         self._earlier_payloads: list[bytes] = []
@@ -415,10 +419,10 @@ class Relay:
         self._persisted.update(changed)
 
     def _housekeeping(self, now: float) -> None:
-        mapping = self.drift.check(now)
-        if mapping is not None:
-            self.mapping = mapping
-            self.transport.collections = tuple(sorted({t.collection for t in mapping.tables.values()}))
+        for mapping in (self.drift.check(now), self.versions.check()):
+            if mapping is not None:
+                self.mapping = mapping
+                self.transport.collections = mapping.write_collections()
         self.transport.cleanup(now)
         if now - self._last_status > STATUS_INTERVAL:
             self._last_status = now

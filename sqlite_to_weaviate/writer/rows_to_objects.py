@@ -5,8 +5,11 @@ here in one short read transaction for all jobs of a relay pass (a consistent sn
 and no long read that would starve WAL checkpoints). A missing row means the key was
 deleted. A row the mapping cannot convert (an integer beyond ±2^53, TEXT that is not
 UTF-8, ...) is *refused*: it becomes a dead letter with the reason and the rest of the job
-goes on. Objects of suspect entries (their last write had an unknown outcome) are listed
-in the payload's ``replace`` so the worker deletes them by id before inserting them.
+goes on. A table with collection versions (embedder vectors, ``mapping.versions``) gets
+one object, or one delete, per version written: every change reaches the live version and
+the one being built alike. Objects of suspect entries (their last write had an unknown
+outcome) are listed in the payload's ``replace`` so the worker deletes them by id before
+inserting them.
 """
 
 from __future__ import annotations
@@ -59,10 +62,11 @@ def build_payloads(conn: sqlite3.Connection, mapping: Mapping, jobs: list[Job]) 
             object_id = str(entry.object_id)
             row = rows[entry.table].get(tuple(entry.key))
             if row is None:
-                deletes.append(Delete(table.collection, object_id, ALL_TENANTS if table.tenant_column else None))
+                tenant = ALL_TENANTS if table.tenant_column else None
+                deletes.extend(Delete(name, object_id, tenant) for name in table.write_collections)
                 continue
-            try:
-                upserts.append(table.to_object(row, object_id=entry.object_id).to_json())
+            try:  # one object per collection written (several while a new embedding version is built)
+                upserts.extend(o.to_json() for o in table.to_objects(row, object_id=entry.object_id))
             except (ConversionError, MappingError) as exc:
                 refused[object_id] = str(exc)
                 continue

@@ -50,6 +50,10 @@ def worker_environment(settings: Settings, allowed_collections: Iterable[str] = 
     and the job secret among them; secrets pass only through the environment), plus this
     worker's own allow-list of collections, if it has one."""
     env = settings.to_environ()
+    # (S2W_MAPPING_FILE among them: its [embedders] say what the embedder names in jobs mean.)
+    # numpy's BLAS with one thread per worker process (a local embedding model): scale with
+    # processes; multi-threaded BLAS collapses when the cores are oversubscribed
+    env["OPENBLAS_NUM_THREADS"] = os.environ.get("OPENBLAS_NUM_THREADS", "1")
     allowed = sorted({name.strip() for name in allowed_collections if name.strip()})
     if allowed:
         env[ALLOWED_COLLECTIONS_ENV] = ",".join(allowed)

@@ -338,7 +338,11 @@ class Scheduler:
 
     def send_failed(self, jobs: list[Job], wall: float) -> Decision:
         """Enqueueing failed: Redis may or may not have taken the jobs, so they are owed a re-send."""
-        decision = self._owe([e for job in jobs for e in job.entries], wall, "dispatch failed")
+        return self._hand_back(jobs, wall, "dispatch failed")
+
+    def _hand_back(self, jobs: list[Job], wall: float, reason: str) -> Decision:
+        """Owe a re-send of every entry of ``jobs`` (durably first), then put their keys back."""
+        decision = self._owe([e for job in jobs for e in job.entries], wall, reason)
         base = decision._apply
 
         def apply() -> None:
@@ -506,14 +510,11 @@ class Scheduler:
     def on_redis_wiped(self, wall: float) -> Decision:
         """Redis lost every job: all in-flight work is lost (and fenced by a new sentinel)."""
         jobs = self.in_flight()
-        decision = self._owe([e for job in jobs for e in job.entries], wall, "lost: redis wiped")
+        decision = self._hand_back(jobs, wall, "lost: redis wiped")
         base = decision._apply
 
         def apply() -> None:
             base()
-            for job in jobs:
-                if self._release(job):
-                    self._requeue(job)
             self.stats["lost_jobs"] += len(jobs)
             self.stats["redis_wipes"] += 1
 

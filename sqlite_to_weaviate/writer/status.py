@@ -59,6 +59,7 @@ class PipelineStatus:
     redis_error: str | None = None
     refused: dict[str, int] = field(default_factory=dict)
     last_refusal: dict[str, Any] | None = None
+    embeddings: dict[str, dict[str, int]] = field(default_factory=dict)  # embedder id -> counters (informational)
     backfill: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -181,6 +182,9 @@ def _live_status(settings: Settings, st: PipelineStatus) -> None:
         st.queued_jobs = sum(q.count for q in queues)
         st.workers = sorted({w.name for q in queues for w in Worker.all(queue=q)})
         st.refused, st.last_refusal = read_security(client, keys)
+        from sqlite_to_weaviate.embed.counters import read_counters
+
+        st.embeddings = read_counters(client, settings.namespace)
         client.close()
     except Exception as exc:  # noqa: BLE001 - an unreachable Redis is reported, not raised
         st.redis_error = f"{type(exc).__name__}: {exc}"

@@ -155,7 +155,8 @@ def test_frozen_worker_cannot_overwrite_newer_data(tmp_path, make_settings, pipe
     client = redis.Redis.from_url(redis_url)
     payload = "old " + "y" * 100_000
     conn.executemany("INSERT INTO items(id, name, qty) VALUES (?, ?, 1)", [(i, payload) for i in range(60)])
-    wait_for(lambda: client.exists(relay.keys.lease(0)), timeout=10, message="the worker never started the job", interval=0.0005)
+    wait_for(lambda: client.exists(relay.keys.lease(0)), timeout=60, interval=0.0005,
+             message="the worker never started the job")  # a worker process starts slowly on a loaded machine
     os.killpg(zombie.pid, signal.SIGSTOP)
     try:
         conn.execute("UPDATE items SET name = 'new', qty = 2")  # newer state while the zombie sleeps

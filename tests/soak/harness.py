@@ -229,6 +229,16 @@ class Soak:
         os.killpg(victim.pid, signal.SIGCONT)
 
     def fault_rejected_row(self) -> None:
+        """A chunk whose vector has the wrong length: Weaviate refuses it, and it becomes a dead letter.
+
+        Only once the chunks' vector index holds a vector: Weaviate takes the first vector's
+        length as the index's, so a 3-float vector arriving first (live changes overtake the
+        backfill) would be accepted and every real chunk refused after it. That hazard is
+        documented (docs/mapping.md); this fault tests the dead-letter path, not it.
+        """
+        if not self._chunk_vectors_indexed():
+            self._note("rejected_row", "skipped: no chunk vector indexed yet")
+            return
         conn = sqlite3.connect(self.db, isolation_level=None, timeout=30)
         try:
             doc = conn.execute("SELECT id FROM documents ORDER BY random() LIMIT 1").fetchone()
@@ -248,6 +258,22 @@ class Soak:
                 self._note("rejected_row", f"{chunk_id}: not dead-lettered within 60s, fixed at the end")
         finally:
             conn.close()
+
+    def _chunk_vectors_indexed(self) -> bool:
+        assert self.settings is not None
+        conn = sqlite3.connect(self.db, isolation_level=None, timeout=30)
+        try:
+            collection = self.settings.load_mapping(conn).table("document_chunks").collection
+        finally:
+            conn.close()
+        client = self.settings.connect_weaviate()
+        try:
+            objects = client.collections.use(collection).query.fetch_objects(limit=20, include_vector=True).objects
+            return any(o.vector for o in objects)
+        except Exception:  # noqa: BLE001 - Weaviate down (a fault in progress): inject later
+            return False
+        finally:
+            client.close()
 
     def _fix_rejected(self, conn: sqlite3.Connection, chunk_id: str, timeout: float) -> bool:
         """Once the bad row is a dead letter: give it a good vector and retry the dead letters."""

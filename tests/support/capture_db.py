@@ -31,5 +31,12 @@ def changes(conn: sqlite3.Connection, after: int = 0) -> list[tuple[str, str, tu
     return [(r.table, r.op, r.key) for r in read_outbox(conn, after, 1_000_000)]
 
 
+def resyncs(conn: sqlite3.Connection) -> list[tuple[str, str, tuple]]:
+    """(table, op, key) of every bulk-lane row: drift repairs re-send whole tables there, behind live changes."""
+    from sqlite_to_weaviate.store.lanes import BULK, read
+
+    return [(r.table, r.op, r.key) for r in read(conn, BULK, 0, 1_000_000)]
+
+
 def last_seq(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT coalesce(max(seq), 0) FROM _s2w_outbox").fetchone()[0]

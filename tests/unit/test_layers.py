@@ -6,10 +6,11 @@ Top to bottom (a module may import only from its own layer, where allowed, or be
   operate                   migrate, run, backup, rollback, phases, the sidecar
   initialize                phase 1: capture, collections, and the job secret the writer signs with
   writer | backfill | verify                   independent of each other
-  settings                                     what every component is handed
+  settings | collection_versions               what every component is handed / records
   mapping | capture                            rows -> objects; rows -> outbox (independent)
   the shared adapters       store (every _s2w_* table), settings_base, retrying, weaviate/redis/sqlite
-                            adapters, weaviate_deletes, sqlite_text, redaction, logs, local
+                            adapters, weaviate_deletes, sqlite_text, redaction, logs, local,
+                            embed (embedders, the embedding cache)
   errors
 
 ``sqlite_to_weaviate/__init__.py`` re-exports the one-shot migration API (operate) and
@@ -29,10 +30,10 @@ LAYERS = [
     Layer("operate"),
     Layer("initialize"),
     Layer("writer", "backfill", "verify", independent=True),
-    Layer("settings"),
+    Layer("settings", "collection_versions", independent=True),
     Layer("mapping", "capture", independent=True),
     Layer("settings_base", "retrying", "weaviate_deletes", "weaviate_adapter", "redis_adapter", "sqlite_db",
-          "sqlite_text", "redaction", "store", "logs", "local", independent=False),
+          "sqlite_text", "redaction", "store", "logs", "local", "embed", independent=False),
     Layer("errors"),
 ]
 

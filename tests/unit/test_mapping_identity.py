@@ -134,3 +134,63 @@ def test_compact_json_is_byte_identical_to_the_standard_library_for_every_code_p
         assert compact_json(value) == reference(value), f"differs in code points from {ord(chars[start]):#x}"
     for number in (0, -1, 2**63 - 1, -(2**63), 2**64 - 1, 2**64, -(2**80)):  # past 64 bits: stdlib fallback
         assert compact_json(["t", number]) == reference(["t", number])
+
+
+@given(st.text(min_size=1), st.lists(key_values, min_size=1, max_size=4))
+def test_fast_uuid_bytes_are_uuid5_of_the_documented_name(table: str, values: list) -> None:
+    """verify's hot path builds the 16 bytes by hand; they must be ``uuid.uuid5``'s exactly."""
+    from sqlite_to_weaviate.mapping.identity import object_uuid_bytes
+
+    try:
+        name = canonical_key(table, tuple(values))
+    except MappingError:  # a lone surrogate: both paths refuse it
+        with pytest.raises(MappingError):
+            object_uuid_bytes(table, tuple(values))
+        return
+    assert object_uuid_bytes(table, tuple(values)) == uuid.uuid5(UUID_NAMESPACE, name).bytes
+
+
+@pytest.mark.parametrize("table, pk", [("t\ud800", (1,)), ("t", ("a\udfff",)), ("t", (None,)), ("t", (float("nan"),))])
+def test_fast_paths_refuse_what_the_checked_path_refuses(table: str, pk: tuple) -> None:
+    from sqlite_to_weaviate.mapping.identity import object_uuid_bytes
+
+    with pytest.raises(MappingError):
+        object_uuid_bytes(table, pk)
+
+
+row_values = st.one_of(st.none(), st.booleans(), st.integers(), key_values)
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), row_values, min_size=1, max_size=6))
+def test_content_hash_fast_path_matches_the_documented_formula(row: dict) -> None:
+    """The hash skips per-value checks for int and str; its bytes must not change."""
+    import base64
+    import hashlib
+
+    from sqlite_to_weaviate.mapping.hashing import hash_values
+
+    def reference(value):
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, float):
+            return {"f": repr(value)}
+        return {"b": base64.b64encode(value).decode("ascii")}
+
+    columns = tuple(row)
+    try:
+        payload = json.dumps(["s2w-content-v1", "t", [[c, reference(row[c])] for c in columns]],
+                             separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(MappingError):
+            hash_values("t", columns, row)
+        return
+    assert hash_values("t", columns, row) == hashlib.sha256(payload).hexdigest()
+
+
+def test_content_hash_refuses_a_lone_surrogate() -> None:
+    from sqlite_to_weaviate.mapping.hashing import hash_values
+
+    with pytest.raises(MappingError, match="lone surrogate"):
+        hash_values("t", ("a",), {"a": "x\ud800"})

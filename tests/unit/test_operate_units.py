@@ -14,7 +14,7 @@ import pytest
 from sqlite_to_weaviate.errors import ConfigError
 from sqlite_to_weaviate.operate.backup import BackupError, backup_database
 from sqlite_to_weaviate.operate.config import MigrationConfig, create_migration_config
-from sqlite_to_weaviate.operate.metrics import METRIC_NAMES, MetricsSample, MetricsServer, SidecarCollector
+from sqlite_to_weaviate.operate.metrics import EMBEDDING_METRIC_NAMES, METRIC_NAMES, MetricsSample, MetricsServer, SidecarCollector
 from sqlite_to_weaviate.operate.phases import (
     Phase, evaluate_readiness, get_phase, record_verification, set_phase,
 )
@@ -187,7 +187,24 @@ def test_metrics_endpoint_serves_every_series_and_health():
         assert f"\n{name}" in "\n" + text, name
     assert 's2w_backfill_progress_ratio{table="items"} 0.5' in text
     assert "s2w_applied_total 10.0" in text
+    assert "\ns2w_embedding_inputs_total{" not in text  # no embedder has run: no per-embedder series
     assert health["healthy"] is True and health["workers"] == 2
+
+
+def test_metrics_serve_embedding_counters_per_embedder():
+    counts = {"requests": 3, "embedded": 90, "chars": 4000, "tokens": 1000, "reused_object": 500, "reused_cache": 10,
+              "refused": 1, "truncated": 0}
+    server = MetricsServer(SidecarCollector(lambda: MetricsSample(embeddings={"all-MiniLM-L6-v2@53aa5117": counts})))
+    server.start()
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5).read().decode()
+    finally:
+        server.stop()
+    for name in EMBEDDING_METRIC_NAMES:
+        assert f"\n{name}{{" in "\n" + text, name
+    assert 's2w_embedding_inputs_total{embedder="all-MiniLM-L6-v2@53aa5117"} 90.0' in text
+    assert 's2w_embedding_reused_total{embedder="all-MiniLM-L6-v2@53aa5117",source="object"} 500.0' in text
+    assert 's2w_embedding_reused_total{embedder="all-MiniLM-L6-v2@53aa5117",source="cache"} 10.0' in text
 
 
 def test_two_sidecar_registries_do_not_collide():

@@ -246,17 +246,16 @@ def test_collection_config_replication():
     rc = replication_config(3)
     assert (rc.factor, rc.asyncEnabled, rc.deletionStrategy.value) == (3, True, "TimeBasedResolution")
 
-    class _Table:  # the parts of a TableMapping collection_config reads
-        table, collection, description, columns, references, tenant_column = "t", "T", None, [], [], None
-        vectorizer, named_vectors = None, ()
+    import sqlite3
 
-        class metadata:  # noqa: N801
-            @staticmethod
-            def is_empty() -> bool:
-                return True
+    from sqlite_to_weaviate.mapping import reflect_mapping
 
-    assert "replication_config" not in collection_config(_Table())  # type: ignore[arg-type]
-    assert collection_config(_Table(), replication_factor=2)["replication_config"].factor == 2  # type: ignore[arg-type]
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+    table = reflect_mapping(conn, None).table("t")
+    conn.close()
+    assert "replication_config" not in collection_config(table)
+    assert collection_config(table, replication_factor=2)["replication_config"].factor == 2
 
 
 def test_replication_factor_check_names_both_numbers():
