@@ -7,7 +7,8 @@ installed next (in one SQLite transaction), so that from that commit on every ch
 captured; collections are created afterwards, before the relay sends anything. Each
 collection this run creates is recorded in the registry right after Weaviate accepted
 the create call, so ``rollback`` can tell it from a collection that was already there.
-Running it again is harmless and picks up schema changes.
+Running it again is harmless and picks up schema changes. A replication factor the
+cluster cannot hold is refused right after connecting, before anything is written.
 
 It also generates the job secret that authenticates jobs between the relay and the workers
 (kept in ``_s2w_state`` unless one is given explicitly; see writer/job_secret.py).
@@ -23,6 +24,7 @@ from sqlite_to_weaviate.embed.cache import ensure_cache_collection
 from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.mapping import ensure_collections
+from sqlite_to_weaviate.mapping.collections import check_replication_factor, cluster_size
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.sqlite_db import check_integrity
 from sqlite_to_weaviate.writer.job_secret import ensure_stored_job_secret
@@ -38,9 +40,11 @@ class InitReport:
 
 
 def initialize(settings: Settings) -> InitReport:
-    check_integrity(settings.sqlite_path)
+    check_integrity(settings.database)
     client = settings.connect_weaviate()  # a wrong URL or API key fails here, before capture is installed
     try:
+        nodes = cluster_size(client)
+        check_replication_factor(settings.replication_factor, nodes, f" at {settings.weaviate.host}")
         conn = settings.open_db()
         try:
             mapping = settings.load_mapping(conn)
@@ -50,6 +54,11 @@ def initialize(settings: Settings) -> InitReport:
             report = InitReport(captured=list(install.installed), skipped=dict(mapping.skipped),
                                 resynced=list(install.resynced), warnings=list(install.warnings))
             report.skipped.update(dict(install.skipped))
+            if nodes > 1 and settings.replication_factor == 1:
+                report.warnings.append(
+                    f"the Weaviate cluster has {nodes} nodes and replication_factor is 1: each object has one copy, "
+                    "so a node that is down takes its share of the objects with it; set --replication-factor "
+                    "(docs/scale-out.md)")
 
             def record_created(name: str, kind: str = tool_objects.COLLECTION) -> None:
                 with immediate(conn):
@@ -59,7 +68,8 @@ def initialize(settings: Settings) -> InitReport:
             report.warnings.extend(drift)
             report.collection_actions = recorded + ensure_collections(
                 client, mapping, on_create=record_created,
-                on_alias=lambda name: record_created(name, tool_objects.ALIAS))
+                on_alias=lambda name: record_created(name, tool_objects.ALIAS),
+                replication_factor=settings.replication_factor)
             report.collection_actions += ensure_cache_collection(
                 client, mapping, settings.collection_prefix, on_create=record_created)
         finally:

@@ -225,14 +225,18 @@ class SettingsModel(BaseSettings):
 
     @classmethod
     def load(cls: type[M], flags: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None,
-             config_file: str | Path | None = None, flag_origin: Mapping[str, str] | None = None) -> M:
+             config_file: str | Path | None = None, flag_origin: Mapping[str, str] | None = None,
+             fallback: Mapping[str, Any] | None = None) -> M:
         """Settings from ``flags`` (None = not given) > ``environ`` (default: the process's)
-        > ``config_file`` > defaults."""
+        > ``config_file`` > ``fallback`` (a caller's defaults for required fields, e.g. a
+        worker's ``sqlite_path=None``) > defaults."""
         given = cls._canonical({k: v for k, v in (flags or {}).items() if v is not None})
         init = _FieldNames(cls, given, {name: (flag_origin or {}).get(name, name) for name in given})
         sources: list[PydanticBaseSettingsSource] = [init, environ_source(cls, os.environ if environ is None else environ)]
         if config_file:
             sources.append(file_source(cls, Path(config_file)))
+        if fallback:
+            sources.append(_FieldNames(cls, cls._canonical(fallback), {}))
         return cls(_build_sources=(tuple(sources), given))
 
     def __repr_args__(self) -> Any:

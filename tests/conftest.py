@@ -15,6 +15,7 @@ import pytest
 
 from sqlite_to_weaviate.local.redis_server import RedisServer
 from sqlite_to_weaviate.local.stack import LocalStack
+from sqlite_to_weaviate.local.weaviate_cluster import WeaviateCluster
 from sqlite_to_weaviate.local.weaviate_server import WeaviateServer
 from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
 
@@ -125,3 +126,18 @@ def redis_server_factory(tmp_path: Path) -> Iterator:
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def weaviate_cluster_factory(tmp_path: Path) -> Iterator:
+    """Private N-node Weaviate clusters (default 3) on 127.0.0.1, every node stopped by pid after the test."""
+    clusters: list[WeaviateCluster] = []
+
+    def make(size: int = 3, **kwargs) -> WeaviateCluster:
+        cluster = WeaviateCluster(tmp_path / f"cluster{len(clusters)}", size=size, **kwargs)
+        clusters.append(cluster)
+        return cluster.start()
+
+    yield make
+    for cluster in clusters:
+        cluster.stop()

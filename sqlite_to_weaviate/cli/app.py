@@ -82,10 +82,13 @@ def main() -> None:
     """Move a live SQLite database into Weaviate with zero downtime, and prove nothing was lost."""
 
 
-def command(group: click.Group, name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
-    """Declare ``name`` on ``group``: the function gets ``settings`` and its own options."""
+def command(group: click.Group, name: str, *, needs_database: bool = True,
+            **kwargs: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """Declare ``name`` on ``group``: the function gets ``settings`` and its own options
+    (``needs_database=False``: ``--sqlite-url`` is optional, ``settings.sqlite_path`` may be None)."""
 
     def decorate(func: Callable[..., Any]) -> click.Command:
-        return group.command(name, cls=Command, **kwargs)(friendly_errors(settings_options(func)))
+        return group.command(name, cls=Command, **kwargs)(
+            friendly_errors(settings_options(func, needs_database=needs_database)))
 
     return decorate

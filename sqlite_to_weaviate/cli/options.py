@@ -112,13 +112,17 @@ _INPUT_OPTIONS = [
 
 def load_settings(flags: dict[str, Any], *, config_file: str | Path | None = None,
                   job_secret_file: str | Path | None = None, flag_origin: dict[str, str] | None = None,
-                  environ: dict[str, str] | None = None) -> Any:
+                  environ: dict[str, str] | None = None, needs_database: bool = True) -> Any:
     """:meth:`Settings.load` (flag > ``S2W_*`` > ``config_file`` > default), then the job
-    secret read from ``job_secret_file``, which may not come with a secret given otherwise."""
+    secret read from ``job_secret_file``, which may not come with a secret given otherwise.
+
+    ``needs_database=False`` (the worker): no ``--sqlite-url`` is required, and
+    ``settings.sqlite_path`` is None when none is given."""
     from sqlite_to_weaviate.settings import Settings
     from sqlite_to_weaviate.writer.job_secret import read_job_secret_file
 
-    settings = Settings.load(flags, environ=environ, config_file=config_file, flag_origin=flag_origin)
+    settings = Settings.load(flags, environ=environ, config_file=config_file, flag_origin=flag_origin,
+                             fallback=None if needs_database else {"sqlite_path": None})
     if job_secret_file is None:
         return settings
     if settings.job_secret is not None:
@@ -127,8 +131,10 @@ def load_settings(flags: dict[str, Any], *, config_file: str | Path | None = Non
     return settings.replace(job_secret=read_job_secret_file(job_secret_file))
 
 
-def settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the shared options; the command receives ``settings`` (a validated Settings) instead."""
+def settings_options(func: Callable[..., Any], *, needs_database: bool = True) -> Callable[..., Any]:
+    """Add the shared options; the command receives ``settings`` (a validated Settings) instead.
+
+    ``needs_database=False`` (the worker): ``--sqlite-url`` is optional (see :func:`load_settings`)."""
     derived = _settings_options()
     names = [option.name for option in derived]
     flags = {option.name: option.opts[0] for option in derived}
@@ -146,7 +152,8 @@ def settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
             raise ConfigError(f"cannot write the log file {log_file!r}: {exc.strerror or exc}") from None
         try:
             settings = load_settings(given, config_file=Path(config_file) if config_file else None,
-                                     job_secret_file=job_secret_file, flag_origin=flags)
+                                     job_secret_file=job_secret_file, flag_origin=flags,
+                                     needs_database=needs_database)
         except ConfigError as exc:  # a usage error: the line ends with where to look (--help)
             raise click.UsageError(str(exc), click.get_current_context(silent=True)) from None
         return func(settings=settings, **kwargs)

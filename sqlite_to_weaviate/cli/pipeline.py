@@ -63,7 +63,7 @@ def relay_cmd(settings: Settings, no_watch: bool) -> None:
         relay.close()
 
 
-@command(main, "worker")
+@command(main, "worker", needs_database=False)
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--name", help="Worker name (default: host-pid).")
 @click.option("--allowed-collections", envvar="S2W_ALLOWED_COLLECTIONS", show_envvar=True,
@@ -73,7 +73,11 @@ def relay_cmd(settings: Settings, no_watch: bool) -> None:
                    "a backfill streams.")
 def worker_cmd(settings: Settings, burst: bool, name: str | None, allowed_collections: str | None,
                live_only: bool) -> None:
-    """Apply jobs to Weaviate (run any number, on any host with Redis and Weaviate access)."""
+    """Apply jobs to Weaviate (run any number, on any host with Redis and Weaviate access).
+
+    Needs --redis-url, --weaviate-url (and --api-key), --namespace, the job secret and the
+    tuning options; the database file only to read the job secret beside it (--sqlite-url
+    is optional: a worker on another host is given S2W_JOB_SECRET instead)."""
     from sqlite_to_weaviate.writer.rq_worker import run_worker
 
     run_worker(settings, burst=burst, name=name, allowed_collections=(allowed_collections or "").split(","),

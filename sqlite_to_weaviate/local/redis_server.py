@@ -46,15 +46,30 @@ def ensure_redis_binary() -> str:
 
 @dataclass
 class RedisServer:
-    """One local Redis. ``restart(keep_data=False)`` simulates a wipe."""
+    """One local Redis. ``restart(keep_data=False)`` simulates a wipe.
+
+    ``also_bind``: addresses to listen on besides 127.0.0.1 (a test's veth end, never any
+    other external address); Redis then refuses unauthenticated clients from them
+    (protected mode) unless ``password`` is set. ``extra_args``: more ``redis-server``
+    options (``--replicaof``, ...).
+    """
 
     data_dir: Path
     port: int = 0
+    password: str | None = field(default=None, repr=False)
+    also_bind: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def client(self, **kwargs: Any):  # -> redis.Redis
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, **kwargs)
 
     @property
     def pid(self) -> int | None:
@@ -69,11 +84,18 @@ class RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
-        argv = [
-            binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
-            "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no",
+        argv = [binary]
+        if self.password:  # in a file, not argv: ps shows argv to every user
+            conf = self.data_dir / "auth.conf"
+            conf.write_text(f"requirepass {self.password}\nmasterauth {self.password}\n")
+            conf.chmod(0o600)
+            argv.append(str(conf))
+        argv += [
+            "--bind", " ".join(("127.0.0.1", *self.also_bind)), "--port", str(self.port),
+            "--dir", str(self.data_dir), "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no",
             "--protected-mode", "yes", "--daemonize", "no", "--logfile", "",
         ]
+        argv += list(self.extra_args)
         self._proc = process.spawn(argv, env=dict(os.environ), cwd=self.data_dir, log_path=self.log_path)
         if not process.wait_until(lambda: port_is_open(self.port), timeout=20, interval=0.05, proc=self._proc):
             log_tail = process.tail(self.log_path)
@@ -88,9 +110,7 @@ class RedisServer:
     def restart(self, *, keep_data: bool) -> None:
         """Restart on the same port; with ``keep_data=False`` everything in memory is lost."""
         if keep_data:
-            import redis
-
-            redis.Redis(port=self.port).save()
+            self.client().save()
             self.stop()
         else:
             process.kill(self._proc)

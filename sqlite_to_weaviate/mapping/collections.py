@@ -4,6 +4,14 @@ Auto-schema is off on our servers, so every collection, property and reference i
 created explicitly from the mapping. ``ensure_collections`` is safe to run again and
 again: it creates what is missing, adds properties a mapping change introduced, and
 refuses (MappingError with the fix) changes Weaviate cannot apply in place.
+
+Replication (``replication_factor`` > 1, docs/scale-out.md): collections get async
+replication, so a node that was down catches up on its own, and the deletion strategy
+``TIME_BASED_RESOLUTION``, so a delete a node missed is repaired too. Weaviate's default
+(``NoAutomatedResolution``) keeps such an object on that node forever, where every read
+through it still finds it; ``DeleteOnConflict`` would let a delete win over a later
+re-insert of the same uuid, which the pipeline does on purpose (a row deleted, then
+inserted again).
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from weaviate.classes.config import Configure, DataType as WvDataType, Property, ReferenceProperty, Tokenization
+
+from sqlite_to_weaviate.errors import ConfigError
 
 from .errors import MappingError
 from .naming import HASH_PROPERTY
@@ -132,7 +142,48 @@ def vector_config(table_mapping: "TableMapping") -> Any:
     return factory(source_properties=sources or None)
 
 
-def collection_config(table_mapping: "TableMapping", *, name_prefix: str = "") -> dict[str, Any]:
+def replication_config(factor: int) -> Any:
+    """``replication_config=`` for a collection with ``factor`` copies (None at 1: the server's default)."""
+    if factor <= 1:
+        return None
+    import warnings
+
+    from weaviate.classes.config import ReplicationDeletionStrategy
+
+    with warnings.catch_warnings():  # async_enabled is deprecated for servers >= 1.38; 1.35 still needs it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return Configure.replication(factor=factor, async_enabled=True,
+                                     deletion_strategy=ReplicationDeletionStrategy.TIME_BASED_RESOLUTION)
+
+
+def cluster_size(client: Any) -> int:
+    """Nodes of the Weaviate cluster: its raft members, including nodes that are down right now.
+
+    ``/v1/nodes`` lists only live nodes (and answers 500 for a few seconds after one dies);
+    raft's configuration lists every member, which is what a replica can be placed on.
+    """
+    try:
+        statistics = client.cluster.statistics().statistics
+        members = {m.id for s in statistics for m in s.raft.latest_configuration}
+        if members:
+            return len(members)
+    except Exception:  # noqa: BLE001 - an older server or a restricted key: count the live nodes instead
+        pass
+    return len(client.cluster.nodes())
+
+
+def check_replication_factor(factor: int, nodes: int, where: str = "") -> None:
+    """ConfigError naming both numbers when ``factor`` copies cannot be placed on ``nodes`` nodes."""
+    if factor > nodes:
+        raise ConfigError(
+            f"replication_factor {factor} is more than the {nodes} node(s) of the Weaviate cluster{where}: "
+            f"each copy needs its own node; lower --replication-factor (S2W_REPLICATION_FACTOR) to {nodes} "
+            "or fewer, or add nodes"
+        )
+
+
+def collection_config(table_mapping: "TableMapping", *, name_prefix: str = "",
+                      replication_factor: int = 1) -> dict[str, Any]:
     """Keyword arguments for ``client.collections.create(**kwargs)`` (weaviate-client v4).
 
     For a table stored in versioned collections (embedder vectors) this is the live
@@ -140,7 +191,8 @@ def collection_config(table_mapping: "TableMapping", *, name_prefix: str = "") -
     """
     live = table_mapping.live_version
     if live is not None:
-        return collection_config(table_mapping.for_version(live.name), name_prefix=name_prefix)
+        return collection_config(table_mapping.for_version(live.name), name_prefix=name_prefix,
+                                 replication_factor=replication_factor)
     config: dict[str, Any] = {
         "name": name_prefix + table_mapping.collection,
         "description": table_mapping.description or f"SQLite table {table_mapping.table} (sqlite-to-weaviate)",
@@ -155,12 +207,15 @@ def collection_config(table_mapping: "TableMapping", *, name_prefix: str = "") -
         config["multi_tenancy_config"] = Configure.multi_tenancy(
             enabled=True, auto_tenant_creation=True, auto_tenant_activation=True
         )
+    replication = replication_config(replication_factor)
+    if replication is not None:
+        config["replication_config"] = replication
     return config
 
 
 def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = "",
                        on_create: Callable[[str], None] | None = None,
-                       on_alias: Callable[[str], None] | None = None) -> list[str]:
+                       on_alias: Callable[[str], None] | None = None, replication_factor: int = 1) -> list[str]:
     """Create or update every mapped collection; returns a list of actions taken.
 
     Collections are created without references first and references added afterwards,
@@ -178,19 +233,27 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
     live one (:mod:`.versions`); ``on_alias(name)`` is called for
     each alias this call created. An alias pointing elsewhere than the recorded live
     version is moved back to it (the record in SQLite is the truth).
+
+    ``replication_factor`` > 1 is checked against the cluster's size first (ConfigError
+    naming both numbers); existing collections keep their factor (a warning says so when
+    it differs) but get async replication and time-based delete resolution if they lack them.
     """
     actions: list[str] = []
     configs: list[tuple[str, dict[str, Any]]] = []
     aliases: list[tuple[str, str]] = []  # (alias, physical collection of the live version)
     for tm in mapping.collections_in_order():
         if tm.versioned:
-            configs.extend((tm.table, collection_config(tm.for_version(v.name), name_prefix=name_prefix))
+            configs.extend((tm.table, collection_config(tm.for_version(v.name), name_prefix=name_prefix,
+                                                        replication_factor=replication_factor))
                            for v in tm.versions)
             live = tm.live_version
             assert live is not None
             aliases.append((name_prefix + tm.collection, name_prefix + tm.version_collection(live.name)))
         else:
-            configs.append((tm.table, collection_config(tm, name_prefix=name_prefix)))
+            configs.append((tm.table, collection_config(tm, name_prefix=name_prefix,
+                                                        replication_factor=replication_factor)))
+    if replication_factor > 1:
+        check_replication_factor(replication_factor, cluster_size(client))
     for alias, _ in aliases:
         if client.collections.exists(alias) and client.alias.get(alias_name=alias) is None:
             raise MappingError(
@@ -214,6 +277,7 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
             actions.append(f"created collection {name}")
         else:
             actions.extend(_update_properties(client, table, config))
+            actions.extend(_update_replication(client, name, replication_factor))
     for table, config in configs:
         if not config["references"]:
             continue  # nothing to add: skip the round trip (it adds up on a 100-table schema)
@@ -248,6 +312,31 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
         if current.collection != target:
             client.alias.update(alias_name=alias, new_target_collection=target)
             actions.append(f"moved alias {alias} from {current.collection} to {target} (the recorded live version)")
+    return actions
+
+
+def _update_replication(client: Any, name: str, factor: int) -> list[str]:
+    """An existing collection: say when its factor differs; switch on what keeps replicas equal."""
+    current = client.collections.get(name).config.get().replication_config
+    actions = []
+    if current.factor != factor:
+        actions.append(
+            f"warning: collection {name} has replication factor {current.factor}, the settings say {factor}; "
+            "it is left as it is (re-create the collection and backfill again, or change it with Weaviate's "
+            "replication API; docs/scale-out.md)"
+        )
+    if current.factor > 1:
+        from weaviate.classes.config import Reconfigure, ReplicationDeletionStrategy
+
+        strategy = ReplicationDeletionStrategy.TIME_BASED_RESOLUTION
+        if not current.async_enabled or current.deletion_strategy != strategy:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                update = Reconfigure.replication(async_enabled=True, deletion_strategy=strategy)
+            client.collections.get(name).config.update(replication_config=update)
+            actions.append(f"switched on async replication and time-based delete resolution for {name}")
     return actions
 
 

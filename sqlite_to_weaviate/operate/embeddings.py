@@ -182,7 +182,8 @@ def rebuild(settings: Any, *, table: str | None = None, to: str | None = None, f
         try:
             report.actions = ensure_collections(
                 client, mapping, on_create=lambda n: _record_created(conn, tool_objects.COLLECTION, n),
-                on_alias=lambda n: _record_created(conn, tool_objects.ALIAS, n))
+                on_alias=lambda n: _record_created(conn, tool_objects.ALIAS, n),
+                replication_factor=settings.replication_factor)
         finally:
             client.close()
         report.relay_confirmed = wait_for_relay(settings, conn, generation(conn))

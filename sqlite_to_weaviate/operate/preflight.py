@@ -81,12 +81,10 @@ def preflight(settings: Settings) -> PreflightReport:
 
 
 def _redis_where(url: str) -> str:
-    """The URL without a password."""
-    from urllib.parse import urlsplit
+    """The URL without its passwords."""
+    from sqlite_to_weaviate.redaction import redact_url
 
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    return redact_url(url)
 
 
 def ensure_no_relay(settings: Settings, *, hint: str) -> None:

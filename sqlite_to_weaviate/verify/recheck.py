@@ -35,7 +35,8 @@ from sqlite_to_weaviate.mapping import TableMapping, content_hash
 import uuid as uuid_mod
 
 from . import live
-from .target import UNINDEXED, fetch_objects, stored_but_unindexed
+from .replicas import reads_by_id
+from .target import UNINDEXED, FetchedObject, fetch_hashes_by_id, fetch_objects, stored_but_unindexed
 
 CHUNK = 200
 
@@ -76,22 +77,31 @@ def _snapshot(conn: sqlite3.Connection, table: TableMapping, keys: list[tuple]) 
 def observe(conn: sqlite3.Connection, client: Any, table: TableMapping, candidates: list[Candidate]) -> list[bool]:
     """One sandwich observation per candidate; returns which observations were stable."""
     keys = [c.key for c in candidates if c.key is not None]
+    ids = [uuid_mod.UUID(bytes=c.uuid) for c in candidates]
+    previous = {c.uuid: c.object_hash for c in candidates}  # from the scan or the last round
+    replicated = reads_by_id(client, table.collection)
     rows_a, pending_a = _snapshot(conn, table, keys)
-    objects = fetch_objects(client, table, [uuid_mod.UUID(bytes=c.uuid) for c in candidates], full=False)
+    if replicated:  # every replica's newest version, by id; or the node's own copy where it still differs
+        hashes, unindexed, own_copy = fetch_hashes_by_id(client, table, ids)
+        hashes.update({u: h for u, h in own_copy.items() if h is not None})
+        objects = {u: FetchedObject(u, {"s2wContentHash": h}) for u, h in hashes.items()
+                   if u not in unindexed and not (u in own_copy and own_copy[u] is None)}
+    else:
+        objects = fetch_objects(client, table, ids, full=False)
     rows_b, pending_b = _snapshot(conn, table, keys)
     stable = []
-    previous = {c.uuid: c.object_hash for c in candidates}  # from the scan or the last round
-    # seen before but not found through the index now: deleted meanwhile, or stored unindexed
-    unseen = [uuid_mod.UUID(bytes=c.uuid) for c in candidates
-              if previous[c.uuid] is not None and uuid_mod.UUID(bytes=c.uuid) not in objects]
-    unindexed = stored_but_unindexed(client, table, unseen) if unseen else set()
+    if not replicated:
+        # seen before but not found through the index now: deleted meanwhile, or stored unindexed
+        unseen = [u for u in ids if previous[u.bytes] is not None and u not in objects]
+        unindexed = stored_but_unindexed(client, table, unseen) if unseen else set()
     for c in candidates:
         u = uuid_mod.UUID(bytes=c.uuid)
         obj = objects.get(u)
         if obj is not None:
             c.object_hash = obj.properties.get("s2wContentHash") or ""
-        elif u in unindexed:  # keep the hash the cursor saw (an empty one marks a foreign object)
-            c.object_hash = UNINDEXED + (previous[c.uuid] or "").removeprefix(UNINDEXED)
+        elif u in unindexed:  # the hash stored (by id), else the one the cursor saw (empty: a foreign object)
+            seen = hashes[u] if replicated else (previous[c.uuid] or "").removeprefix(UNINDEXED)
+            c.object_hash = UNINDEXED + seen
         else:
             c.object_hash = None
         if c.key is None:

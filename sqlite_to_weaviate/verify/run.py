@@ -7,6 +7,10 @@ write candidate differences to the scratch file (a badly diverged table never fi
 memory), then settle them in chunks (:mod:`.recheck`), classify what is confirmed,
 repair it if asked, and compare a random sample field by field. Repairs of all tables
 are re-verified at the end, once the pipeline has applied them.
+
+Weaviate is read at ``settings.verify_consistency`` (default ALL); on a replicated
+collection the listing is not a snapshot of every replica, so its candidates are always
+settled by reads by id at that level (:mod:`.replicas`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .fields import compare_object
 from .merge import Kind, merge_join
 from .recheck import Candidate, Settled, confirm_without_recheck, settle
 from .repair import delete_extras, enqueue_repairs, replace_unindexed
+from .replicas import LeveledClient, reads_by_id
 from .report import FOREIGN_DETAIL, Entry, TableReport, VerifyReport
 from .sample import compare_sample
 from .search import SearchContext, SearchOptions, check_search, recheck_search, search_context
@@ -96,7 +101,7 @@ def verify(
     try:
         mapping = mapping or settings.load_mapping(conn)
         selected = _select(mapping, tables)
-        client = settings.connect_weaviate()
+        client = LeveledClient(settings.connect_weaviate(), settings.verify_consistency, settings.weaviate)
         for table in selected:
             target.check_schema(client, table)
         if repair:
@@ -219,7 +224,7 @@ def _verify_table(ctx: _Context, table: TableMapping, index: int, sample: int) -
         last = rows[-1][0]
         keys = staged.keys(r[1] for r in rows if r[2] != Kind.EXTRA.value)
         candidates = [Candidate(u, keys.get(u), sh, th) for _, u, _, sh, th in rows]
-        if quiet or not ctx.live_recheck:
+        if (quiet or not ctx.live_recheck) and not reads_by_id(ctx.client, table.collection):
             settled = confirm_without_recheck(candidates)
             _read_current_rows(ctx.conn, table, settled.confirmed)
         else:

@@ -7,6 +7,10 @@ memory). :func:`stage_hashes` copies the stream into the verifier's scratch file
 thread, concurrently with the SQLite side) and sorts it there, so the merge-join never
 relies on the server's cursor order; it still checks strict order and fails loudly on a
 duplicate uuid.
+
+On a replicated collection the listing reads one replica per shard; differences are then
+settled by REST reads by id at the verify consistency level (:func:`fetch_hashes_by_id`,
+:mod:`.replicas` explains why).
 """
 
 from __future__ import annotations
@@ -149,6 +153,52 @@ def stored_but_unindexed(client: Any, table: TableMapping, uuids: Iterable[uuid_
                 found.add(u)
                 break
     return found
+
+
+def fetch_hashes_by_id(
+    client: Any, table: TableMapping, uuids: Iterable[uuid_mod.UUID],
+) -> tuple[dict[uuid_mod.UUID, str], set[uuid_mod.UUID], dict[uuid_mod.UUID, str | None]]:
+    """Three views of ``uuids`` on a replicated collection, all by id:
+
+    * the content hash of every object that exists as read at the verify level (at ALL:
+      every replica's newest version; the read also repairs older replicas);
+    * those of them no id filter finds (the index check :func:`_hash_stream` makes);
+    * where the node asked still holds another copy after that read (its hash, or None
+      for no copy): a replica Weaviate did not repair (see :mod:`.replicas`).
+    """
+    wanted = list(uuids)
+    found: dict[uuid_mod.UUID, str] = {}
+    tenant_of: dict[uuid_mod.UUID, str | None] = {}
+    own_copy: dict[uuid_mod.UUID, str | None] = {}
+    for tenant in tenants(client, table):
+        todo = [u for u in wanted if u not in found]
+        if not todo:
+            break
+        for start in range(0, len(todo), FETCH_CHUNK):
+            chunk = todo[start:start + FETCH_CHUNK]
+            for u, props in client.get_objects(table.collection, tenant, chunk).items():
+                found[u] = props.get(HASH_PROPERTY) or ""
+                tenant_of[u] = tenant
+    if client.level != "ONE":
+        for tenant in {tenant_of[u] for u in found}:
+            ids = [u for u in found if tenant_of[u] == tenant]
+            for start in range(0, len(ids), FETCH_CHUNK):
+                chunk = ids[start:start + FETCH_CHUNK]
+                local = client.get_objects(table.collection, tenant, chunk, level="ONE")
+                for u in chunk:
+                    mine = (local[u].get(HASH_PROPERTY) or "") if u in local else None
+                    if mine != found[u]:
+                        own_copy[u] = mine
+    unindexed: set[uuid_mod.UUID] = set()
+    for tenant in {tenant_of[u] for u in found}:
+        ids = [u for u in found if tenant_of[u] == tenant]
+        handle = _handle(client, table, tenant)
+        for start in range(0, len(ids), FETCH_CHUNK):
+            chunk = ids[start:start + FETCH_CHUNK]
+            seen = {o.uuid for o in handle.query.fetch_objects(
+                filters=Filter.by_id().contains_any(chunk), limit=len(chunk), return_properties=[]).objects}
+            unindexed.update(u for u in chunk if u not in seen)
+    return found, unindexed, own_copy
 
 
 def iter_hashes(client: Any, table: TableMapping) -> Iterator[tuple[bytes, str | None]]:

@@ -48,7 +48,8 @@ class DriftFollower:
             client = self.settings.connect_weaviate()
             try:
                 actions = ensure_collections(client, mapping, on_create=record_collection(self.conn),
-                                             on_alias=record_alias(self.conn))
+                                             on_alias=record_alias(self.conn),
+                                             replication_factor=self.settings.replication_factor)
             finally:
                 client.close()
         except Exception as exc:  # noqa: BLE001 - Weaviate down or a mapping error: retried next interval

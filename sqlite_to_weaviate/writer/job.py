@@ -9,6 +9,10 @@ wakes up later cannot overwrite newer data: by then the relay has re-dispatched 
 partition, and the job sees it is fenced. (docs/architecture.md, invariant 4, argues the
 remaining window and how the relay's re-sweep closes it.)
 
+A Redis failover (or restart) can bring back an old fence together with a job the relay
+has since replaced; the job's ticket names the Redis identity it was dispatched under,
+and the job writes nothing once Redis has another (:mod:`.redis_identity`).
+
 A write the job started can still land late: each request carries a deadline of a third
 of the lease and the job starts no call later than one deadline before its lease ends,
 but one client call retries by itself while the server is unavailable, and a server may
@@ -41,6 +45,7 @@ import rq
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.settings import WorkerSettings
 from sqlite_to_weaviate.writer.payload import Ack, JobPayload, JobTicket, PayloadError
+from sqlite_to_weaviate.writer.redis_identity import still_current
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.signing import Refused
 from sqlite_to_weaviate.writer.trust import WorkerTrust
@@ -164,6 +169,8 @@ class Lease:
         for partition, current in zip(p.partitions, fences):
             if current is None or current.decode(errors="replace") != p.token:
                 raise Fenced(f"partition {partition} now belongs to job {current!r}, not {p.token}")
+        if not still_current(self._redis, p.redis_id):  # a failover may have restored an old fence
+            raise Fenced(f"Redis was replaced since job {p.token} was dispatched (failover or restart)")
         self._deadline = now + p.lease_seconds - self._margin
 
     def release(self) -> None:
@@ -202,13 +209,15 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
         policy = _policy_from_env()
         lease.guard()
         payload = _load_payload(redis_conn, keys, ticket, trust)
+        consistency = job_settings().write_consistency
         if payload.upserts:
             # vectors computed by embedders, each once (the object, the cache, then the model)
             embedded = _embed(client, redis_conn, ticket, payload.upserts, policy, lease.guard)
-            rejected = apply_upserts(client, embedded.upserts, policy, lease.guard, frozenset(payload.replace))
+            rejected = apply_upserts(client, embedded.upserts, policy, lease.guard, frozenset(payload.replace),
+                                     consistency)
             rejected.update(embedded.refused)
         if payload.deletes:
-            apply_deletes(client, payload.deletes, policy, lease.guard)
+            apply_deletes(client, payload.deletes, policy, lease.guard, consistency)
         lease.release()
     except Fenced as exc:
         outcome, error = "fenced", str(exc)

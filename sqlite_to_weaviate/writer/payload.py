@@ -31,9 +31,11 @@ from typing import Any
 
 import orjson
 
-TICKET_VERSION = 5
+TICKET_VERSION = 6  # 6: redis_id (the Redis identity a job was dispatched under)
 # A ticket names at most this many partitions (a live job holds every partition it has keys of).
 MAX_TICKET_PARTITIONS = 4096
+# A Redis identity is "<run_id>/<master_replid>", 40 hex characters each (writer.redis_identity).
+MAX_REDIS_ID_LENGTH = 256
 # A payload key outlives any job that can still legitimately read it: it is deleted when
 # its job finishes or is declared lost; the TTL only reaps keys of a relay that died.
 PAYLOAD_TTL_SECONDS = 24 * 3600
@@ -56,7 +58,13 @@ class Delete:
 
 @dataclass(frozen=True)
 class JobTicket:
-    """The RQ job's one argument: enough to find the payload and to check the fences."""
+    """The RQ job's one argument: enough to find the payload and to check the fences.
+
+    ``redis_id`` is the identity of the Redis the relay dispatched the job to
+    (:mod:`.redis_identity`; "" when that Redis refuses ``INFO``): a worker that finds
+    another identity when it checks its fences hands the job back (a failover may have
+    brought back a job, and a fence, that the relay has since replaced).
+    """
 
     batch_id: str
     namespace: str
@@ -67,6 +75,7 @@ class JobTicket:
     payload_sha256: str = ""           # digest of the payload key's bytes
     expires_at: float = 0.0            # unix time after which workers refuse the ticket
     lane: str = "live"                 # "live" or "bulk": each lane of a partition has its own fence
+    redis_id: str = ""                 # the Redis identity it was dispatched under ("": unknown)
 
     @property
     def partition(self) -> int:
@@ -78,7 +87,7 @@ class JobTicket:
             "v": TICKET_VERSION, "batch_id": self.batch_id, "namespace": self.namespace,
             "partitions": list(self.partitions), "token": self.token, "lease_seconds": self.lease_seconds,
             "collections": list(self.collections), "payload_sha256": self.payload_sha256,
-            "expires_at": self.expires_at, "lane": self.lane,
+            "expires_at": self.expires_at, "lane": self.lane, "redis_id": self.redis_id,
         }
 
     @classmethod
@@ -94,11 +103,14 @@ class JobTicket:
             partitions = data["partitions"]
             if not isinstance(partitions, list) or not all(type(p) is int for p in partitions):
                 raise TypeError("partitions must be a list of integers")
+            redis_id = data["redis_id"]
+            if not isinstance(redis_id, str) or len(redis_id) > MAX_REDIS_ID_LENGTH:
+                raise TypeError(f"redis_id must be a string of at most {MAX_REDIS_ID_LENGTH} characters")
             ticket = cls(batch_id=str(data["batch_id"]), namespace=str(data["namespace"]),
                          partitions=tuple(partitions), token=str(data["token"]),
                          lease_seconds=float(data["lease_seconds"]), collections=tuple(collections),
                          payload_sha256=str(data["payload_sha256"]), expires_at=float(data["expires_at"]),
-                         lane=str(data["lane"]))
+                         lane=str(data["lane"]), redis_id=redis_id)
         except (KeyError, TypeError, ValueError) as exc:
             raise PayloadError(f"job ticket is malformed: {type(exc).__name__}: {exc}") from None
         if not ticket.lease_seconds > 0:

@@ -239,8 +239,17 @@ class Relay:
             self.transport.drop_payloads(decision.drop_payloads)
 
     def _check_sentinel(self) -> None:
-        """A missing sentinel means Redis lost everything: every job in flight is lost."""
+        """A missing sentinel means Redis lost everything: every job in flight is lost.
+
+        So does a new Redis identity (a failover, or a restart, that may have lost recent
+        writes while the sentinel key survived): see :mod:`.redis_identity`.
+        """
         sentinel = self.transport.sentinel()
+        replaced = self.transport.redis_replaced()
+        if replaced is not None:
+            self.log.warning("redis was replaced: treating it as a wipe", reason=replaced)
+            self._extra["redis_failovers"] = self._extra.get("redis_failovers", 0) + 1
+            sentinel = None
         if sentinel == self.run_id:
             return
         if not self._started:

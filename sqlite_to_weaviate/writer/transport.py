@@ -6,6 +6,11 @@ in it is the source of truth — losing all of it costs a re-send. A job is thre
 written in one MULTI: its payload (the rows, orjson), the fence of each partition lane it
 holds (the one token allowed to write), and the RQ job, which carries only a signed ticket naming the
 payload. Live and bulk jobs go to two queues that workers take in that order.
+
+A Sentinel failover or a restart can replace Redis with a data set that lacks the last
+writes while the sentinel key survives; the transport watches Redis's replication
+identity (:mod:`.redis_identity`), reports a change as a wipe, and stamps every ticket
+with the identity it was sent under, so a worker refuses a job a failover brought back.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from rq.serializers import JSONSerializer
 
 from sqlite_to_weaviate.writer.job import JOB_FUNCTION
 from sqlite_to_weaviate.writer.payload import PAYLOAD_TTL_SECONDS, TICKET_TTL_SECONDS, Ack, JobPayload, JobTicket
+from sqlite_to_weaviate.writer.redis_identity import FailoverWatch
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.scheduler import BULK, LANES, LIVE, Job
 from sqlite_to_weaviate.writer.signing import ForgedAck, JobSigner, payload_digest
@@ -56,6 +62,7 @@ class Transport:
                        BULK: Queue(self.keys.bulk_queue, connection=redis, serializer=JSONSerializer)}
         self.security = SecurityEvents(redis, self.keys)
         self.forged_acks = 0
+        self.identity = FailoverWatch()
         self._last_cleanup = 0.0
 
     # ------------------------------------------------------------------ the sentinel and fences
@@ -63,6 +70,10 @@ class Transport:
         """The run id that last set the sentinel; None when Redis lost it (restart, flush, failover)."""
         value = self.redis.get(self.keys.sentinel)
         return None if value is None else value.decode(errors="replace")
+
+    def redis_replaced(self) -> str | None:
+        """Why Redis is no longer the data set this relay wrote to (failover, restart); None while it is."""
+        return self.identity.check(self.redis)
 
     def fence_all(self, partitions: int, run_id: str) -> list[tuple[int, float]]:
         """Fence every partition lane (jobs queued by an earlier run write nothing), set the
@@ -114,7 +125,7 @@ class Transport:
             ticket = JobTicket(batch_id=job.batch_id, namespace=self.namespace, partitions=job.partitions,
                                token=job.token, lease_seconds=self.lease_seconds, collections=self.collections,
                                payload_sha256=payload_digest(out.payload), expires_at=time.time() + TICKET_TTL_SECONDS,
-                               lane=job.lane)
+                               lane=job.lane, redis_id=self.identity.fingerprint or "")
             pipe.set(self.keys.payload(job.token), out.payload, ex=PAYLOAD_TTL_SECONDS)
             for partition in job.partitions:
                 pipe.set(self.keys.fence(partition, job.lane), job.token)

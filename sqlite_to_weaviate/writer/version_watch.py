@@ -72,7 +72,8 @@ class VersionWatch:
             client = self._settings.connect_weaviate()
             try:
                 actions = ensure_collections(client, mapping, on_create=record_collection(self._conn),
-                                             on_alias=record_alias(self._conn))
+                                             on_alias=record_alias(self._conn),
+                                             replication_factor=self._settings.replication_factor)
             finally:
                 client.close()
         except Exception as exc:  # noqa: BLE001 - Weaviate down or a mapping error: retried a second later

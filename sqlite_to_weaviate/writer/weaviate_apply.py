@@ -19,6 +19,14 @@ Two facts about Weaviate, measured in the soak with SIGKILLed servers, shape the
 * ``delete_many`` finds objects through the index, so it silently skips such an object.
   Deletes go through ``sqlite_to_weaviate.weaviate_deletes``, which deletes by id what
   ``delete_many`` did not match.
+
+On a replicated cluster every write carries the configured consistency level (QUORUM by
+default), and the errors of a cluster that lost nodes are weather, not bad rows: with two
+of three nodes down a QUORUM write fails per object with ``broadcast: cannot reach
+enough replicas``, or the whole request with ``leader not found``, a gRPC
+``RST_STREAM``, or (deletes) ``failed to parse hex string to integer``. All of these are
+transient (``weaviate_errors.MESSAGES``, docs/scale-out.md); dead-lettering them would
+drop good rows.
 """
 
 from __future__ import annotations
@@ -37,12 +45,23 @@ from sqlite_to_weaviate.writer.weaviate_errors import (
 
 ALL_TENANTS = "*"
 
+
 class TransientError(Exception):
     """Weaviate could not be reached or did not answer in time; try again later."""
 
 
 class Fenced(Exception):
     """This job lost its lease or was superseded: it must not write anything more."""
+
+
+def collection_handle(client: Any, name: str, consistency: str | None) -> Any:
+    """The collection, writing and reading at ``consistency`` (ONE/QUORUM/ALL; None = server default)."""
+    collection = client.collections.use(name)
+    if consistency:
+        from weaviate.classes.config import ConsistencyLevel
+
+        collection = collection.with_consistency_level(ConsistencyLevel(consistency))
+    return collection
 
 
 @dataclass(frozen=True)
@@ -68,7 +87,7 @@ def _worth_retrying(exc: BaseException) -> bool:
 
 def apply_upserts(
     client: Any, upserts: list[dict[str, Any]], policy: RetryPolicy, guard: Callable[[], None],
-    replace: set[str] | frozenset[str] = frozenset(),
+    replace: set[str] | frozenset[str] = frozenset(), consistency: str | None = None,
 ) -> dict[str, str]:
     """Upsert full object images; returns uuid -> reason for objects Weaviate rejected.
 
@@ -86,7 +105,7 @@ def apply_upserts(
     for obj in upserts:
         groups[(obj["collection"], obj.get("tenant"))].append(obj)
     for (collection_name, tenant), objects in groups.items():
-        collection = client.collections.use(collection_name)
+        collection = collection_handle(client, collection_name, consistency)
         if tenant is not None:
             collection = collection.with_tenant(tenant)
         data = [DataObject(properties=o["properties"], uuid=o["uuid"], vector=o.get("vector")) for o in objects]
@@ -157,13 +176,14 @@ def _insert(collection: Any, data: list[Any], objects: list[dict[str, Any]], pol
     return rejected
 
 
-def apply_deletes(client: Any, deletes: list[Delete], policy: RetryPolicy, guard: Callable[[], None]) -> None:
+def apply_deletes(client: Any, deletes: list[Delete], policy: RetryPolicy, guard: Callable[[], None],
+                  consistency: str | None = None) -> None:
     """Delete objects by id in chunks; a missing object is already deleted (idempotent)."""
     groups: dict[tuple[str, str | None], list[str]] = defaultdict(list)
     for d in deletes:
         groups[(d.collection, d.tenant)].append(d.uuid)
     for (collection_name, tenant), ids in groups.items():
-        base = client.collections.use(collection_name)
+        base = collection_handle(client, collection_name, consistency)
         if not policy.run(lambda: base.exists(), guard=guard):
             # A starting server may not know its schema yet: "no such collection" counts only
             # from a node that says it is ready.

@@ -226,7 +226,7 @@ def test_forged_fence_payload_and_ticket_write_nothing(tmp_path, make_settings, 
         partition = partition_of(other_id, settings.partitions)
         queue = Queue(keys.queue, connection=redis_client, serializer=JSONSerializer)
         forged = []
-        for n, shape in enumerate(("v2", "v3-unsigned", "v3-other-secret", "v3-bad-mac")):
+        for n, shape in enumerate(("v2", "v5-no-redis-id", "v3-unsigned", "v3-other-secret", "v3-bad-mac")):
             token = f"evil-{n}"
             redis_client.set(keys.fence(partition), token)
             redis_client.set(keys.payload(token), evil)
@@ -236,6 +236,8 @@ def test_forged_fence_payload_and_ticket_write_nothing(tmp_path, make_settings, 
             args = ticket.to_json()
             if shape == "v2":
                 args = {k: args[k] for k in ("batch_id", "namespace", "partitions", "token", "lease_seconds")} | {"v": 2}
+            elif shape == "v5-no-redis-id":  # the ticket before the Redis identity stamp (v6)
+                args = {k: v for k, v in args.items() if k != "redis_id"} | {"v": 5}
             elif shape == "v3-other-secret":
                 args = JobSigner(Secret("not-the-secret-" + "x" * 32)).sign_ticket(ticket)
             elif shape == "v3-bad-mac":

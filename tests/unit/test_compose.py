@@ -195,3 +195,52 @@ def test_dockerfile_installs_the_package_on_python_311():
     assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.M)
     assert re.search(r"^RUN pip install /src", dockerfile, re.M)
     assert "ENTRYPOINT" not in dockerfile  # compose commands start with the program name
+
+
+CLUSTER_ENV = REPO / "docker" / "cluster.env"
+CLUSTER_NODES = ("weaviate", "weaviate-node2", "weaviate-node3")
+
+
+def cluster_env() -> dict[str, str]:
+    pairs = [line.split("=", 1) for line in CLUSTER_ENV.read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.startswith("#")]
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def node_environment(service: dict[str, Any], env: dict[str, str]) -> dict[str, str]:
+    return {key: interpolate(str(value), env) for key, value in (service.get("environment") or {}).items()}
+
+
+def test_default_weaviate_is_a_one_node_cluster(services):
+    env = node_environment(services["weaviate"], {})
+    assert (env["CLUSTER_HOSTNAME"], env["RAFT_JOIN"], env["RAFT_BOOTSTRAP_EXPECT"], env["CLUSTER_JOIN"]) == \
+        ("node1", "node1", "1", "")
+    for name in CLUSTER_NODES[1:]:
+        assert services[name]["profiles"] == ["cluster"]  # not started without the profile
+    assert environment(services["relay"])["S2W_REPLICATION_FACTOR"] == "1"
+
+
+def test_cluster_profile_is_three_consistent_nodes(services):
+    env_file = cluster_env()
+    assert env_file["COMPOSE_PROFILES"] == "cluster"
+    nodes = {name: node_environment(services[name], env_file) for name in CLUSTER_NODES}
+    names = [env["CLUSTER_HOSTNAME"] for env in nodes.values()]
+    assert names == ["node1", "node2", "node3"]
+    # raft matches a node to its RAFT_JOIN entry by substring: no name may contain another
+    assert not any(a != b and a in b for a in names for b in names)
+    for name, env in nodes.items():
+        service = services[name]
+        assert service["image"] == services["weaviate"]["image"]
+        assert env["RAFT_JOIN"].split(",") == names  # the same voters, in the same order, everywhere
+        assert int(env["RAFT_BOOTSTRAP_EXPECT"]) == len(names)
+        gossip = env["CLUSTER_GOSSIP_BIND_PORT"]
+        assert env["CLUSTER_JOIN"].split(",") == [f"{n}:{gossip}" for n in names]  # every node, its own included
+        assert int(env["CLUSTER_DATA_BIND_PORT"]) == int(gossip) + 1
+        assert env["AUTOSCHEMA_ENABLED"] == "false"
+        assert env["CLUSTER_HOSTNAME"] in service["networks"]["default"]["aliases"]  # RAFT_JOIN names resolve
+        assert "/v1/.well-known/ready" in " ".join(service["healthcheck"]["test"])
+        assert service["restart"] == "unless-stopped"
+    volumes = [services[name]["volumes"][0].split(":")[0] for name in CLUSTER_NODES]
+    assert len(set(volumes)) == 3  # one data dir per node
+    factor = int(interpolate(services["relay"]["environment"]["S2W_REPLICATION_FACTOR"], env_file))
+    assert 1 < factor <= len(names)

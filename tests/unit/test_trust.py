@@ -33,7 +33,8 @@ PAYLOAD = JobPayload(upserts=[{"collection": "Notes", "uuid": "u1", "properties"
 
 def ticket(**changes) -> JobTicket:
     values = dict(batch_id="b", namespace="ns", partitions=(3, 7), token="run-1", lease_seconds=30.0,
-                  collections=("Notes", "Tags"), payload_sha256=payload_digest(PAYLOAD), expires_at=time.time() + 60)
+                  collections=("Notes", "Tags"), payload_sha256=payload_digest(PAYLOAD), expires_at=time.time() + 60,
+                  redis_id="r" * 40 + "/" + "a" * 40)
     values.update(changes)
     return JobTicket(**values)
 
@@ -44,7 +45,8 @@ def test_a_signed_ticket_survives_rqs_json_round_trip_and_nothing_else_does():
     travelled = json.loads(json.dumps(signed))  # what RQ's JSON serializer hands the worker
     assert signer.open_ticket(travelled) == ticket(expires_at=travelled["expires_at"])
     for field, value in (("partitions", [3]), ("partitions", [3, 7, 8]), ("token", "run-2"), ("namespace", "other"), ("collections", ["Evil"]),
-                         ("payload_sha256", "0" * 64), ("expires_at", 1e12), ("lease_seconds", 300.0)):
+                         ("payload_sha256", "0" * 64), ("expires_at", 1e12), ("lease_seconds", 300.0),
+                         ("redis_id", ""), ("redis_id", "r" * 40 + "/" + "b" * 40)):  # the failover stamp is signed
         with pytest.raises(Refused) as caught:
             signer.open_ticket(dict(travelled, **{field: value}))
         assert caught.value.kind == "forged_ticket", field

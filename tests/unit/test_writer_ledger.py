@@ -70,6 +70,16 @@ def test_ticket_payload_and_ack_round_trip():
     for bad in ([], [3, 3], [-1], ["3"], [True], 3, list(range(5000))):
         with pytest.raises(PayloadError, match="malformed"):
             JobTicket.from_json(dict(ticket.to_json(), partitions=bad))
+    stamped = JobTicket(batch_id="b", namespace="ns", partitions=(3,), token="t-1", lease_seconds=30.0,
+                        redis_id="r" * 40 + "/" + "a" * 40)
+    assert JobTicket.from_json(stamped.to_json()) == stamped and ticket.to_json()["redis_id"] == ""
+    for bad in (None, 7, ["x"], "x" * 257):
+        with pytest.raises(PayloadError, match="malformed"):
+            JobTicket.from_json(dict(ticket.to_json(), redis_id=bad))
+    with pytest.raises(PayloadError, match="malformed"):  # v6 tickets always name it ("" = unknown)
+        JobTicket.from_json({k: v for k, v in ticket.to_json().items() if k != "redis_id"})
+    with pytest.raises(PayloadError, match=f"version 5 is not {TICKET_VERSION}"):  # a relay from before v6
+        JobTicket.from_json(dict(ticket.to_json(), v=5))
     payload = JobPayload(upserts=[{"uuid": "u", "collection": "C", "properties": {"a": 1, "t": "é"}, "vector": [0.5]}],
                          deletes=[Delete("C", "x", None), Delete("D", "y", "*")])
     assert JobPayload.loads(payload.dumps()) == payload
