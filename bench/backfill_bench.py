@@ -64,7 +64,8 @@ PRECONVERT_MAX = 2_000_000  # ~2.5 KB of memory per converted object; beyond thi
 WORDS = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor".split()
 
 
-def build_db(path: Path, rows: int) -> None:
+def build_db(path: Path, rows: int, words: int = 100) -> None:
+    """``rows`` docs rows (seeded: every run builds the same file) of ``words`` words and a 32-d vector."""
     rng = random.Random(1)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -72,7 +73,7 @@ def build_db(path: Path, rows: int) -> None:
     for start in range(0, rows, 10_000):
         conn.execute("BEGIN")
         conn.executemany("INSERT INTO docs VALUES (?,?,?,?,?,?,?)", [
-            (i, f"document {i}", " ".join(rng.choice(WORDS) for _ in range(100)), rng.randrange(10**6),
+            (i, f"document {i}", " ".join(rng.choice(WORDS) for _ in range(words)), rng.randrange(10**6),
              rng.random(), f"2025-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T12:00:00Z",
              encode_vector([rng.uniform(-1, 1) for _ in range(DIM)]))
             for i in range(start, min(rows, start + 10_000))

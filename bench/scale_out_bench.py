@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import signal
 import sqlite3
@@ -41,6 +40,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from backfill_bench import MAPPING, build_db  # noqa: E402  (the same rows as the backfill bench)
 
 from sqlite_to_weaviate.backfill import BackfillOptions, backfill  # noqa: E402
 from sqlite_to_weaviate.initialize import initialize  # noqa: E402
@@ -48,36 +50,14 @@ from sqlite_to_weaviate.local.redis_server import RedisServer  # noqa: E402
 from sqlite_to_weaviate.local.weaviate_cluster import WeaviateCluster  # noqa: E402
 from sqlite_to_weaviate.local.weaviate_server import WeaviateServer  # noqa: E402
 from sqlite_to_weaviate.logs import configure_logging  # noqa: E402
-from sqlite_to_weaviate.mapping import encode_vector  # noqa: E402
 from sqlite_to_weaviate.operate.worker_pool import worker_cli_env  # noqa: E402
 from sqlite_to_weaviate.settings import Settings  # noqa: E402
 from sqlite_to_weaviate.writer.relay import Relay  # noqa: E402
 
-SCHEMA = """
-CREATE TABLE docs (
-    id INTEGER PRIMARY KEY, title TEXT, body TEXT, views INTEGER, score REAL,
-    created_at TIMESTAMP, embedding BLOB
-);
-"""
-MAPPING = '[tables.docs]\nvector_column = "embedding"\n'
-DIM = 32
-WORDS = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor".split()
-
-
 def build_template(path: Path, rows: int) -> None:
-    rng = random.Random(1)
+    """The backfill bench's docs rows, with 60 words of text each."""
+    build_db(path, rows, words=60)
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(SCHEMA)
-    for start in range(0, rows, 10_000):
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO docs VALUES (?,?,?,?,?,?,?)", [
-            (i, f"document {i}", " ".join(rng.choice(WORDS) for _ in range(60)), rng.randrange(10**6),
-             rng.random(), f"2025-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T12:00:00Z",
-             encode_vector([rng.uniform(-1, 1) for _ in range(DIM)]))
-            for i in range(start, min(rows, start + 10_000))
-        ])
-        conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
 

@@ -65,20 +65,15 @@ def _record_created(conn: Any, kind: str, name: str) -> None:
 
 
 def relay_running(settings: Any) -> bool:
-    from sqlite_to_weaviate.writer.relay_lock import RelayAlreadyRunning, RelayLock
+    """True while a relay serves this database (probed with its own lock, see preflight)."""
+    from sqlite_to_weaviate.writer.relay_lock import RelayAlreadyRunning
 
-    lock = RelayLock(settings.sqlite_path)
-    existed = lock.path.exists()
+    from .preflight import ensure_no_relay
+
     try:
-        lock.acquire()
+        ensure_no_relay(settings, hint="")
     except RelayAlreadyRunning:
         return True
-    lock.release()
-    if not existed:
-        try:
-            lock.path.unlink()
-        except OSError:
-            pass
     return False
 
 
