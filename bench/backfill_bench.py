@@ -25,7 +25,6 @@ each process used, which shows where a 2-core machine's time goes. Usage:
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import signal
@@ -45,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 
 from sqlite_to_weaviate.initialize import initialize  # noqa: E402
+from sqlite_to_weaviate.local import process  # noqa: E402
 from sqlite_to_weaviate.local.stack import LocalStack  # noqa: E402
 from sqlite_to_weaviate.logs import configure_logging  # noqa: E402
 from sqlite_to_weaviate.mapping import encode_vector  # noqa: E402
@@ -193,13 +193,7 @@ def pipeline_backfill(settings: Settings, workers: int, log_dir: Path, service_p
         return {"seconds": seconds, "backfill_rss_mb": peaks["backfill"], "relay_rss_mb": peaks["relay"], "cpu": cpu}
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            process.stop(proc, timeout=30)  # SIGTERM to the group, then SIGKILL
         for log in logs:
             log.close()
 

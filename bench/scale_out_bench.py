@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -46,6 +45,7 @@ from backfill_bench import MAPPING, build_db  # noqa: E402  (the same rows as th
 
 from sqlite_to_weaviate.backfill import BackfillOptions, backfill  # noqa: E402
 from sqlite_to_weaviate.initialize import initialize  # noqa: E402
+from sqlite_to_weaviate.local import process  # noqa: E402
 from sqlite_to_weaviate.local.redis_server import RedisServer  # noqa: E402
 from sqlite_to_weaviate.local.weaviate_cluster import WeaviateCluster  # noqa: E402
 from sqlite_to_weaviate.local.weaviate_server import WeaviateServer  # noqa: E402
@@ -79,14 +79,7 @@ def start_workers(settings: Settings, setup: Setup, log_dir: Path) -> list[subpr
 
 def stop_workers(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        process.stop(proc, timeout=30)  # SIGTERM to the group, then SIGKILL
 
 
 def one_run(setup: Setup, template: Path, root: Path, redis_url: str, run_no: int, args: argparse.Namespace) -> dict:

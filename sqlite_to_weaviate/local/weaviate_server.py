@@ -21,7 +21,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sqlite_to_weaviate.errors import LocalStackError
 from sqlite_to_weaviate.local import process
@@ -61,6 +61,8 @@ class WeaviateServer:
     hostname: str | None = None
     peers: ClusterPeers | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    allocate: Callable[[int], list[dict[str, int]]] = field(default=allocate_ports, repr=False)
+    """How the node's ports are found (``allocate_ports``); a test hands in one that loses a port race."""
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _ports: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -73,7 +75,7 @@ class WeaviateServer:
     def ports(self) -> dict[str, int]:
         """http, grpc, gossip, data, raft, raft_rpc (allocated on first use, kept across restarts)."""
         if not self._ports:
-            self._ports = allocate_ports()[0]
+            self._ports = self.allocate(1)[0]
             if self.http_port:
                 self._ports["http"] = self.http_port
             if self.grpc_port:

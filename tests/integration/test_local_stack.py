@@ -55,12 +55,12 @@ def test_second_weaviate_side_by_side_with_api_key(weaviate_server_factory, weav
         client.close()
 
 
-def test_first_start_whose_port_was_taken_meanwhile_tries_new_ports(tmp_path, monkeypatch):
+def test_first_start_whose_port_was_taken_meanwhile_tries_new_ports(tmp_path):
     """A free port is only free when chosen: if something binds it before Weaviate does, the
     node dies with "address already in use" and the first start chooses again."""
     import socket
 
-    from sqlite_to_weaviate.local import ports, weaviate_server
+    from sqlite_to_weaviate.local.weaviate_server import allocate_ports
 
     squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     squatter.bind(("127.0.0.1", 0))
@@ -68,15 +68,17 @@ def test_first_start_whose_port_was_taken_meanwhile_tries_new_ports(tmp_path, mo
     taken = squatter.getsockname()[1]
     calls = []
 
-    def choose(singles, pairs):
-        chosen = ports.free_ports_with_pairs(singles, pairs)
+    def allocate(nodes):
+        chosen = allocate_ports(nodes)
         calls.append(chosen)
-        if len(calls) == 1:  # the race, made certain: gRPC's port is already bound
-            return [chosen[0][0], taken], chosen[1]
+        # The race (another process binds a port between our choice and Weaviate's bind) cannot
+        # be made to happen on demand, so the first choice hands out a port a real socket already
+        # holds; the real Weaviate then really fails to bind it and the start must choose again.
+        if len(calls) == 1:
+            chosen[0]["grpc"] = taken
         return chosen
 
-    monkeypatch.setattr(weaviate_server, "free_ports_with_pairs", choose)
-    server = WeaviateServer(tmp_path / "w")
+    server = WeaviateServer(tmp_path / "w", allocate=allocate)
     try:
         server.start()
         assert len(calls) == 2 and server.grpc_port != taken
