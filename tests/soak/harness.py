@@ -236,9 +236,13 @@ class Soak:
         backfill) would be accepted and every real chunk refused after it. That hazard is
         documented (docs/mapping.md); this fault tests the dead-letter path, not it.
         """
-        if not self._chunk_vectors_indexed():
-            self._note("rejected_row", "skipped: no chunk vector indexed yet")
-            return
+        deadline = time.monotonic() + 60
+        while not self._chunk_vectors_indexed():
+            if time.monotonic() >= deadline or self._stop.is_set():
+                # its own kind: a skipped injection must not count as the fault having fired
+                self._note("rejected_row_skipped", "no chunk vector indexed within 60 s")
+                return
+            time.sleep(1)
         conn = sqlite3.connect(self.db, isolation_level=None, timeout=30)
         try:
             doc = conn.execute("SELECT id FROM documents ORDER BY random() LIMIT 1").fetchone()
