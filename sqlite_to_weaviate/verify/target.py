@@ -29,6 +29,7 @@ from sqlite_to_weaviate.mapping import HASH_PROPERTY, DataType, TableMapping
 from sqlite_to_weaviate.mapping.collections import return_properties, weaviate_type
 
 from .errors import VerifyError
+from .object_pages import ObjectPages, Page
 
 FETCH_CHUNK = 200
 ITERATOR_PAGE = 1000
@@ -114,28 +115,20 @@ def _hash_stream(handle: Any) -> Iterator[tuple[bytes, str | None]]:
     would pass a hash comparison yet be invisible to every query, so such objects are
     marked with :data:`UNINDEXED` and reported (one filtered query per page).
     """
-    page: list[tuple[bytes, str]] = []
-    checks: deque[Future[list[tuple[bytes, str]]]] = deque()  # in cursor order
+    pages = ObjectPages(handle, page_size=ITERATOR_PAGE, filter_limit=FILTER_LIMIT)
+    checks: deque[Future[Page]] = deque()  # in cursor order
     with ThreadPoolExecutor(INDEX_CHECKS_IN_FLIGHT, thread_name_prefix="verify-index") as pool:
-        for obj in handle.iterator(return_properties=[HASH_PROPERTY], cache_size=ITERATOR_PAGE):
-            page.append((obj.uuid.bytes, obj.properties.get(HASH_PROPERTY) or ""))  # "" = object without a hash
-            if len(page) == ITERATOR_PAGE:
-                checks.append(pool.submit(_mark_unindexed, handle, page))
-                page = []
-                while len(checks) > INDEX_CHECKS_IN_FLIGHT:  # bounded: memory stays a few pages
-                    yield from checks.popleft().result()
-        checks.append(pool.submit(_mark_unindexed, handle, page))
+        for page in pages.cursor():
+            checks.append(pool.submit(_mark_unindexed, pages, handle, page))
+            while len(checks) > INDEX_CHECKS_IN_FLIGHT:  # bounded: memory stays a few pages
+                yield from checks.popleft().result()
         while checks:
             yield from checks.popleft().result()
 
 
-def _mark_unindexed(handle: Any, page: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:
-    if not page:
-        return page
-    ids = [uuid_mod.UUID(bytes=u) for u, _ in page]
-    found = {o.uuid.bytes for o in handle.query.fetch_objects(
-        filters=Filter.by_id().contains_any(ids), limit=FILTER_LIMIT, return_properties=[]).objects}
-    if len(found) == len(page):
+def _mark_unindexed(pages: ObjectPages, handle: Any, page: Page) -> Page:
+    found = pages.findable([u for u, _ in page])
+    if all(u in found for u, _ in page):
         return page
     for u, _ in page:  # look each miss up alone before calling it unindexed
         if u not in found and handle.query.fetch_objects(
