@@ -9,8 +9,10 @@ single-row transactions on ``messages`` at that rate. The relay's per-change lag
 until every backfilled key is applied) the backfill throughput. The baseline, measured in
 the same run on the same server: a plain weaviate-client batch import
 (``collection.batch.fixed_size``) of the same N objects into a fresh collection, objects
-built before its clock starts, no live writes. Rounds alternate which goes first; medians
-are reported. Prints Markdown tables. Usage:
+built before its clock starts, no live writes. Also reported: the same import with the
+time to read the rows and build the objects counted (what a one-off script pays; the
+backfill pays it too); the goal is judged against the first, stricter figure. Rounds
+alternate which goes first; medians are reported. Prints Markdown tables. Usage:
 
     python bench/backfill_live_bench.py [--rows 1000000] [--rates 100,200] [--workers 2] [--rounds 1]
         [--text-only]
@@ -207,7 +209,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="s2w-live-bench-"))
     rates = [float(r) for r in args.rates.split(",")]
     results: dict[float, list[dict[str, float]]] = {r: [] for r in rates}
-    plain: list[float] = []
+    plain: list[float] = []       # seconds of the import alone (objects built before its clock)
+    plain_read: list[float] = []  # + seconds of reading the rows and building the objects
+    plain_cpu: list[dict[str, float]] = []
     with LocalStack(root / "stack") as stack:
         db = root / "app.db"
         (root / "mapping.toml").write_text(build_database(db, args.rows, text_only=args.text_only))
@@ -219,11 +223,18 @@ def main() -> None:
         pids = {"relay+backfill": [os.getpid()], "workers": [p.pid for p in workers.procs],
                 "weaviate": [stack.weaviate.pid], "redis": [stack.redis.pid]}
         next_id = 1
+
+        def measure_plain() -> None:
+            seconds, convert_s, cpu = plain_import(settings, settings.batch_size, stack.weaviate.pid)
+            plain.append(seconds)
+            plain_read.append(seconds + (convert_s or 0.0))  # streamed (convert_s None): already inside
+            plain_cpu.append({name: value / seconds for name, value in cpu.items()})
+
         try:
             for round_ in range(args.rounds):
                 order = rates if round_ % 2 == 0 else rates[::-1]
                 if round_ % 2 == 1:
-                    plain.append(plain_import(settings, settings.batch_size, stack.weaviate.pid)[0])
+                    measure_plain()
                 for rate in order:
                     reset_history(settings)
                     result = live_run(settings, args.rows, rate, next_id, pids)
@@ -233,27 +244,31 @@ def main() -> None:
                           f"{result['p99'] * 1000:.0f} ms, backfill {result['backfill_rps']:.0f} rows/s; CPU s/s "
                           f"{result['cpu']}", flush=True)
                 if round_ % 2 == 0:
-                    plain.append(plain_import(settings, settings.batch_size, stack.weaviate.pid)[0])
+                    measure_plain()
                 print(f"round {round_ + 1} plain import: {args.rows / plain[-1]:.0f} rows/s", flush=True)
         finally:
             workers.stop()
     plain_rps = args.rows / statistics.median(plain)
+    plain_read_rps = args.rows / statistics.median(plain_read)
     rows_kind = "text only" if args.text_only else "with 32-d vectors"
     print(f"\nLive lag while a {args.rows:,}-row backfill streams ({rows_kind}; {args.workers} workers + "
           f"{args.live_workers} live-only; single-row "
           f"live transactions from a separate app process; medians of {args.rounds} round(s); same server and run "
           f"as the plain import)\n")
     print("| live writes/s (target) | achieved | live changes | lag p50 | lag p99 | lag max | backfill rows/s "
-          "| backfill vs plain import |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| backfill vs plain import | vs plain import incl. reading the rows |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for rate in rates:
         rs = results[rate]
         med = {k: statistics.median(r[k] for r in rs) for k in ("achieved", "changes", "p50", "p99", "max",
                                                                    "backfill_rps")}
         print(f"| {rate:.0f} | {med['achieved']:.0f} | {med['changes']:.0f} | {med['p50'] * 1000:.0f} ms | "
               f"{med['p99'] * 1000:.0f} ms | {med['max'] * 1000:.0f} ms | {med['backfill_rps']:.0f} | "
-              f"{med['backfill_rps'] / plain_rps:.2f}x |")
-    print(f"\nplain weaviate-client batch import (fixed_size, batch {args.batch_size}): {plain_rps:.0f} rows/s")
+              f"{med['backfill_rps'] / plain_rps:.2f}x | {med['backfill_rps'] / plain_read_rps:.2f}x |")
+    print(f"\nplain weaviate-client batch import (fixed_size, batch {args.batch_size}), objects built before "
+          f"its clock starts: {plain_rps:.0f} rows/s (the issue's baseline); counting the time to read the rows "
+          f"and build the objects too: {plain_read_rps:.0f} rows/s. CPU seconds per second during the plain import: "
+          + ", ".join(f"{name} {statistics.median(c[name] for c in plain_cpu):.2f}" for name in plain_cpu[0]))
     print("\nCPU seconds per second of backfill, by process (medians; 2.0 = both cores busy):\n")
     names = list(results[rates[0]][0]["cpu"])
     print("| live writes/s | " + " | ".join(names) + " |")

@@ -84,14 +84,21 @@ class Job:
     dispatched_at: float
     next_check: float
     unleased_since: float | None = None
+    _ids: frozenset[uuid.UUID] = field(default=frozenset(), repr=False, compare=False)
+    _ids_of: list[Entry] | None = field(default=None, repr=False, compare=False)
 
     @property
     def partition(self) -> int:
         """The first partition it holds: names the job in RQ and in its worker's ack."""
         return self.partitions[0]
 
-    def object_ids(self) -> set[uuid.UUID]:
-        return {e.object_id for e in self.entries}
+    def object_ids(self) -> frozenset[uuid.UUID]:
+        """The keys it carries. Cached: every relay pass asks, for every partition with keys
+        waiting (a profile of the live bench had rebuilding these sets as the relay's largest
+        cost after converting rows); ``entries`` is only ever replaced, never edited in place."""
+        if self._ids_of is not self.entries:
+            self._ids, self._ids_of = frozenset(e.object_id for e in self.entries), self.entries
+        return self._ids
 
 
 @dataclass
@@ -105,8 +112,12 @@ class Partition:
     def jobs(self) -> list[Job]:
         return [job for job in self.inflight.values() if job is not None]
 
-    def busy(self) -> set[uuid.UUID]:
-        return {oid for job in self.jobs() for oid in job.object_ids()}
+    def busy(self) -> frozenset[uuid.UUID]:
+        """Keys of its in-flight jobs, which no second job may carry."""
+        jobs = self.jobs()
+        if len(jobs) == 1:
+            return jobs[0].object_ids()
+        return frozenset().union(*(job.object_ids() for job in jobs))
 
     def add(self, entry: Entry, lane: str) -> None:
         """Queue ``entry`` in ``lane``; a live change takes over a waiting history entry."""
