@@ -15,13 +15,16 @@ public API, so :class:`ObjectPages` falls back to the public calls (same answers
 when the installed client lacks it; ``tests/integration/test_verify_object_pages.py``
 checks the two agree, and that the fast path is the one in use, on the pinned client.
 
-A reply is untrusted input: an id longer than 16 bytes is refused (:class:`VerifyError`).
-Weaviate sends ``id_as_bytes`` as a big-endian integer without leading zero bytes (a uuid
-starting ``0000`` arrives as 14 bytes), so shorter ids are padded back to 16.
+A reply is untrusted input: an id longer than 16 bytes, or a cursor page that does not
+move past the previous one, is refused (:class:`VerifyError`) rather than read. Weaviate
+v1.35 sends ``id_as_bytes`` as a big-endian integer without leading zero bytes (observed:
+uuid ``000002b2-f109-...`` arrived as 14 bytes; the client reads it with ``int.from_bytes``),
+so shorter ids are padded back to 16.
 """
 
 from __future__ import annotations
 
+import inspect
 import uuid as uuid_mod
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -57,13 +60,18 @@ class ObjectPages:
             yield from self._public_cursor()
             return
         after: str | None = None
+        last: bytes | None = None
         while True:
             reply = self._search(limit=self._page_size, after=after, return_properties=[HASH_PROPERTY])
             page = [(_uuid_bytes(r.metadata), _hash_of(r.properties)) for r in reply.results]
             if not page:  # like the client's iterator: only an empty page ends the cursor
                 return
+            if (last is not None and page[0][0] <= last) or page[-1][0] < page[0][0]:
+                # a cursor that repeats itself would never end (the scratch file fills)
+                raise VerifyError(f"Weaviate's cursor did not move past {after}: stopping this verify")
             yield page
-            after = str(uuid_mod.UUID(bytes=page[-1][0]))
+            last = page[-1][0]
+            after = str(uuid_mod.UUID(bytes=last))
 
     def findable(self, ids: list[bytes]) -> set[bytes]:
         """Which of ``ids`` an id filter (the index ``delete_many`` and search use) finds."""
@@ -95,9 +103,11 @@ def _fast_search(handle: Any) -> Callable[..., Any] | None:
         send = query._connection.grpc_search  # type: ignore[union-attr]
         metadata = query._parse_return_metadata(None, False)  # type: ignore[union-attr]
         properties = query._parse_return_properties
-    except AttributeError:
+    except (AttributeError, TypeError):  # another client version: other names or signatures
         return None
     if not (callable(getattr(builder, "get", None)) and callable(send) and callable(properties)):
+        return None
+    if inspect.iscoroutinefunction(send):  # an async connection: its replies are awaited elsewhere
         return None
 
     def search(*, return_properties: list[str], **fields: Any) -> Any:

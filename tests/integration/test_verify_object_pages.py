@@ -81,7 +81,7 @@ def test_fast_index_answers_equal_the_public_filter(weaviate_client, collection_
     assert fast.findable(asked) == public.findable(asked) == set(present[::2]) | {EDGE_IDS[0].bytes, EDGE_IDS[3].bytes}
     assert fast.findable([]) == set()
     handle.data.delete_many(where=Filter.by_id().equal(EDGE_IDS[0]))
-    assert EDGE_IDS[0].bytes not in fast.findable([EDGE_IDS[0].bytes, EDGE_IDS[1].bytes])
+    assert fast.findable([EDGE_IDS[0].bytes, EDGE_IDS[1].bytes]) == {EDGE_IDS[1].bytes}
 
 
 def test_fast_pages_of_a_tenant(weaviate_client, collection_prefix):
@@ -94,4 +94,43 @@ def test_fast_pages_of_a_tenant(weaviate_client, collection_prefix):
     flat = [item for page in fast.cursor() for item in page]
     assert flat == [item for page in public.cursor() for item in page]
     assert {u for u, _ in flat} == {o.uuid.bytes for o in b_objects}  # only tenant b's objects
-    assert fast.findable([EDGE_IDS[1].bytes]) == set()  # tenant a's object is not b's
+    own = [o.uuid.bytes for o in b_objects[:5]]
+    assert fast.findable([EDGE_IDS[1].bytes] + own) == set(own)  # tenant a's object is not b's
+
+
+def test_requests_carry_the_tenant_and_the_consistency_level(weaviate_client, collection_prefix, monkeypatch):
+    """A one-node server answers the same at every level, so look at what is sent."""
+    collection = _create(weaviate_client, f"{collection_prefix}Level", tenants=True)
+    collection.tenants.create([Tenant(name="b")])
+    handle = collection.with_consistency_level(ConsistencyLevel.ALL).with_tenant("b")
+    _insert(handle, _objects(30))
+    sent = []
+    connection = handle.query._connection
+    real = connection.grpc_search
+
+    def spy(request):
+        sent.append(request)
+        return real(request)
+
+    monkeypatch.setattr(connection, "grpc_search", spy)
+    fast = ObjectPages(handle, page_size=10, filter_limit=10_000)
+    assert fast.fast
+    assert sum(len(p) for p in fast.cursor()) == 30
+    assert len(fast.findable([EDGE_IDS[1].bytes])) == 1
+    assert len(sent) == 5  # 3 full pages, the empty one that ends the cursor, the id filter
+    assert {r.tenant for r in sent} == {"b"}
+    levels = sent[0].DESCRIPTOR.fields_by_name["consistency_level"].enum_type.values_by_name
+    assert {r.consistency_level for r in sent} == {levels["CONSISTENCY_LEVEL_ALL"].number}
+
+
+def test_hash_stream_on_the_fast_path(weaviate_client, collection_prefix, monkeypatch):
+    """The verifier's stream end to end: every object once, in uuid order, none marked."""
+    from sqlite_to_weaviate.verify import target
+
+    objects = _objects(250)
+    handle = _create(weaviate_client, f"{collection_prefix}Stream")
+    _insert(handle, objects)
+    monkeypatch.setattr(target, "ITERATOR_PAGE", 40)
+    got = list(target._hash_stream(handle))
+    assert [u for u, _ in got] == sorted(o.uuid.bytes for o in objects)
+    assert not any(h.startswith(target.UNINDEXED) for _, h in got)

@@ -245,3 +245,48 @@ class TestIndexCheckOfTheHashStream:
         assert marked == {3, 47, 94}
         assert all(h.endswith(f"h{int.from_bytes(u_, 'big')}") for u_, h in got)
         assert handle.lookups_at_once >= 2  # the index lookups overlap
+
+
+class TestObjectPagesReadsRepliesAsUntrusted:
+    """``verify.object_pages`` on hand-made replies: short ids padded, long ids and a cursor
+    that does not move refused, a missing or non-text hash read as "" (reported stale)."""
+
+    @staticmethod
+    def pages(replies):
+        from types import SimpleNamespace
+
+        from sqlite_to_weaviate.verify.object_pages import ObjectPages
+
+        answers = iter(replies)
+
+        def result(raw_id: bytes, hash_=None):
+            fields = {} if hash_ is None else {"s2wContentHash": SimpleNamespace(text_value=hash_)}
+            return SimpleNamespace(metadata=SimpleNamespace(id_as_bytes=raw_id, id=""),
+                                   properties=SimpleNamespace(non_ref_props=SimpleNamespace(fields=fields)))
+
+        builder = SimpleNamespace(get=lambda **fields: fields)
+        connection = SimpleNamespace(grpc_search=lambda request: SimpleNamespace(
+            results=[result(*r) for r in next(answers)]))
+        query = SimpleNamespace(_query=builder, _connection=connection,
+                                _parse_return_metadata=lambda m, v: "meta", _parse_return_properties=lambda p: p)
+        return ObjectPages(SimpleNamespace(query=query), page_size=2, filter_limit=10)
+
+    def test_short_ids_padded_and_missing_hash_empty(self):
+        pages = self.pages([[(b"\x01", "h1"), (b"\x02\x00",)], []])
+        assert pages.fast
+        assert list(pages.cursor()) == [[(bytes(15) + b"\x01", "h1"), (bytes(14) + b"\x02\x00", "")]]
+
+    def test_a_cursor_that_does_not_move_is_refused(self):
+        from sqlite_to_weaviate.verify.errors import VerifyError
+
+        same = [(b"\x05", "a"), (b"\x06", "b")]
+        cursor = self.pages([same, same]).cursor()
+        next(cursor)
+        with pytest.raises(VerifyError, match="did not move"):
+            next(cursor)
+
+    def test_an_id_longer_than_16_bytes_is_refused(self):
+        from sqlite_to_weaviate.verify.errors import VerifyError
+
+        with pytest.raises(VerifyError, match="malformed object id"):
+            list(self.pages([[(b"\x01" * 17, "h")]]).cursor())
