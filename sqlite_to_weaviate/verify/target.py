@@ -119,21 +119,20 @@ def _hash_stream(handle: Any) -> Iterator[tuple[bytes, str | None]]:
     checks: deque[Future[Page]] = deque()  # in cursor order
     with ThreadPoolExecutor(INDEX_CHECKS_IN_FLIGHT, thread_name_prefix="verify-index") as pool:
         for page in pages.cursor():
-            checks.append(pool.submit(_mark_unindexed, pages, handle, page))
+            checks.append(pool.submit(_mark_unindexed, pages, page))
             while len(checks) > INDEX_CHECKS_IN_FLIGHT:  # bounded: memory stays a few pages
                 yield from checks.popleft().result()
         while checks:
             yield from checks.popleft().result()
 
 
-def _mark_unindexed(pages: ObjectPages, handle: Any, page: Page) -> Page:
+def _mark_unindexed(pages: ObjectPages, page: Page) -> Page:
     found = pages.findable([u for u, _ in page])
     if all(u in found for u, _ in page):
         return page
     for u, _ in page:  # look each miss up alone before calling it unindexed
-        if u not in found and handle.query.fetch_objects(
-                filters=Filter.by_id().equal(uuid_mod.UUID(bytes=u)), limit=100, return_properties=[]).objects:
-            found.add(u)
+        if u not in found:
+            found |= pages.findable([u])
     return [(u, h if u in found else UNINDEXED + h) for u, h in page]
 
 
@@ -185,12 +184,11 @@ def fetch_hashes_by_id(
     unindexed: set[uuid_mod.UUID] = set()
     for tenant in {tenant_of[u] for u in found}:
         ids = [u for u in found if tenant_of[u] == tenant]
-        handle = _handle(client, table, tenant)
+        pages = ObjectPages(_handle(client, table, tenant), page_size=ITERATOR_PAGE, filter_limit=FILTER_LIMIT)
         for start in range(0, len(ids), FETCH_CHUNK):
             chunk = ids[start:start + FETCH_CHUNK]
-            seen = {o.uuid for o in handle.query.fetch_objects(
-                filters=Filter.by_id().contains_any(chunk), limit=len(chunk), return_properties=[]).objects}
-            unindexed.update(u for u in chunk if u not in seen)
+            seen = pages.findable([u.bytes for u in chunk])
+            unindexed.update(u for u in chunk if u.bytes not in seen)
     return found, unindexed, own_copy
 
 
