@@ -162,6 +162,16 @@ class CpuMeter:
         return {name: now[name] - self.start[name] for name in now}
 
 
+def collect_lags(source: Any, into: list[float], done: threading.Event) -> None:
+    """Move lag samples out of the relay's bounded deque until ``done`` (then once more)."""
+    while True:
+        finished = done.wait(1.0)
+        while source:
+            into.append(source.popleft())
+        if finished:
+            return
+
+
 def live_run(settings: Settings, rows: int, rate: float, start_id: int, pids: dict[str, list[int]]) -> dict[str, Any]:
     """Relay and backfill as threads of one process (as ``run`` has them), the app apart."""
     relay = Relay(settings)
@@ -170,6 +180,13 @@ def live_run(settings: Settings, rows: int, rate: float, start_id: int, pids: di
     app = App(settings.sqlite_path, rate, start_id).start()
     time.sleep(3.0)  # live writes flowing (and the workers' clients connected) before the history starts
     relay.scheduler.lag_samples.clear()
+    samples: list[float] = []
+    collecting = threading.Event()
+    # The relay keeps only its last 100,000 lag samples (for /metrics); a 1,000,000-row run at
+    # 200 writes/s has about 300,000, so they are moved out every second and every one counts.
+    collector = threading.Thread(target=collect_lags, args=(relay.scheduler.lag_samples, samples, collecting),
+                                 daemon=True)
+    collector.start()
     meter = CpuMeter(dict(pids, app=[app.proc.pid]))
     meter.begin()
     begin = time.perf_counter()
@@ -183,8 +200,9 @@ def live_run(settings: Settings, rows: int, rate: float, start_id: int, pids: di
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not relay.idle:
             time.sleep(0.05)
-        samples = list(relay.lag_samples)
     finally:
+        collecting.set()
+        collector.join(10)
         app.finish()
         relay.stop()
         relay_thread.join(60)

@@ -130,7 +130,9 @@ class Settings(SettingsModel):
     mapping_file: Annotated[Path | None, Knob("Mapping TOML file (docs/mapping.md).", flag="--mapping",
                                               worker=True)] = None  # workers read its [embedders]
     collection_prefix: Annotated[str, Knob("Prefix for every collection name.", worker=True)] = ""
-    partitions: Annotated[PositiveInt, Knob("Key partitions; at most one job in flight per partition.")] = 16
+    partitions: Annotated[PositiveInt, Knob(
+        "Key partitions (at most one history job in flight each); also the number of live jobs in flight at once."
+    )] = 16
     batch_size: Annotated[PositiveInt, Knob("Changes per job.")] = DEFAULT_BATCH_SIZE
     read_ahead: Annotated[PositiveInt, Knob("Outbox rows the relay holds in memory at most.")] = 50_000
     poll_interval: Annotated[Seconds, Knob("Relay poll when no file event arrives.", unit="seconds")] = 1.0

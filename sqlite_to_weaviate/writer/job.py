@@ -1,8 +1,9 @@
 """The RQ job function: fence check, lease, apply, acknowledge.
 
 Workers run this with only Redis and Weaviate at hand. Fencing: the relay stores the
-token of the one job allowed to write for a partition lane (a job may hold several, each
-fenced with its token); a job whose token is no longer current for any of them (it was declared lost and re-dispatched) writes nothing. The job also holds a
+token of the one job allowed to write for a partition's bulk lane or a live slot (a ticket
+may name several, each fenced with its token); a job whose token is no longer current for
+any of them (it was declared lost, and its fence retired or re-dispatched) writes nothing. The job also holds a
 lease key with a TTL that it renews between requests, and stops sending requests once its
 own lease deadline passes, so a worker paused past its lease (SIGSTOP, GC, VM freeze) that
 wakes up later cannot overwrite newer data: by then the relay has re-dispatched the

@@ -1,4 +1,4 @@
-"""Keys hash to partitions; a partition has at most one job in flight, so per-key order holds.
+"""Keys hash to partitions: the unit of history jobs, of backoff, and of pending keys.
 
 The hash is over the object's uuid (itself derived from table and primary key), so the
 same key lands in the same partition in every process and every version.

@@ -2,9 +2,10 @@
 
 Per-key order starts here: a partition holds one pending entry per key and lane (two
 changes of a key fold into one: the row is read at dispatch, so the newest state goes
-out), a live change takes over the waiting history entry of its key, and
-:meth:`Partition.busy` names the keys of its in-flight jobs, which no second job may
-carry. The decisions over these structures are the scheduler's (``writer.scheduler``).
+out), a live change takes over the waiting history entry of its key, and no key is
+carried by two jobs in flight (:meth:`Partition.busy` names the keys of a partition's
+bulk job; the scheduler keeps the live jobs). The decisions over these structures are the
+scheduler's (``writer.scheduler``).
 """
 
 from __future__ import annotations
@@ -70,10 +71,13 @@ class Entry:
 class Job:
     """One dispatched batch of one lane, named by its fence token.
 
-    A bulk job holds one partition. A live job holds every partition it carries keys of
-    (``Scheduler.take_jobs`` gathers live keys across partitions, so a trickle of app
-    writes spread over many partitions goes out as one job, not one job per partition).
-    Each partition lane it holds is fenced with its token and leased by its worker.
+    A bulk job holds one partition's bulk lane: ``partitions`` is ``(its partition,)``. A
+    live job carries keys of any partitions (a trickle of app writes spread over many
+    partitions goes out as one job, not one job per partition) and holds one *live slot*:
+    ``partitions`` is ``(its slot,)``, and several live jobs can be in flight at once, one
+    per slot. Either way the number is the fence and lease its worker checks and renews
+    (``RedisKeys.fence(number, lane)``); per-key order does not rest on it but on no key
+    being carried by two jobs in flight (``Scheduler``).
     """
 
     token: str
@@ -89,7 +93,7 @@ class Job:
 
     @property
     def partition(self) -> int:
-        """The first partition it holds: names the job in RQ and in its worker's ack."""
+        """Its partition (bulk) or live slot: names the job in RQ and in its worker's ack."""
         return self.partitions[0]
 
     def object_ids(self) -> frozenset[uuid.UUID]:
@@ -105,19 +109,13 @@ class Job:
 class Partition:
     number: int
     pending: dict[str, dict[uuid.UUID, Entry]] = field(default_factory=lambda: {lane: {} for lane in LANES})
-    inflight: dict[str, Job | None] = field(default_factory=lambda: {lane: None for lane in LANES})
+    bulk_job: Job | None = None   # its one bulk job in flight (live jobs hold slots, not partitions)
     not_before: float = 0.0
     attempts: int = 0
 
-    def jobs(self) -> list[Job]:
-        return [job for job in self.inflight.values() if job is not None]
-
     def busy(self) -> frozenset[uuid.UUID]:
-        """Keys of its in-flight jobs, which no second job may carry."""
-        jobs = self.jobs()
-        if len(jobs) == 1:
-            return jobs[0].object_ids()
-        return frozenset().union(*(job.object_ids() for job in jobs))
+        """Keys of its bulk job in flight, which no second job may carry."""
+        return self.bulk_job.object_ids() if self.bulk_job is not None else frozenset()
 
     def add(self, entry: Entry, lane: str) -> None:
         """Queue ``entry`` in ``lane``; a live change takes over a waiting history entry."""

@@ -32,7 +32,8 @@ from typing import Any
 import orjson
 
 TICKET_VERSION = 6  # 6: redis_id (the Redis identity a job was dispatched under)
-# A ticket names at most this many partitions (a live job holds every partition it has keys of).
+# A ticket names at most this many fences (this relay sends one: a partition or a live slot; an
+# earlier version's live job named every partition it had keys of).
 MAX_TICKET_PARTITIONS = 4096
 # A Redis identity is "<run_id>/<master_replid>", 40 hex characters each (writer.redis_identity).
 MAX_REDIS_ID_LENGTH = 256
@@ -68,7 +69,7 @@ class JobTicket:
 
     batch_id: str
     namespace: str
-    partitions: tuple[int, ...]       # the partition lanes the job holds (fenced with its token)
+    partitions: tuple[int, ...]       # the partition lanes / live slots it holds (fenced with its token)
     token: str
     lease_seconds: float
     collections: tuple[str, ...] = ()  # the mapped collections: a payload may write only these

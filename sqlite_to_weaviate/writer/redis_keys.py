@@ -49,7 +49,8 @@ class RedisKeys:
         return f"{self.namespace}:security"
 
     def fence(self, partition: int, lane: str = "live") -> str:
-        """Token of the one job currently allowed to write for ``partition``'s ``lane``."""
+        """Token of the one job currently allowed to write for ``partition``'s bulk lane, or for
+        live slot ``partition`` (``lane="live"``); ``"retired"`` once its job ended unanswered."""
         return f"{self.namespace}:fence:{partition}" + ("" if lane == "live" else f":{lane}")
 
     def payload(self, token: str) -> str:
@@ -57,5 +58,6 @@ class RedisKeys:
         return f"{self.namespace}:payload:{token}"
 
     def lease(self, partition: int, lane: str = "live") -> str:
-        """Held (with a TTL) by the worker applying ``partition``'s ``lane`` job; renewed while it works."""
+        """Held (with a TTL) by the worker applying the job of ``partition``'s bulk lane or of
+        live slot ``partition``; renewed while it works."""
         return f"{self.namespace}:lease:{partition}" + ("" if lane == "live" else f":{lane}")

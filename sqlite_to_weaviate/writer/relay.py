@@ -62,7 +62,7 @@ TRANSIENT_ERRORS = (redis.RedisError, sqlite3.OperationalError, OSError)
 
 
 class Relay:
-    """Keeps every partition lane's job slot busy, live changes first."""
+    """Keeps the workers busy, live changes first (the live slots, then each partition's history)."""
 
     def __init__(self, settings: Settings, *, mapping: Mapping | None = None) -> None:
         self.settings = settings
@@ -254,16 +254,16 @@ class Relay:
             return
         if not self._started:
             self._take_over(sentinel)
-        elif any(p.jobs() for p in self.scheduler.partitions):
+        elif self.scheduler.in_flight():
             self.log.warning("redis lost its data (sentinel missing): re-sending unacknowledged work")
             self._commit(self.scheduler.on_redis_wiped(time.time()))
         else:
             self._extra["redis_wipes"] = self._extra.get("redis_wipes", 0) + 1
-        # Fence every partition lane so that jobs queued before write nothing, and hold back
-        # partitions whose lease is still held by such a job until it has expired.
+        # Fence every partition lane and live slot so that jobs queued before write nothing, and
+        # hold back the keys such a job may carry while its lease is still held.
         now = time.monotonic()
-        for partition, held_s in self.transport.fence_all(self.settings.partitions, self.run_id):
-            self.scheduler.hold(partition, now + held_s + self.settings.lease_seconds)
+        for partition, lane, held_s in self.transport.fence_all(self.settings.partitions, self.run_id):
+            self.scheduler.hold(partition, lane, now + held_s + self.settings.lease_seconds)
         if not self._started:
             with immediate(self.conn):
                 set_state(self.conn, StateKey.RELAY_RUN_ID, self.run_id)
@@ -367,7 +367,15 @@ class Relay:
 
     def _dispatch(self, now: float) -> int:
         jobs = self.scheduler.take_jobs(now)
+        retired: list[tuple[int, str]] = []
         if not jobs:
+            retired = self.scheduler.take_retired()
+            if retired:  # fence off jobs that ended without an answer even when nothing new goes out
+                try:
+                    self.transport.send([], retire=retired)
+                except BaseException:
+                    self.scheduler.give_back_retired(retired)
+                    raise
             return 0
         try:
             built = build_payloads(self.conn, self.mapping, jobs)
@@ -380,9 +388,11 @@ class Relay:
                     continue
                 outgoing.append(Outgoing(job, payload.payload.dumps(), len(payload.payload.upserts),
                                          len(payload.payload.deletes)))
-            self.transport.send(outgoing)
+            retired = self.scheduler.take_retired()
+            self.transport.send(outgoing, retire=retired)
         except BaseException:
             # Keys taken but not sent go back, owed a re-send (Redis may have taken the MULTI).
+            self.scheduler.give_back_retired(retired)
             try:
                 self._commit(self.scheduler.send_failed([j for j in jobs if j.entries], time.time()))
             except Exception as exc:  # noqa: BLE001 - SQLite failing too: the next relay re-reads the lanes

@@ -1,11 +1,19 @@
 """Which change goes in which job, when a job counts as lost, and where the checkpoint is.
 
-This is where per-key order is enforced (docs/architecture.md, invariant 4). Keys hash to
-partitions; a partition has at most one job in flight per lane, and never two jobs that
-hold the same key, so two changes to one key are applied in commit order: a key changed
-while its job is in flight waits until that job is acknowledged, and the next job reads
-the row again. The checkpoint of each lane advances only over its contiguous
-acknowledged prefix (``writer.ledger``).
+This is where per-key order is enforced (docs/architecture.md, invariant 4). No key is
+ever carried by two jobs in flight, so two changes to one key are applied in commit
+order: a key changed while its job is in flight waits until that job is acknowledged, and
+the next job reads the row again. Keys hash to partitions; a partition has at most one
+bulk job in flight. Live jobs gather keys of any partitions and each holds one of
+``partitions`` *live slots*, so several can be in flight at once (a live job does not wait
+for the previous one's acknowledgement, only its own keys do). The checkpoint of each
+lane advances only over its contiguous acknowledged prefix (``writer.ledger``).
+
+A job's partition (bulk) or slot (live) is the fence its worker checks before every
+request. A job that ends without its worker's answer (lost, or a send whose outcome is
+unknown) is *retired*: the next send to Redis sets its fence to a tombstone, in the same
+MULTI as and ahead of any new job (``take_retired``), so it writes nothing more even if
+the job that re-sends its keys holds another slot.
 
 Two lanes keep live changes fresh while history streams (invariant 11, live first):
 
@@ -123,6 +131,8 @@ class Scheduler:
         self._last_partial = float("-inf")
         self._live_held = False
         self.partitions = [Partition(n) for n in range(partitions)]
+        self.live_slots: list[Job | None] = [None] * partitions
+        self._retired: list[tuple[int, str]] = []
         self.ledgers = {lane: Ledger((checkpoints or {}).get(lane, 0)) for lane in LANES}
         self.exhausted = {lane: False for lane in LANES}
         self.owed: dict[str, Owed] = {o.object_id: o for o in owed}
@@ -250,7 +260,11 @@ class Scheduler:
         return jobs
 
     def _ready(self, p: Partition, lane: str, now: float) -> bool:
-        return now >= p.not_before and p.inflight[lane] is None and bool(p.pending[lane])
+        return now >= p.not_before and (lane == LIVE or p.bulk_job is None) and bool(p.pending[lane])
+
+    def _live_busy(self) -> frozenset[uuid.UUID]:
+        """Keys of every live job in flight, which no second job may carry."""
+        return frozenset().union(*(job.object_ids() for job in self.live_slots if job is not None))
 
     def _take_live(self, now: float) -> list[Job]:
         """Live keys of every free partition, gathered into as few jobs as possible.
@@ -259,32 +273,37 @@ class Scheduler:
         single-row app writes pays for, so live jobs span partitions: each full batch goes
         out at once, and what is left goes as one partial job, at most one per
         ``live_linger`` seconds (a lone write after a quiet spell goes at once; under a
-        steady stream each job carries what arrived in the last ``live_linger``). A live job
-        holds each partition it has keys of, so per-key order is the same argument as for a
-        one-partition job. :meth:`live_hold` tells the relay when held keys may go.
+        steady stream each job carries what arrived in the last ``live_linger``). Each job
+        takes a free live slot; a key already in a job in flight (live, or its partition's
+        bulk job) waits for that job's acknowledgement. :meth:`live_hold` tells the relay
+        when held keys may go.
         """
+        self._live_held = False
+        slots = [n for n, job in enumerate(self.live_slots) if job is None]
+        if not slots:
+            return []
         count = len(self.partitions)
         start, self._live_start = self._live_start, (self._live_start + 1) % count
+        live_busy = self._live_busy()
         jobs: list[Job] = []
-        held: list[Partition] = []
         batch: list[Entry] = []
         for i in range(count):
             p = self.partitions[(start + i) % count]
             if not self._ready(p, LIVE, now):
                 continue
             busy = p.busy()
-            took = [entry for oid, entry in p.pending[LIVE].items() if oid not in busy][: self.batch_size - len(batch)]
-            if not took:
-                continue
-            held.append(p)
+            room = self.batch_size - len(batch)
+            took = [entry for oid, entry in p.pending[LIVE].items()
+                    if oid not in busy and oid not in live_busy][:room]
             batch.extend(took)
             if len(batch) >= self.batch_size:
-                jobs.append(self._new_job(held, LIVE, batch, now))
-                held, batch = [], []
-        self._live_held = False
+                jobs.append(self._new_job(slots.pop(0), LIVE, batch, now))
+                batch = []
+                if not slots:
+                    return jobs
         if batch:
             if now - self._last_partial >= self.live_linger:
-                jobs.append(self._new_job(held, LIVE, batch, now))
+                jobs.append(self._new_job(slots.pop(0), LIVE, batch, now))
                 self._last_partial = now
             else:
                 self._live_held = True
@@ -299,27 +318,38 @@ class Scheduler:
     def _take_bulk(self, now: float) -> list[Job]:
         """One job per free partition, at most ``bulk_per_pass`` per pass."""
         jobs: list[Job] = []
+        live_busy = self._live_busy()
         for p in self.partitions:
             if len(jobs) >= self.bulk_per_pass:
                 break
             if not self._ready(p, BULK, now):
                 continue
-            busy = p.busy()
-            batch = [entry for oid, entry in p.pending[BULK].items() if oid not in busy][: self.batch_size]
+            batch = [entry for oid, entry in p.pending[BULK].items() if oid not in live_busy][: self.batch_size]
             if batch:
-                jobs.append(self._new_job([p], BULK, batch, now))
+                jobs.append(self._new_job(p.number, BULK, batch, now))
         return jobs
 
-    def _new_job(self, held: list[Partition], lane: str, entries: list[Entry], now: float) -> Job:
-        """Take ``entries`` out of their partitions' pending keys into a job that holds them all."""
+    def _new_job(self, number: int, lane: str, entries: list[Entry], now: float) -> Job:
+        """Take ``entries`` out of their partitions' pending keys into a job holding partition
+        (bulk) or live slot ``number``."""
         self._tokens += 1
-        job = Job(f"{self.run_id}-{self._tokens}", self._new_batch_id(), tuple(p.number for p in held), lane,
-                  entries, now, now + 1.0)
+        job = Job(f"{self.run_id}-{self._tokens}", self._new_batch_id(), (number,), lane, entries, now, now + 1.0)
         for entry in entries:
             del self.partition_of(entry.object_id).pending[lane][entry.object_id]
-        for p in held:
-            p.inflight[lane] = job
+        if lane == LIVE:
+            self.live_slots[number] = job
+        else:
+            self.partitions[number].bulk_job = job
         return job
+
+    def take_retired(self) -> list[tuple[int, str]]:
+        """Fences (number, lane) of jobs that ended without an answer, for the next send to set
+        to a tombstone ahead of its jobs; hand them back if that send fails."""
+        retired, self._retired = self._retired, []
+        return retired
+
+    def give_back_retired(self, retired: list[tuple[int, str]]) -> None:
+        self._retired = retired + self._retired
 
     def refused_at_build(self, job: Job, refused: dict[str, str]) -> Decision:
         """Rows the mapping cannot convert: dead letters now; the job goes on without them."""
@@ -331,7 +361,7 @@ class Scheduler:
             base()
             job.entries = [e for e in job.entries if str(e.object_id) not in refused]
             if not job.entries:
-                self._release(job)
+                self._release(job)  # never sent: nothing to fence
 
         decision._apply = apply
         return decision
@@ -348,21 +378,32 @@ class Scheduler:
         def apply() -> None:
             base()
             for job in jobs:
-                if self._release(job):
+                if self._release(job, retire=True):
                     self._requeue(job)
 
         decision._apply = apply
         return decision
 
-    def _release(self, job: Job) -> bool:
-        """Free the partition lanes ``job`` holds; False if it held none any more."""
-        released = False
-        for number in job.partitions:
-            p = self.partitions[number]
-            if p.inflight[job.lane] is job:
-                p.inflight[job.lane] = None
-                released = True
-        return released
+    def _release(self, job: Job, *, retire: bool = False) -> bool:
+        """Free the partition or slot ``job`` holds; False if it no longer held it. ``retire``:
+        the job ended without its worker's answer, so its fence gets a tombstone."""
+        number = job.partition
+        holders = self.live_slots if job.lane == LIVE else None
+        if holders is not None and holders[number] is job:
+            holders[number] = None
+        elif holders is None and self.partitions[number].bulk_job is job:
+            self.partitions[number].bulk_job = None
+        else:
+            return False
+        if retire:
+            self._retired.append((number, job.lane))
+        return True
+
+    def _key_partitions(self, job: Job) -> list[Partition]:
+        """The partitions of the keys ``job`` carries (they back off together when it fails)."""
+        if job.lane == BULK:
+            return [self.partitions[job.partition]]
+        return list({id(p): p for p in (self.partition_of(e.object_id) for e in job.entries)}.values())
 
     def _requeue(self, job: Job) -> None:
         """A released job's keys back to the front of their partitions, as suspects."""
@@ -373,10 +414,11 @@ class Scheduler:
             self.partitions[number].requeue_front(job.lane, entries, suspect=True)
 
     def job(self, partition: int, token: str) -> Job | None:
+        """The job in flight on partition (bulk) or live slot ``partition`` with this token."""
         if not 0 <= partition < len(self.partitions):
             return None
-        for job in self.partitions[partition].jobs():
-            if job.token == token:
+        for job in (self.live_slots[partition], self.partitions[partition].bulk_job):
+            if job is not None and job.token == token:
                 return job
         return None
 
@@ -388,7 +430,7 @@ class Scheduler:
         if job is None:
             self.stats["stale_acks"] += 1
             return None
-        held = [self.partitions[n] for n in job.partitions]
+        held = self._key_partitions(job)
         if outcome == "applied":
             decision = self._settle_decision(job.entries, rejected or {}, stage="weaviate")
             base = decision._apply
@@ -464,8 +506,9 @@ class Scheduler:
 
     # ------------------------------------------------------------------ lost jobs
     def in_flight(self) -> list[Job]:
-        """Every job in flight, once (a live job is held by each of its partitions)."""
-        return list({id(job): job for p in self.partitions for job in p.jobs()}.values())
+        """Every job in flight: the live slots' and the partitions' bulk jobs."""
+        return [job for job in self.live_slots if job is not None] + [
+            p.bulk_job for p in self.partitions if p.bulk_job is not None]
 
     def jobs_to_check(self, now: float) -> list[Job]:
         """In-flight jobs whose lease is due for a look."""
@@ -500,7 +543,7 @@ class Scheduler:
 
         def apply() -> None:
             base()
-            if self._release(job):
+            if self._release(job, retire=True):
                 self._requeue(job)
             self.stats["lost_jobs"] += 1
 
@@ -521,10 +564,13 @@ class Scheduler:
         decision._apply = apply
         return decision
 
-    def hold(self, partition: int, until: float) -> None:
-        """Keep ``partition`` idle until ``until`` (an older run's job still holds its lease)."""
-        p = self.partitions[partition]
-        p.not_before = max(p.not_before, until)
+    def hold(self, partition: int, lane: str, until: float) -> None:
+        """An older run's job still holds the lease of ``partition``'s ``lane``: keep the keys it
+        may carry idle until ``until``. A bulk job's keys are its partition's; a live slot's
+        job may carry keys of every partition (and an older version's live job leased each
+        partition it had keys of), so a held live lease holds them all."""
+        for p in (self.partitions if lane == LIVE else [self.partitions[partition]]):
+            p.not_before = max(p.not_before, until)
 
     # ------------------------------------------------------------------ progress
     def checkpoints(self) -> dict[str, int]:
@@ -536,7 +582,7 @@ class Scheduler:
         return (
             all(self.exhausted.values()) and all(ledger.unacked == 0 for ledger in self.ledgers.values())
             and not self.owed and not self.owed_done
-            and all(not p.pending[lane] and p.inflight[lane] is None for p in self.partitions for lane in LANES)
+            and not self.in_flight() and all(not p.pending[lane] for p in self.partitions for lane in LANES)
         )
 
     def oldest_live_wait(self, wall: float) -> float | None:

@@ -3,8 +3,8 @@
 Redis is a work queue and an untrusted one (invariants 7 and 10): everything read from it
 is checked (acks carry a MAC, a malformed job hash counts as a vanished job), and nothing
 in it is the source of truth — losing all of it costs a re-send. A job is three keys
-written in one MULTI: its payload (the rows, orjson), the fence of each partition lane it
-holds (the one token allowed to write), and the RQ job, which carries only a signed ticket naming the
+written in one MULTI: its payload (the rows, orjson), the fence of the partition lane or
+live slot it holds (the one token allowed to write), and the RQ job, which carries only a signed ticket naming the
 payload. Live and bulk jobs go to two queues that workers take in that order.
 
 A Sentinel failover or a restart can replace Redis with a data set that lacks the last
@@ -75,9 +75,10 @@ class Transport:
         """Why Redis is no longer the data set this relay wrote to (failover, restart); None while it is."""
         return self.identity.check(self.redis)
 
-    def fence_all(self, partitions: int, run_id: str) -> list[tuple[int, float]]:
-        """Fence every partition lane (jobs queued by an earlier run write nothing), set the
-        sentinel, and return (partition, seconds its lease is still held) for leased ones."""
+    def fence_all(self, partitions: int, run_id: str) -> list[tuple[int, str, float]]:
+        """Fence every partition lane and live slot (jobs queued by an earlier run write
+        nothing), set the sentinel, and return (number, lane, seconds its lease is still held)
+        for leased ones."""
         pipe = self.redis.pipeline()
         slots = [(p, lane) for p in range(partitions) for lane in LANES]
         for p, lane in slots:
@@ -85,11 +86,8 @@ class Transport:
             pipe.pttl(self.keys.lease(p, lane))
         pipe.set(self.keys.sentinel, run_id)
         results = pipe.execute()
-        held: dict[int, float] = {}
-        for (p, _lane), ttl_ms in zip(slots, results[1::2]):
-            if isinstance(ttl_ms, int) and ttl_ms > 0:
-                held[p] = max(held.get(p, 0.0), ttl_ms / 1000)
-        return sorted(held.items())
+        return [(p, lane, ttl_ms / 1000) for (p, lane), ttl_ms in zip(slots, results[1::2])
+                if isinstance(ttl_ms, int) and ttl_ms > 0]
 
     def earlier_payloads(self) -> tuple[set[str], list[bytes]]:
         """Object ids of jobs an earlier run never saw acknowledged (their payload keys remain)."""
@@ -114,12 +112,17 @@ class Transport:
     def job_id(self, job: Job) -> str:
         return f"{self.namespace}-p{job.partition}-{job.token}"
 
-    def send(self, outgoing: list[Outgoing]) -> None:
-        """Every job of one pass in one MULTI: payload, fence, then the signed ticket."""
-        if not outgoing:
+    def send(self, outgoing: list[Outgoing], *, retire: Iterable[tuple[int, str]] = ()) -> None:
+        """Every job of one pass in one MULTI: payload, fence, then the signed ticket; first the
+        tombstones of ``retire``, fences (number, lane) of jobs that ended without an answer
+        (the slot's next job, if it is in this MULTI, sets its own token after them)."""
+        retire = list(retire)
+        if not outgoing and not retire:
             return
         pipe = self.redis.pipeline()
         pipe.multi()  # before any command: RQ's enqueue calls multi() itself otherwise, and fails
+        for number, lane in retire:
+            pipe.set(self.keys.fence(number, lane), "retired")
         for out in outgoing:
             job = out.job
             ticket = JobTicket(batch_id=job.batch_id, namespace=self.namespace, partitions=job.partitions,

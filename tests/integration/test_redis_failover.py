@@ -175,7 +175,7 @@ def test_redis_restart_keeping_its_data_is_treated_like_a_wipe(tmp_path, redis_s
         random_writes(conn, random.Random(9), 100)
         relay.step()
         relay.step()
-        assert any(p.jobs() for p in relay.scheduler.partitions)  # no worker yet: jobs wait in the queue
+        assert relay.scheduler.in_flight()  # no worker yet: jobs wait in the queue
         server.restart(keep_data=True)
         relay.step()
         assert relay.stats["redis_failovers"] == 1

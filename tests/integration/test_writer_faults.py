@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 
+import pytest
 import redis
 
 from tests.integration.test_writer_pipeline import make_db, random_writes
@@ -212,3 +213,60 @@ def test_job_whose_payload_vanished_is_handed_back_and_resent(tmp_path, make_set
     assert relay.stats["retries"] >= len(payload_keys)  # each came back "transient: payload gone"
     assert client.keys(f"{settings.namespace}:payload:*") == []  # workers delete the rows they acked
     assert_stores_equal(weaviate_client, db, settings.load_mapping(conn))
+
+
+def test_a_lost_live_job_is_fenced_off_even_when_its_keys_go_out_in_another_slot(
+        tmp_path, make_settings, pipeline_factory, weaviate_client, redis_url):
+    """Live jobs hold slots, not the partitions of their keys, so the job that re-sends a lost
+    job's keys may hold another slot than the lost one. The lost job's fence is retired in
+    the next send anyway: its worker, waking up, writes nothing."""
+    from sqlite_to_weaviate.writer.job import Lease
+    from sqlite_to_weaviate.writer.payload import JobTicket
+    from sqlite_to_weaviate.writer.weaviate_apply import Fenced
+
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, partitions=4, batch_size=50, lease_seconds=6.0)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    from sqlite_to_weaviate.writer.relay import Relay
+
+    relay = Relay(settings)  # no worker runs: the jobs wait in the queue
+    client = redis.Redis.from_url(redis_url)
+    try:
+        conn.execute("INSERT INTO items(id, name, qty) VALUES (1, 'one', 1)")
+        relay.step()
+        time.sleep(0.2)  # past the live linger, so the next change goes in a job of its own
+        conn.execute("INSERT INTO items(id, name, qty) VALUES (2, 'two', 2)")
+        relay.step()
+        first, second = sorted(relay.scheduler.in_flight(), key=lambda job: job.partition)
+        assert (first.partition, second.partition) == (0, 1)  # pipelined: two live jobs in flight at once
+
+        def ticket(job):
+            return JobTicket(batch_id=job.batch_id, namespace=settings.namespace, partitions=job.partitions,
+                             token=job.token, lease_seconds=6.0, lane=job.lane,
+                             redis_id=relay.transport.identity.fingerprint or "")
+
+        Lease(client, relay.keys, ticket(second)).guard()  # its fence names it: it may write
+        for job in (first, second):  # both declared lost
+            relay._commit(relay.scheduler.lost(job, "test", time.time()))
+        relay.scheduler.live_linger = 3600.0  # their keys wait: the tombstones go out on their own
+        relay.step()
+        assert relay.scheduler.in_flight() == []
+        assert client.get(relay.keys.fence(0)) == client.get(relay.keys.fence(1)) == b"retired"
+        relay.scheduler.live_linger = 0.0  # now their keys go out again in ONE job, in slot 0
+        relay.step()
+        resent, = relay.scheduler.in_flight()
+        assert resent.partition == 0 and sorted(e.key for e in resent.entries) == [(1,), (2,)]
+        assert client.get(relay.keys.fence(0)) == resent.token.encode()
+        assert client.get(relay.keys.fence(1)) == b"retired"
+        with pytest.raises(Fenced):
+            Lease(client, relay.keys, ticket(second)).guard()  # slot 1's zombie writes nothing
+        with pytest.raises(Fenced):
+            Lease(client, relay.keys, ticket(first)).guard()   # slot 0 now belongs to the re-send
+        pipeline.start_workers(1)
+        assert relay.drain(60)
+        assert_stores_equal(weaviate_client, db, settings.load_mapping(conn))
+    finally:
+        relay.close()
+        client.close()

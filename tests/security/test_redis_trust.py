@@ -213,7 +213,7 @@ def test_forged_fence_payload_and_ticket_write_nothing(tmp_path, make_settings, 
     relay = Relay(settings)
     try:
         relay.step()
-        genuine = next(job for p in relay.scheduler.partitions for job in p.jobs())
+        (genuine,) = relay.scheduler.in_flight()
         keys = RedisKeys(settings.namespace)
         evil = JobPayload(
             upserts=[{"collection": collection, "uuid": str(victim_id), "tenant": None, "vector": None,
@@ -272,10 +272,9 @@ def test_forged_acks_settle_nothing(tmp_path, make_settings, pipeline_factory, w
     relay = Relay(settings)
     try:
         relay.step()  # dispatched; no worker runs yet
-        (part,) = [p for p in relay.scheduler.partitions if p.jobs()]
-        (job,) = part.jobs()
+        (job,) = relay.scheduler.in_flight()
         keys = RedisKeys(settings.namespace)
-        forged_ack = {"batch_id": job.batch_id, "partition": part.number, "token": job.token, "outcome": "applied",
+        forged_ack = {"batch_id": job.batch_id, "partition": job.partition, "token": job.token, "outcome": "applied",
                       "rejected": {}, "error": None, "worker": "attacker", "seconds": 0.1}
         for raw in (b"\xff not json", b"[1, 2]", json.dumps(forged_ack),
                     json.dumps(dict(forged_ack, mac="0" * 64)), json.dumps(dict(forged_ack, partition="x"))):
@@ -283,7 +282,7 @@ def test_forged_acks_settle_nothing(tmp_path, make_settings, pipeline_factory, w
         for _ in range(3):
             relay.step()
         assert relay.stats["forged_acks"] == 5
-        assert part.jobs() == [job]  # still waiting for the real worker
+        assert relay.scheduler.in_flight() == [job]  # still waiting for the real worker
         live = relay.scheduler.ledgers["live"]
         assert live.checkpoint == 0 and live.unacked == 1
         assert read_security(redis_client, keys)[0].get("forged_ack", 0) >= 1
@@ -364,13 +363,12 @@ def test_a_job_hash_overwritten_in_redis_does_not_stop_the_relay(tmp_path, make_
     relay = Relay(settings)
     try:
         relay.step()
-        (part,) = [p for p in relay.scheduler.partitions if p.jobs()]
-        (first,) = part.jobs()
+        (first,) = relay.scheduler.in_flight()
         redis_client.hset(Job.key_for(relay.transport.job_id(first)),
                           mapping={"status": "vandalised", "created_at": "garbage"})
         time.sleep(1.2)  # past the job's next liveness check
         relay.step()  # used to raise ValueError out of the relay loop
-        assert first not in part.jobs()  # declared lost: re-sent
+        assert first not in relay.scheduler.in_flight()  # declared lost: re-sent
         assert relay.stats["lost_jobs"] == 1
         pipeline.start_workers(1)
         assert relay.drain(60)

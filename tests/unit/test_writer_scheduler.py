@@ -125,25 +125,53 @@ def test_a_live_change_waits_while_its_history_is_in_flight():
     assert again.lane == LIVE and keys_of(again) == [1]
 
 
-def test_live_keys_of_many_partitions_go_out_as_one_job_holding_them_all():
+def test_live_keys_of_many_partitions_go_out_as_one_job_holding_one_slot():
     s = make(partitions=8, batch_size=50)
     f = Feed(s)
     f.rows(LIVE, list(range(20)))
     job, = s.take_jobs(0.0)
-    held = {s.partition_of(oid(k)).number for k in range(20)}
-    assert sorted(keys_of(job)) == list(range(20)) and set(job.partitions) == held and len(held) > 1
-    assert all(s.partitions[n].inflight[LIVE] is job for n in held)
+    assert len({s.partition_of(oid(k)).number for k in range(20)}) > 1
+    assert sorted(keys_of(job)) == list(range(20)) and job.partitions == (0,) and s.live_slots[0] is job
     assert s.in_flight() == [job] and s.snapshot(0.0, 0.0)["lanes"][LIVE]["inflight"] == 1
-    f.rows(LIVE, [0, 100])  # key 0 is in flight; key 100 may sit in a held partition
-    more = s.take_jobs(1.0)
-    assert all(0 not in keys_of(j) for j in more)
-    assert all(set(j.partitions).isdisjoint(held) for j in more)
-    s.on_ack(job.partitions[-1], job.token, "applied", now=1.0, wall=1.0).commit()  # any partition it held names it
-    assert all(s.partitions[n].inflight[LIVE] is None for n in held if all(n not in j.partitions for j in more))
-    for j in more:
-        s.on_ack(j.partition, j.token, "applied", now=1.0, wall=1.0).commit()
-    rest = s.take_jobs(1.0)
-    assert sorted(k for j in rest for k in keys_of(j)) == sorted({0, 100} - {k for j in more for k in keys_of(j)})
+    f.rows(LIVE, [0, 100])  # key 0 is in flight; key 100 goes at once, in the next slot
+    more, = s.take_jobs(1.0)
+    assert keys_of(more) == [100] and more.partitions == (1,) and s.job(1, more.token) is more
+    s.on_ack(0, job.token, "applied", now=1.0, wall=1.0).commit()
+    assert s.live_slots[0] is None and s.live_slots[1] is more
+    again, = s.take_jobs(2.0)  # key 0 went out once its first job was acknowledged
+    assert keys_of(again) == [0] and again.partitions == (0,)
+
+
+def test_live_jobs_pipeline_up_to_one_per_slot_and_never_share_a_key():
+    s = make(partitions=3, batch_size=2)
+    f = Feed(s)
+    f.rows(LIVE, list(range(10)))
+    jobs = s.take_jobs(0.0)
+    assert [j.partitions for j in jobs] == [(0,), (1,), (2,)]  # three slots, three full jobs
+    assert s.take_jobs(1.0) == []  # every slot busy: the rest waits
+    carried = [k for j in jobs for k in keys_of(j)]
+    assert len(carried) == len(set(carried)) == 6
+    f.rows(LIVE, carried[:2])  # changed again while in flight: they wait for their jobs
+    s.on_ack(1, jobs[1].token, "applied", now=1.0, wall=1.0).commit()
+    nxt, = s.take_jobs(2.0)
+    assert nxt.partitions == (1,) and not set(keys_of(nxt)) & set(carried[:2])
+
+
+def test_a_job_that_ends_unanswered_has_its_fence_retired_before_the_next_send():
+    s = make(partitions=4, batch_size=50)
+    f = Feed(s)
+    f.rows(LIVE, [1, 2])
+    f.rows(BULK, [3])
+    live, bulk = s.take_jobs(0.0)
+    s.on_ack(live.partition, live.token, "transient", now=0.0, wall=0.0).commit()
+    assert s.take_retired() == []  # its worker answered: nothing to fence off
+    again, = s.take_jobs(5.0)
+    s.lost(again, "worker died", 5.0).commit()
+    s.send_failed([bulk], 5.0).commit()
+    retired = s.take_retired()
+    assert retired == [(again.partition, LIVE), (bulk.partition, BULK)] and s.take_retired() == []
+    s.give_back_retired(retired)  # that send failed: the next one carries them
+    assert s.take_retired() == retired
 
 
 def test_partial_live_jobs_go_at_most_once_per_linger_but_full_batches_never_wait():
@@ -176,11 +204,12 @@ def test_a_lost_or_failed_live_job_gives_each_key_back_to_its_own_partition():
     job, = s.take_jobs(0.0)
     s.lost(job, "worker died", 0.0).commit()
     for p in s.partitions:
-        assert all(s.partition_of(o) is p for o in p.pending[LIVE]) and p.inflight[LIVE] is None
+        assert all(s.partition_of(o) is p for o in p.pending[LIVE])
+    assert s.live_slots == [None] * 4
     again, = s.take_jobs(1.0)
     assert sorted(keys_of(again)) == list(range(12)) and all(e.suspect for e in again.entries)
     s.on_ack(again.partition, again.token, "transient", now=2.0, wall=2.0).commit()
-    assert all(s.partitions[n].not_before == 3.0 for n in again.partitions)  # every partition it held backs off
+    assert all(s.partition_of(e.object_id).not_before == 3.0 for e in again.entries)  # each key's partition backs off
     assert s.take_jobs(2.5) == [] and sorted(keys_of(s.take_jobs(3.0)[0])) == list(range(12))
 
 
@@ -235,7 +264,7 @@ def test_rows_the_mapping_refuses_leave_the_job_before_it_is_sent():
     Feed(single).rows(LIVE, [1])
     job, = single.take_jobs(0.0)
     single.refused_at_build(job, {str(oid(1)): "x"}).commit()
-    assert single.partitions[0].inflight[LIVE] is None and single.idle
+    assert single.live_slots[0] is None and single.idle
 
 
 def test_a_stale_ack_changes_nothing():
@@ -244,7 +273,7 @@ def test_a_stale_ack_changes_nothing():
     job, = s.take_jobs(0.0)
     assert s.on_ack(0, "someone-else", "applied", now=0.0, wall=0.0) is None
     assert s.on_ack(7, job.token, "applied", now=0.0, wall=0.0) is None  # no such partition
-    assert s.stats["stale_acks"] == 2 and s.partitions[0].inflight[LIVE] is job
+    assert s.stats["stale_acks"] == 2 and s.live_slots[0] is job
 
 
 def test_a_transient_failure_backs_off_requeues_as_suspect_and_owes_a_resend():
@@ -270,7 +299,7 @@ def test_an_uncommitted_decision_changes_nothing():
     s.on_ack(0, job.token, "transient", now=0.0, wall=0.0)   # never committed
     s.lost(job, "lease expired", 0.0)                        # never committed
     s.on_redis_wiped(0.0)                                    # never committed
-    assert s.partitions[0].inflight[LIVE] is job and not s.owed and s.stats["lost_jobs"] == 0
+    assert s.live_slots[0] is job and not s.owed and s.stats["lost_jobs"] == 0
 
 
 def test_a_fenced_job_is_resent_without_backoff():
@@ -310,7 +339,7 @@ def test_a_redis_wipe_loses_every_job_in_flight():
     d = s.on_redis_wiped(0.0)
     assert len(d.resends) == len(jobs)
     d.commit()
-    assert all(p.inflight[LIVE] is None for p in s.partitions) and s.stats["redis_wipes"] == 1
+    assert s.in_flight() == [] and s.stats["redis_wipes"] == 1
 
 
 def test_owed_resends_come_due_as_suspect_history_and_are_cleared_once_applied():
@@ -411,24 +440,23 @@ def test_per_key_order_holds_under_random_interleavings(seed, linger):
             read_at_dispatch[job.token] = {e.key[0]: rows.get(e.key[0], 0) for e in job.entries}
         held = [k for job in s.in_flight() for k in keys_of(job)]
         assert len(held) == len(set(held)), "two jobs in flight hold one key"
-        for p in s.partitions:
-            for job in rng.sample(p.jobs(), len(p.jobs())):  # a partition's two lanes finish in any order
-                fate = rng.random()
-                images = read_at_dispatch[job.token]
-                if fate < 0.45:
-                    write(images)
-                    s.on_ack(p.number, job.token, "applied", now=now, wall=wall).commit()
-                elif fate < 0.52:
-                    zombies.append((now + rng.uniform(0, horizon - 1), images))  # may land later
-                    s.lost(job, "test", wall).commit()
-                elif fate < 0.57:
-                    if rng.random() < 0.5:
-                        zombies.append((now + rng.uniform(0, horizon - 1), images))
-                    s.on_ack(p.number, job.token, rng.choice(["fenced", "transient"]), now=now, wall=wall).commit()
+        flying = s.in_flight()
+        for job in rng.sample(flying, len(flying)):  # jobs in flight finish in any order
+            fate = rng.random()
+            images = read_at_dispatch[job.token]
+            if fate < 0.45:
+                write(images)
+                s.on_ack(job.partition, job.token, "applied", now=now, wall=wall).commit()
+            elif fate < 0.52:
+                zombies.append((now + rng.uniform(0, horizon - 1), images))  # may land later
+                s.lost(job, "test", wall).commit()
+            elif fate < 0.57:
+                if rng.random() < 0.5:
+                    zombies.append((now + rng.uniform(0, horizon - 1), images))
+                s.on_ack(job.partition, job.token, rng.choice(["fenced", "transient"]), now=now, wall=wall).commit()
         if rng.random() < 0.01:
-            for p in s.partitions:
-                for job in p.jobs():
-                    zombies.append((now + rng.uniform(0, horizon - 1), read_at_dispatch[job.token]))
+            for job in s.in_flight():
+                zombies.append((now + rng.uniform(0, horizon - 1), read_at_dispatch[job.token]))
             s.on_redis_wiped(wall).commit()
     # writes stop; everything drains
     f.rows(LIVE, [], wall=wall, exhausted=True)
@@ -442,10 +470,9 @@ def test_per_key_order_holds_under_random_interleavings(seed, linger):
             write(images)
         zombies = [z for z in zombies if z[0] > now]
         s.due_resends(wall)
-        for p in s.partitions:  # jobs still in flight land, late, with what they read at dispatch
-            for job in p.jobs():
-                write(read_at_dispatch[job.token])
-                s.on_ack(p.number, job.token, "applied", now=now, wall=wall).commit()
+        for job in s.in_flight():  # jobs still in flight land, late, with what they read at dispatch
+            write(read_at_dispatch[job.token])
+            s.on_ack(job.partition, job.token, "applied", now=now, wall=wall).commit()
         for job in s.take_jobs(now):
             write({e.key[0]: rows.get(e.key[0], 0) for e in job.entries})
             s.on_ack(job.partition, job.token, "applied", now=now, wall=wall).commit()
