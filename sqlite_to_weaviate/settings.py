@@ -131,13 +131,13 @@ class Settings(SettingsModel):
                                               worker=True)] = None  # workers read its [embedders]
     collection_prefix: Annotated[str, Knob("Prefix for every collection name.", worker=True)] = ""
     partitions: Annotated[PositiveInt, Knob(
-        "Key partitions (at most one history job in flight each); also the number of live jobs in flight at once."
+        "Key partitions (at most one history job in flight each); also the most live jobs in flight at once."
     )] = 16
     batch_size: Annotated[PositiveInt, Knob("Changes per job.")] = DEFAULT_BATCH_SIZE
     read_ahead: Annotated[PositiveInt, Knob("Outbox rows the relay holds in memory at most.")] = 50_000
     poll_interval: Annotated[Seconds, Knob("Relay poll when no file event arrives.", unit="seconds")] = 1.0
-    lease_seconds: Annotated[Seconds, Knob("A job's lease on its partition; a worker stops writing once it has "
-                                           "expired (each request's deadline is a third of it).", unit="seconds",
+    lease_seconds: Annotated[Seconds, Knob("A job's lease on its partition or live slot; a worker stops writing "
+                                           "once it has expired (each request's deadline is a third of it).", unit="seconds",
                                            worker=True)] = 30.0
     job_timeout: Annotated[PositiveInt, Knob("RQ's hard limit for one job.", unit="seconds")] = 180
     max_retries: Annotated[Count, Knob("Retries of a failed Weaviate request inside one job.", worker=True)] = 3

@@ -6,8 +6,8 @@ may name several, each fenced with its token); a job whose token is no longer cu
 any of them (it was declared lost, and its fence retired or re-dispatched) writes nothing. The job also holds a
 lease key with a TTL that it renews between requests, and stops sending requests once its
 own lease deadline passes, so a worker paused past its lease (SIGSTOP, GC, VM freeze) that
-wakes up later cannot overwrite newer data: by then the relay has re-dispatched the
-partition, and the job sees it is fenced. (docs/architecture.md, invariant 4, argues the
+wakes up later cannot overwrite newer data: by then the relay has retired its fence or
+given it to another job, and the job sees it is fenced. (docs/architecture.md, invariant 4, argues the
 remaining window and how the relay's re-sweep closes it.)
 
 A Redis failover (or restart) can bring back an old fence together with a job the relay
@@ -156,7 +156,7 @@ class Lease:
         self._deadline = 0.0
 
     def guard(self) -> None:
-        """Raise Fenced unless this job still owns every partition lane it holds; renew the leases."""
+        """Raise Fenced unless this job still owns every fence its ticket names; renew the leases."""
         p = self._ticket
         now = time.monotonic()
         if self._deadline and now >= self._deadline:

@@ -96,6 +96,11 @@ class Job:
         """Its partition (bulk) or live slot: names the job in RQ and in its worker's ack."""
         return self.partitions[0]
 
+    @property
+    def holds(self) -> str:
+        """What it holds, for logs and errors: ``partition 3`` or ``live slot 3``."""
+        return f"live slot {self.partition}" if self.lane == "live" else f"partition {self.partition}"
+
     def object_ids(self) -> frozenset[uuid.UUID]:
         """The keys it carries. Cached: every relay pass asks, for every partition with keys
         waiting (a profile of the live bench had rebuilding these sets as the relay's largest

@@ -75,12 +75,12 @@ class JobTicket:
     collections: tuple[str, ...] = ()  # the mapped collections: a payload may write only these
     payload_sha256: str = ""           # digest of the payload key's bytes
     expires_at: float = 0.0            # unix time after which workers refuse the ticket
-    lane: str = "live"                 # "live" or "bulk": each lane of a partition has its own fence
+    lane: str = "live"                 # "live" (fence of a live slot) or "bulk" (of a partition)
     redis_id: str = ""                 # the Redis identity it was dispatched under ("": unknown)
 
     @property
     def partition(self) -> int:
-        """The first partition: the ack names the job by it and its token."""
+        """The first fence it names (its partition or live slot): the ack names the job by it."""
         return self.partitions[0]
 
     def to_json(self) -> dict[str, Any]:

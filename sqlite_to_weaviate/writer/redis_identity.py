@@ -11,10 +11,10 @@ Both change the server's replication identity, which this module reads from ``IN
 ``master_replid`` is replaced whenever a replica is promoted (the old one moves to
 ``master_replid2``), and ``run_id`` is new on every start of the server process. The relay
 treats any change as a wipe (``Relay._check_sentinel``): it re-sends every job in flight
-and re-fences every partition, so a job restored by the failover writes nothing. A
-graceful failover loses nothing but changes the id as well; telling the two apart would
-need the old primary's last offset, which left with it, and the cost of the mistake is one
-re-sent batch per partition.
+and re-fences every partition and live slot, so a job restored by the failover writes
+nothing. A graceful failover loses nothing but changes the id as well; telling the two
+apart would need the old primary's last offset, which left with it, and the cost of the
+mistake is re-sending the jobs that were in flight.
 
 The relay also stamps each job with the identity it was dispatched under
 (``JobTicket.redis_id``); a worker that finds a different identity when it checks its

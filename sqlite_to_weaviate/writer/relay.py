@@ -317,9 +317,8 @@ class Relay:
                 log.warning("weaviate rejected rows: dead-lettered", count=len(ack.rejected))
         elif ack.outcome == "fenced":
             log.warning("job lost its lease before finishing; re-sending", error=ack.error)
-        else:
-            delay = self.scheduler.backing_off(ack.partition, time.monotonic())
-            self._note_error(f"partition {ack.partition}: {ack.error}", delay)
+        elif job is not None:
+            self._note_error(f"{job.holds}: {ack.error}", self.scheduler.backing_off(job, time.monotonic()))
 
     def _detect_lost_jobs(self, now: float) -> int:
         """Jobs whose worker died or froze: fence them off and re-send their keys."""
@@ -334,7 +333,7 @@ class Relay:
                 self.log.warning("job lost; fencing it and re-sending its keys", batch_id=job.batch_id,
                                  partition=job.partition, lane=job.lane, reason=decision.reason)
                 self._commit(decision)
-                self._record_failure(f"partition {job.partition}: {decision.reason}")
+                self._record_failure(f"{job.holds}: {decision.reason}")
                 lost += 1
         return lost
 
@@ -369,7 +368,7 @@ class Relay:
         jobs = self.scheduler.take_jobs(now)
         retired: list[tuple[int, str]] = []
         if not jobs:
-            retired = self.scheduler.take_retired()
+            retired = self.scheduler.take_retired(())
             if retired:  # fence off jobs that ended without an answer even when nothing new goes out
                 try:
                     self.transport.send([], retire=retired)
@@ -388,7 +387,7 @@ class Relay:
                     continue
                 outgoing.append(Outgoing(job, payload.payload.dumps(), len(payload.payload.upserts),
                                          len(payload.payload.deletes)))
-            retired = self.scheduler.take_retired()
+            retired = self.scheduler.take_retired(out.job for out in outgoing)
             self.transport.send(outgoing, retire=retired)
         except BaseException:
             # Keys taken but not sent go back, owed a re-send (Redis may have taken the MULTI).

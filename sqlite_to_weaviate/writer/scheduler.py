@@ -132,7 +132,8 @@ class Scheduler:
         self._live_held = False
         self.partitions = [Partition(n) for n in range(partitions)]
         self.live_slots: list[Job | None] = [None] * partitions
-        self._retired: list[tuple[int, str]] = []
+        self._live_keys: dict[uuid.UUID, Job] = {}   # key -> the live job in flight carrying it
+        self._retired: dict[tuple[int, str], None] = {}   # fences to tombstone, in order, once each
         self.ledgers = {lane: Ledger((checkpoints or {}).get(lane, 0)) for lane in LANES}
         self.exhausted = {lane: False for lane in LANES}
         self.owed: dict[str, Owed] = {o.object_id: o for o in owed}
@@ -262,9 +263,6 @@ class Scheduler:
     def _ready(self, p: Partition, lane: str, now: float) -> bool:
         return now >= p.not_before and (lane == LIVE or p.bulk_job is None) and bool(p.pending[lane])
 
-    def _live_busy(self) -> frozenset[uuid.UUID]:
-        """Keys of every live job in flight, which no second job may carry."""
-        return frozenset().union(*(job.object_ids() for job in self.live_slots if job is not None))
 
     def _take_live(self, now: float) -> list[Job]:
         """Live keys of every free partition, gathered into as few jobs as possible.
@@ -284,7 +282,7 @@ class Scheduler:
             return []
         count = len(self.partitions)
         start, self._live_start = self._live_start, (self._live_start + 1) % count
-        live_busy = self._live_busy()
+        live_busy = self._live_keys
         jobs: list[Job] = []
         batch: list[Entry] = []
         for i in range(count):
@@ -318,7 +316,7 @@ class Scheduler:
     def _take_bulk(self, now: float) -> list[Job]:
         """One job per free partition, at most ``bulk_per_pass`` per pass."""
         jobs: list[Job] = []
-        live_busy = self._live_busy()
+        live_busy = self._live_keys
         for p in self.partitions:
             if len(jobs) >= self.bulk_per_pass:
                 break
@@ -338,18 +336,30 @@ class Scheduler:
             del self.partition_of(entry.object_id).pending[lane][entry.object_id]
         if lane == LIVE:
             self.live_slots[number] = job
+            self._live_keys.update((entry.object_id, job) for entry in entries)
         else:
             self.partitions[number].bulk_job = job
         return job
 
-    def take_retired(self) -> list[tuple[int, str]]:
-        """Fences (number, lane) of jobs that ended without an answer, for the next send to set
-        to a tombstone ahead of its jobs; hand them back if that send fails."""
-        retired, self._retired = self._retired, []
+    def _holder(self, number: int, lane: str) -> Job | None:
+        return self.live_slots[number] if lane == LIVE else self.partitions[number].bulk_job
+
+    def take_retired(self, sending: Iterable[Job] = ()) -> list[tuple[int, str]]:
+        """Fences (number, lane) of jobs that ended without an answer, for the send of
+        ``sending`` to set to a tombstone ahead of its jobs; hand them back if that send fails.
+
+        A fence now held by a job in flight that is not in this send is left alone: that job
+        reached Redis with its own token (which fenced the retired one off already), or it
+        did not and will itself be declared lost and retired.
+        """
+        sent = {id(job) for job in sending}
+        retired = [(n, lane) for n, lane in self._retired
+                   if (holder := self._holder(n, lane)) is None or id(holder) in sent]
+        self._retired = {}
         return retired
 
     def give_back_retired(self, retired: list[tuple[int, str]]) -> None:
-        self._retired = retired + self._retired
+        self._retired = dict.fromkeys([*retired, *self._retired])
 
     def refused_at_build(self, job: Job, refused: dict[str, str]) -> Decision:
         """Rows the mapping cannot convert: dead letters now; the job goes on without them."""
@@ -359,6 +369,9 @@ class Scheduler:
 
         def apply() -> None:
             base()
+            for entry in entries:
+                if self._live_keys.get(entry.object_id) is job:
+                    del self._live_keys[entry.object_id]
             job.entries = [e for e in job.entries if str(e.object_id) not in refused]
             if not job.entries:
                 self._release(job)  # never sent: nothing to fence
@@ -388,15 +401,17 @@ class Scheduler:
         """Free the partition or slot ``job`` holds; False if it no longer held it. ``retire``:
         the job ended without its worker's answer, so its fence gets a tombstone."""
         number = job.partition
-        holders = self.live_slots if job.lane == LIVE else None
-        if holders is not None and holders[number] is job:
-            holders[number] = None
-        elif holders is None and self.partitions[number].bulk_job is job:
-            self.partitions[number].bulk_job = None
-        else:
+        if self._holder(number, job.lane) is not job:
             return False
+        if job.lane == LIVE:
+            self.live_slots[number] = None
+            for entry in job.entries:
+                if self._live_keys.get(entry.object_id) is job:
+                    del self._live_keys[entry.object_id]
+        else:
+            self.partitions[number].bulk_job = None
         if retire:
-            self._retired.append((number, job.lane))
+            self._retired[(number, job.lane)] = None
         return True
 
     def _key_partitions(self, job: Job) -> list[Partition]:
@@ -417,7 +432,8 @@ class Scheduler:
         """The job in flight on partition (bulk) or live slot ``partition`` with this token."""
         if not 0 <= partition < len(self.partitions):
             return None
-        for job in (self.live_slots[partition], self.partitions[partition].bulk_job):
+        for lane in LANES:
+            job = self._holder(partition, lane)
             if job is not None and job.token == token:
                 return job
         return None
@@ -463,8 +479,9 @@ class Scheduler:
         decision._apply = failed
         return decision
 
-    def backing_off(self, partition: int, now: float) -> float:
-        return max(0.0, self.partitions[partition].not_before - now)
+    def backing_off(self, job: Job, now: float) -> float:
+        """Seconds until the keys of ``job`` may go out again (its key partitions' backoff)."""
+        return max([0.0] + [p.not_before - now for p in self._key_partitions(job)])
 
     def _settle_decision(self, entries: list[Entry], rejected: dict[str, str], stage: str) -> Decision:
         letters, cleared = [], []

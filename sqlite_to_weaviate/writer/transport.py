@@ -168,8 +168,9 @@ class Transport:
 
     # ------------------------------------------------------------------ leases
     def leases(self, jobs: list[Job]) -> list[str | None]:
-        """The token holding each job's lease now (None: nobody). A job's worker renews the
-        leases of all its partitions in one round trip, so the first one speaks for the job."""
+        """The token holding each job's lease now (None: nobody). A job's worker renews every
+        lease its ticket names in one round trip (one, from this relay), so the first speaks
+        for the job."""
         pipe = self.redis.pipeline()
         for job in jobs:
             pipe.get(self.keys.lease(job.partition, job.lane))

@@ -203,7 +203,7 @@ def test_job_whose_payload_vanished_is_handed_back_and_resent(tmp_path, make_set
     pipeline = pipeline_factory(settings)
     pipeline.init()
     random_writes(conn, random.Random(7), 400)
-    relay = pipeline.start_relay_thread()  # no worker yet: every partition's first job waits in the queue
+    relay = pipeline.start_relay_thread()  # no worker yet: the first jobs wait in the queue
     client = redis.Redis.from_url(redis_url)
     payload_keys = wait_for(lambda: client.keys(f"{settings.namespace}:payload:*") or None, timeout=30,
                             message="relay dispatched no job")
