@@ -221,6 +221,8 @@ def main() -> None:
     parser.add_argument("--live-workers", type=int, default=1, help="live-only workers besides (run's default: 1)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--request-objects", type=int, default=Settings.model_fields["request_objects"].default,
+                        help="objects per Weaviate write request in the workers (S2W_REQUEST_OBJECTS)")
     parser.add_argument("--text-only", action="store_true", help="history rows without the 32-d vector")
     args = parser.parse_args()
     configure_logging("WARNING")
@@ -235,6 +237,7 @@ def main() -> None:
         (root / "mapping.toml").write_text(build_database(db, args.rows, text_only=args.text_only))
         settings = Settings(sqlite_path=db, weaviate_url=stack.weaviate.url, redis_url=stack.redis.url,
                             namespace="bench", partitions=16, batch_size=args.batch_size, poll_interval=0.2,
+                            request_objects=args.request_objects,
                             mapping_file=root / "mapping.toml")
         initialize(settings)
         workers = WorkerPool(settings, args.workers, log_dir=root / "logs", live_reserve=args.live_workers).start()
@@ -270,7 +273,8 @@ def main() -> None:
     plain_read_rps = args.rows / statistics.median(plain_read)
     rows_kind = "text only" if args.text_only else "with 32-d vectors"
     print(f"\nLive lag while a {args.rows:,}-row backfill streams ({rows_kind}; {args.workers} workers + "
-          f"{args.live_workers} live-only; single-row "
+          f"{args.live_workers} live-only; jobs of {args.batch_size} changes, Weaviate requests of at most "
+          f"{args.request_objects} objects; single-row "
           f"live transactions from a separate app process; medians of {args.rounds} round(s); same server and run "
           f"as the plain import)\n")
     print("| live writes/s (target) | achieved | live changes | lag p50 | lag p99 | lag max | backfill rows/s "

@@ -134,11 +134,15 @@ class Settings(SettingsModel):
         "Key partitions (at most one history job in flight each); also the most live jobs in flight at once."
     )] = 16
     batch_size: Annotated[PositiveInt, Knob("Changes per job.")] = DEFAULT_BATCH_SIZE
+    request_objects: Annotated[PositiveInt, Knob(
+        "Objects per Weaviate write request; a job's upserts go in requests of at most this many. Weaviate "
+        "indexes the vectors of every request in one first-come-first-served queue, so a live request waits "
+        "behind each history object already sent.", worker=True)] = 100
     read_ahead: Annotated[PositiveInt, Knob("Outbox rows the relay holds in memory at most.")] = 50_000
     poll_interval: Annotated[Seconds, Knob("Relay poll when no file event arrives.", unit="seconds")] = 1.0
     lease_seconds: Annotated[Seconds, Knob("A job's lease on its partition or live slot; a worker stops writing "
-                                           "once it has expired (each request's deadline is a third of it).", unit="seconds",
-                                           worker=True)] = 30.0
+                                           "once it has expired (each request's deadline is a third of it).",
+                                           unit="seconds", worker=True)] = 30.0
     job_timeout: Annotated[PositiveInt, Knob("RQ's hard limit for one job.", unit="seconds")] = 180
     max_retries: Annotated[Count, Knob("Retries of a failed Weaviate request inside one job.", worker=True)] = 3
     retry_delay: Annotated[Seconds, Knob("First backoff delay; it doubles per failure.", unit="seconds",

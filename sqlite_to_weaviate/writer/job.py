@@ -210,12 +210,13 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
         policy = _policy_from_env()
         lease.guard()
         payload = _load_payload(redis_conn, keys, ticket, trust)
-        consistency = job_settings().write_consistency
+        settings = job_settings()
+        consistency = settings.write_consistency
         if payload.upserts:
             # vectors computed by embedders, each once (the object, the cache, then the model)
             embedded = _embed(client, redis_conn, ticket, payload.upserts, policy, lease.guard)
             rejected = apply_upserts(client, embedded.upserts, policy, lease.guard, frozenset(payload.replace),
-                                     consistency)
+                                     consistency, request_objects=settings.request_objects)
             rejected.update(embedded.refused)
         if payload.deletes:
             apply_deletes(client, payload.deletes, policy, lease.guard, consistency)
