@@ -367,18 +367,9 @@ class Relay:
     def _dispatch(self, now: float) -> int:
         jobs = self.scheduler.take_jobs(now)
         retired: list[tuple[int, str]] = []
-        if not jobs:
-            retired = self.scheduler.take_retired(())
-            if retired:  # fence off jobs that ended without an answer even when nothing new goes out
-                try:
-                    self.transport.send([], retire=retired)
-                except BaseException:
-                    self.scheduler.give_back_retired(retired)
-                    raise
-            return 0
+        outgoing: list[Outgoing] = []
         try:
-            built = build_payloads(self.conn, self.mapping, jobs)
-            outgoing = []
+            built = build_payloads(self.conn, self.mapping, jobs) if jobs else {}
             for job in jobs:
                 payload = built[job.token]
                 if payload.refused:  # dead letters now; the job goes on without those rows
@@ -387,11 +378,14 @@ class Relay:
                     continue
                 outgoing.append(Outgoing(job, payload.payload.dumps(), len(payload.payload.upserts),
                                          len(payload.payload.deletes)))
+            # fences of jobs that ended unanswered go out even when no new job does
             retired = self.scheduler.take_retired(out.job for out in outgoing)
             self.transport.send(outgoing, retire=retired)
         except BaseException:
             # Keys taken but not sent go back, owed a re-send (Redis may have taken the MULTI).
             self.scheduler.give_back_retired(retired)
+            if not jobs:
+                raise
             try:
                 self._commit(self.scheduler.send_failed([j for j in jobs if j.entries], time.time()))
             except Exception as exc:  # noqa: BLE001 - SQLite failing too: the next relay re-reads the lanes
