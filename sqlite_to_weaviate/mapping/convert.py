@@ -234,6 +234,12 @@ def parse_iso_date(text: str, naive_tz: tzinfo) -> str:
         raise ValueConversionError(f"{describe(text)} is not a valid date: {exc}", kind="invalid date",
                                    fix="text") from exc
     zone = match.group("zone")
+    if zone in ("Z", "z") or (zone is None and naive_tz is timezone.utc):
+        # Already UTC (the common case, and hot: the relay converts every row it sends).
+        # The datetime above validated the fields; the text is the answer, reformatted.
+        fraction = frac.rstrip("0")
+        return (f"{match.group('date')}T{match.group('hour') or '00'}:{match.group('minute') or '00'}:"
+                f"{match.group('second') or '00'}" + (f".{fraction}" if fraction else "") + "Z")
     if zone is None:
         moment = moment.replace(tzinfo=naive_tz)
     elif zone in ("Z", "z"):
@@ -368,7 +374,9 @@ def decode_vector(value: Any) -> list[float] | None:
             kind=BAD_VECTOR,
         )
     vector = list(struct.unpack(f"<{len(data) // 4}f", data))
-    if not all(math.isfinite(x) for x in vector):
+    # One C-level sum instead of a per-value check: a NaN or an infinity makes the sum
+    # non-finite, and finite float32 values cannot overflow a float64 sum.
+    if not math.isfinite(sum(vector)):
         raise ValueConversionError("vector contains NaN or infinity", kind=BAD_VECTOR)
     return vector
 

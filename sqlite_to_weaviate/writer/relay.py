@@ -43,6 +43,7 @@ from sqlite_to_weaviate.writer.drift_follower import CHECK_INTERVAL as DRIFT_CHE
 from sqlite_to_weaviate.writer.drift_follower import DriftFollower
 from sqlite_to_weaviate.writer.job import write_horizon
 from sqlite_to_weaviate.writer.job_secret import relay_job_secret
+from sqlite_to_weaviate.writer.partitions import Job
 from sqlite_to_weaviate.writer.relay_lock import RelayLock
 from sqlite_to_weaviate.writer.rows_to_objects import build_payloads
 from sqlite_to_weaviate.writer.scheduler import Change, Decision, Owed, Scheduler
@@ -53,9 +54,13 @@ from sqlite_to_weaviate.writer.version_watch import VersionWatch
 from sqlite_to_weaviate.writer.wake import DatabaseWatcher
 
 READ_CHUNK = 5000
+# History read per pass: each row costs its identity (a sha1) in this thread, and a live
+# change committed meanwhile waits for the pass to end; a few jobs' worth keeps up.
+BULK_READ_CHUNK = 1000
 CHECKPOINT_INTERVAL = 0.5
 STATUS_INTERVAL = 1.0
 ACK_WAIT_S = 0.05  # with jobs in flight, the longest the relay blocks waiting for an ack
+QUIET_AFTER_S = 1.0  # the file watcher rests once the relay has not slept on it for this long
 # Failures the relay outlives by backing off: Redis down, the database busy beyond the busy
 # timeout, the file system hiccuping. Anything else is a bug and stops the relay loudly.
 TRANSIENT_ERRORS = (redis.RedisError, sqlite3.OperationalError, OSError)
@@ -105,6 +110,8 @@ class Relay:
         self._error_streak = StreakRecorder()
         self._lock = RelayLock(settings.sqlite_path)
         self._wake = threading.Event()
+        self._watcher: DatabaseWatcher | None = None  # set while run() watches the database
+        self._slept_on_watcher = time.monotonic()
         self._stop = threading.Event()
         self._extra: dict[str, int] = {}
 
@@ -146,7 +153,7 @@ class Relay:
     def run(self, *, watch: bool = True) -> None:
         """Run until :meth:`stop`; survives Redis/Weaviate outages with exponential backoff."""
         self._lock.acquire()
-        watcher = DatabaseWatcher(self.settings.sqlite_path, self._wake).start() if watch else None
+        watcher = self._watcher = DatabaseWatcher(self.settings.sqlite_path, self._wake).start() if watch else None
         backoff = 0.0
         self.log.info("relay started", database=str(self.settings.sqlite_path), checkpoints=self.checkpoints,
                       partitions=self.settings.partitions, namespace=self.settings.namespace)
@@ -162,6 +169,7 @@ class Relay:
                     self._stop.wait(backoff)
         finally:
             if watcher is not None:
+                self._watcher = None
                 watcher.stop()
             try:
                 self._persist(force=True)
@@ -193,18 +201,32 @@ class Relay:
                 self._lock.release()
 
     def _idle_wait(self, busy: bool) -> None:
+        """Sleep until there may be work: on the acks while jobs are in flight (at most
+        ``ACK_WAIT_S``), else on the file watcher's event (at most the poll interval)."""
         if busy:
+            self._rest_watcher()
             return
         held = self.scheduler.live_hold(time.monotonic())  # live keys gathering for their job
         if self.scheduler.in_flight():
+            self._rest_watcher()
             for ack in self.transport.wait_ack(max(0.01, min(ACK_WAIT_S, held if held is not None else ACK_WAIT_S))):
                 self._on_ack(ack)
             return
+        if self._watcher is not None and self._watcher.listen():
+            return  # it rested: a commit since then raised no event, so look once more first
         wait = self.settings.poll_interval if not self.scheduler.owed else min(self.settings.poll_interval, 0.2)
         if held is not None:
             wait = min(wait, held)
+        self._slept_on_watcher = time.monotonic()
         self._wake.wait(wait)
         self._wake.clear()
+
+    def _rest_watcher(self) -> None:
+        """Stop the file watcher while the relay does not sleep on it: busy, or waiting on acks
+        (a backfill keeps it so, and its own writes to the -wal were a flood of events)."""
+        if (self._watcher is not None and self._watcher.listening
+                and time.monotonic() - self._slept_on_watcher > QUIET_AFTER_S):
+            self._watcher.quiet()
 
     # ----------------------------------------------------------------- one pass
     def step(self) -> bool:
@@ -342,7 +364,7 @@ class Relay:
         room = self.scheduler.read_room(lane)
         if room <= 0:
             return 0
-        limit = min(READ_CHUNK, room)
+        limit = min(READ_CHUNK if lane == LIVE else BULK_READ_CHUNK, room)
         rows = lanes.read(self.conn, lane, self.scheduler.read_cursor(lane), limit)
         changes: list[Change] = []
         for row in rows:
@@ -365,8 +387,25 @@ class Relay:
         return len(rows)
 
     def _dispatch(self, now: float) -> int:
+        """Send this pass's jobs: live ones first, in a MULTI of their own.
+
+        Building a history job reads and converts its rows in this one thread; a live job
+        that waited in the same MULTI would carry that time in its lag. The tombstones of
+        retired jobs go out with the first MULTI, ahead of every job of the pass (a slot's
+        new holder, live or history, sets its own token after them).
+        """
         jobs = self.scheduler.take_jobs(now)
-        retired: list[tuple[int, str]] = []
+        live = [job for job in jobs if job.lane == LIVE]
+        history = [job for job in jobs if job.lane != LIVE]
+        retired = self.scheduler.take_retired(jobs)
+        sent = self._send(live, retired, unsent=jobs)
+        if history:
+            sent += self._send(history, [], unsent=history)
+        return sent
+
+    def _send(self, jobs: list[Job], retired: list[tuple[int, str]], *, unsent: list[Job]) -> int:
+        """Build and send ``jobs`` (with the tombstones of ``retired``) in one MULTI. If
+        anything fails, ``retired`` and every job of ``unsent`` go back, owed a re-send."""
         outgoing: list[Outgoing] = []
         try:
             built = build_payloads(self.conn, self.mapping, jobs) if jobs else {}
@@ -379,15 +418,14 @@ class Relay:
                 outgoing.append(Outgoing(job, payload.payload.dumps(), len(payload.payload.upserts),
                                          len(payload.payload.deletes)))
             # fences of jobs that ended unanswered go out even when no new job does
-            retired = self.scheduler.take_retired(out.job for out in outgoing)
             self.transport.send(outgoing, retire=retired)
         except BaseException:
             # Keys taken but not sent go back, owed a re-send (Redis may have taken the MULTI).
             self.scheduler.give_back_retired(retired)
-            if not jobs:
+            if not unsent:
                 raise
             try:
-                self._commit(self.scheduler.send_failed([j for j in jobs if j.entries], time.time()))
+                self._commit(self.scheduler.send_failed([j for j in unsent if j.entries], time.time()))
             except Exception as exc:  # noqa: BLE001 - SQLite failing too: the next relay re-reads the lanes
                 self.log.error("could not hand back keys of a failed dispatch", error=str(exc))
             raise

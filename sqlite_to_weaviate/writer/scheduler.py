@@ -108,7 +108,7 @@ class Scheduler:
         dead_letters: Iterable[str] = (),
         live_window: int | None = None,
         bulk_window: int | None = None,
-        bulk_per_pass: int = 4,
+        bulk_per_pass: int = 1,
         live_linger: float = 0.1,
         new_batch_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
     ) -> None:
@@ -123,6 +123,7 @@ class Scheduler:
         self.bulk_window = bulk_window if bulk_window is not None else max(2 * batch_size, 2 * partitions * batch_size)
         # bulk jobs built per pass: building a job reads and converts its rows in the relay's one
         # thread, so a pass never spends long on history while a live change waits for the next
+        # (one job per pass keeps two workers fed many times over: a pass takes milliseconds)
         self.bulk_per_pass = bulk_per_pass
         # at most one partly filled live job per this many seconds, so a stream of app writes
         # goes out in a few jobs per second, not one job per write

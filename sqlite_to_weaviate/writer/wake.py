@@ -5,6 +5,12 @@ connections, so the whole directory is watched and events for the database's fil
 an event. Events coalesce and may arrive early, so the relay always drains until empty
 and never relies on an event for correctness: the poll interval bounds the latency when
 an event is missed.
+
+Every write to the -wal is an event that watchdog's threads handle in Python: during a
+backfill (whose own writes go to the same file) that was about a sixth of the relay
+process's CPU, spent on wake-ups nobody waited for. So the relay quiets the watcher
+(:meth:`DatabaseWatcher.quiet`) while it has not slept on the event for a while, and
+listens again before it does, looking once more before it sleeps.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
 
 
 class _Handler(FileSystemEventHandler):
@@ -28,16 +35,37 @@ class _Handler(FileSystemEventHandler):
 
 
 class DatabaseWatcher:
-    """Sets ``event`` whenever the database file or its -wal/-journal changes."""
+    """Sets ``event`` whenever the database file or its -wal/-journal changes (while listening)."""
 
     def __init__(self, database: Path, event: threading.Event) -> None:
         self._observer = Observer()
         self._observer.daemon = True
-        self._observer.schedule(_Handler(database.resolve(), event), str(database.resolve().parent), recursive=False)
+        self._handler = _Handler(database.resolve(), event)
+        self._directory = str(database.resolve().parent)
+        self._watch: ObservedWatch | None = None
 
     def start(self) -> "DatabaseWatcher":
         self._observer.start()
+        self.listen()
         return self
+
+    @property
+    def listening(self) -> bool:
+        return self._watch is not None
+
+    def listen(self) -> bool:
+        """Watch the directory; True if it was quiet until now (changes since were not seen:
+        the caller looks once more before it waits for an event)."""
+        if self._watch is not None:
+            return False
+        self._watch = self._observer.schedule(self._handler, self._directory, recursive=False)
+        return True
+
+    def quiet(self) -> None:
+        """Stop watching (the inotify watch is removed, so the kernel queues nothing)."""
+        if self._watch is not None:
+            self._observer.unschedule(self._watch)
+            self._watch = None
 
     def stop(self) -> None:
         self._observer.stop()

@@ -1,0 +1,65 @@
+"""The relay's file watcher on a real directory (inotify): it wakes on commits, and rests.
+
+The relay quiets the watcher while it does not sleep on it (busy, or waiting on acks) and
+listens again before it does; ``listen`` must say it was quiet, so the relay looks once
+more for a commit that raised no event.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from sqlite_to_weaviate.writer.wake import DatabaseWatcher
+
+
+def _commit(path: Path, value: int) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER)")
+        conn.execute("INSERT INTO t VALUES (?)", (value,))
+    finally:
+        conn.close()
+
+
+def test_the_watcher_wakes_on_a_commit_rests_when_quiet_and_says_so_when_it_listens_again(tmp_path: Path) -> None:
+    database = tmp_path / "app.db"
+    _commit(database, 0)
+    event = threading.Event()
+    watcher = DatabaseWatcher(database, event).start()
+    try:
+        assert watcher.listening
+        assert watcher.listen() is False  # already listening: nothing was missed
+        event.clear()
+        _commit(database, 1)
+        assert event.wait(5.0), "a commit while listening sets the event"
+
+        watcher.quiet()
+        assert not watcher.listening
+        watcher.quiet()  # twice is harmless
+        event.clear()
+        _commit(database, 2)
+        assert not event.wait(0.5), "a quiet watcher raises nothing"
+
+        assert watcher.listen() is True  # it was quiet: the caller must look once more
+        assert watcher.listening
+        event.clear()
+        _commit(database, 3)
+        assert event.wait(5.0), "listening again, a commit sets the event"
+    finally:
+        watcher.stop()
+
+
+def test_a_file_beside_the_database_does_not_wake_the_relay(tmp_path: Path) -> None:
+    database = tmp_path / "app.db"
+    _commit(database, 0)
+    event = threading.Event()
+    watcher = DatabaseWatcher(database, event).start()
+    try:
+        event.clear()
+        (tmp_path / "other.txt").write_text("not the database")
+        assert not event.wait(0.5)
+    finally:
+        watcher.stop()
