@@ -218,7 +218,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rates", default="100,200")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--live-workers", type=int, default=1, help="live-only workers besides (run's default: 1)")
+    parser.add_argument("--live-workers", type=int, default=2, help="live-only workers besides (run's default: 2)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--request-objects", type=int, default=Settings.model_fields["request_objects"].default,

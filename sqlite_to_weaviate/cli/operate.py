@@ -77,7 +77,7 @@ def migrate_cmd(settings: Settings, dry_run: bool, backup: bool, backup_path: st
 # ---------------------------------------------------------------------------- run
 @command(main, "run")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes.")
-@click.option("--live-workers", type=click.IntRange(min=0), default=1, show_default=True,
+@click.option("--live-workers", type=click.IntRange(min=0), default=2, show_default=True,
               help="More worker processes that take only live jobs, so app changes never wait behind history.")
 @click.option("--no-backfill", is_flag=True, help="Only replay live changes.")
 @click.option("--no-init", is_flag=True, help="Do not (re)install capture / create collections at start.")

@@ -54,7 +54,9 @@ class VerifyCounters:
 @dataclass(frozen=True)
 class SidecarOptions:
     workers: int = 2
-    live_workers: int = 1                 # more workers that take only live jobs (worker_pool)
+    # more workers that take only live jobs (worker_pool); two, because during a large backfill
+    # a live job waits ~0.3 s in Weaviate, and about ten go out per second
+    live_workers: int = 2
     init: bool = True
     backfill: bool = True
     backfill_options: BackfillOptions | None = None

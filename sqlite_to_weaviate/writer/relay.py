@@ -213,13 +213,14 @@ class Relay:
                 self._on_ack(ack)
             return
         if self._watcher is not None and self._watcher.listen():
+            self._slept_on_watcher = time.monotonic()  # not quieted again by the pass this costs
             return  # it rested: a commit since then raised no event, so look once more first
         wait = self.settings.poll_interval if not self.scheduler.owed else min(self.settings.poll_interval, 0.2)
         if held is not None:
             wait = min(wait, held)
-        self._slept_on_watcher = time.monotonic()
         self._wake.wait(wait)
         self._wake.clear()
+        self._slept_on_watcher = time.monotonic()  # rest only after QUIET_AFTER_S awake
 
     def _rest_watcher(self) -> None:
         """Stop the file watcher while the relay does not sleep on it: busy, or waiting on acks
@@ -398,9 +399,11 @@ class Relay:
         live = [job for job in jobs if job.lane == LIVE]
         history = [job for job in jobs if job.lane != LIVE]
         retired = self.scheduler.take_retired(jobs)
-        sent = self._send(live, retired, unsent=jobs)
+        sent = 0
+        if live or not history:  # tombstones go alone when no job goes out
+            sent, retired = self._send(live, retired, unsent=jobs), []
         if history:
-            sent += self._send(history, [], unsent=history)
+            sent += self._send(history, retired, unsent=history)
         return sent
 
     def _send(self, jobs: list[Job], retired: list[tuple[int, str]], *, unsent: list[Job]) -> int:

@@ -1,8 +1,9 @@
 """Where a row becomes an object: the current rows of a pass's jobs, read and converted.
 
 The outbox lanes hold keys only; what reaches Weaviate is whatever each row is *now*, read
-here in one short read transaction for all jobs of a relay pass (a consistent snapshot,
-and no long read that would starve WAL checkpoints). A missing row means the key was
+here in one short read transaction for all jobs of one send (the relay's live jobs, then
+its history job, each send a consistent snapshot; no long read that would starve WAL
+checkpoints; each object comes from one row, so nothing depends on two sends agreeing). A missing row means the key was
 deleted. A row the mapping cannot convert (an integer beyond ±2^53, TEXT that is not
 UTF-8, ...) is *refused*: it becomes a dead letter with the reason and the rest of the job
 goes on. A table with collection versions (embedder vectors, ``mapping.versions``) gets

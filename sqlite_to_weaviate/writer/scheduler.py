@@ -11,9 +11,9 @@ lane advances only over its contiguous acknowledged prefix (``writer.ledger``).
 
 A job's partition (bulk) or slot (live) is the fence its worker checks before every
 request. A job that ends without its worker's answer (lost, or a send whose outcome is
-unknown) is *retired*: the next send to Redis sets its fence to a tombstone, in the same
-MULTI as and ahead of any new job (``take_retired``), so it writes nothing more even if
-the job that re-sends its keys holds another slot.
+unknown) is *retired*: the relay's next pass sets its fence to a tombstone in its first
+MULTI, ahead of every new job of the pass (``take_retired``), so it writes nothing more
+even if the job that re-sends its keys holds another slot.
 
 Two lanes keep live changes fresh while history streams (invariant 11, live first):
 
@@ -346,8 +346,9 @@ class Scheduler:
         return self.live_slots[number] if lane == LIVE else self.partitions[number].bulk_job
 
     def take_retired(self, sending: Iterable[Job] = ()) -> list[tuple[int, str]]:
-        """Fences (number, lane) of jobs that ended without an answer, for the send of
-        ``sending`` to set to a tombstone ahead of its jobs; hand them back if that send fails.
+        """Fences (number, lane) of jobs that ended without an answer, for the relay's pass
+        sending ``sending`` to set to a tombstone in its first MULTI, ahead of all of those
+        jobs; hand them back if that MULTI fails.
 
         A fence now held by a job in flight that is not in this send is left alone: that job
         reached Redis with its own token (which fenced the retired one off already), or it

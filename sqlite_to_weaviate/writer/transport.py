@@ -113,7 +113,8 @@ class Transport:
         return f"{self.namespace}-p{job.partition}-{job.token}"
 
     def send(self, outgoing: list[Outgoing], *, retire: Iterable[tuple[int, str]] = ()) -> None:
-        """Every job of one pass in one MULTI: payload, fence, then the signed ticket; first the
+        """The jobs of one send in one MULTI (the relay sends a pass's live jobs, then its
+        history job): payload, fence, then the signed ticket; first the
         tombstones of ``retire``, fences (number, lane) of jobs that ended without an answer
         (the slot's next job, if it is in this MULTI, sets its own token after them)."""
         retire = list(retire)

@@ -16,11 +16,17 @@ listens again before it does, looking once more before it sleeps.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
+
+from sqlite_to_weaviate.logs import get_logger
+
+
+RETRY_S = 10.0  # while watching fails, how often to try again (each try may cost an inotify instance)
 
 
 class _Handler(FileSystemEventHandler):
@@ -43,10 +49,17 @@ class DatabaseWatcher:
         self._handler = _Handler(database.resolve(), event)
         self._directory = str(database.resolve().parent)
         self._watch: ObservedWatch | None = None
+        self._failing = False
+        self._retry_at = 0.0
 
     def start(self) -> "DatabaseWatcher":
+        """Start watching; an error (no inotify instance left) is raised here, at start-up."""
         self._observer.start()
-        self.listen()
+        try:
+            self._watch = self._observer.schedule(self._handler, self._directory, recursive=False)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     @property
@@ -58,7 +71,19 @@ class DatabaseWatcher:
         the caller looks once more before it waits for an event)."""
         if self._watch is not None:
             return False
-        self._watch = self._observer.schedule(self._handler, self._directory, recursive=False)
+        if self._failing and time.monotonic() < self._retry_at:
+            return False
+        try:
+            self._watch = self._observer.schedule(self._handler, self._directory, recursive=False)
+        except OSError as exc:  # e.g. the user's inotify instances used up meanwhile
+            if not self._failing:
+                get_logger("s2w.relay").warning("file watcher unavailable: the relay polls until it is back",
+                                                error=str(exc))
+            self._failing, self._retry_at = True, time.monotonic() + RETRY_S
+            return False  # sleep on the poll interval, which bounds the latency anyway
+        if self._failing:
+            get_logger("s2w.relay").info("file watcher back")
+        self._failing = False
         return True
 
     def quiet(self) -> None:

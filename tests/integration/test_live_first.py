@@ -7,6 +7,8 @@ import signal
 import sqlite3
 import time
 
+import pytest
+import redis
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -14,7 +16,7 @@ from sqlite_to_weaviate.backfill import BackfillOptions, backfill
 from sqlite_to_weaviate.cli import main
 from sqlite_to_weaviate.operate.metrics import MetricsSample, SidecarCollector
 from sqlite_to_weaviate.store import progress
-from sqlite_to_weaviate.store.lanes import BULK, high_water
+from sqlite_to_weaviate.store.lanes import BULK, LIVE, high_water
 from sqlite_to_weaviate.writer.status import collect_status
 from tests.support.pipeline import assert_stores_equal, wait_for
 
@@ -95,3 +97,51 @@ def test_live_changes_overtake_a_history_backlog(tmp_path, make_settings, pipeli
     pipeline.wait_caught_up(180)
     assert progress.read_progress(conn).bulk.checkpoint >= HISTORY_ROWS
     assert assert_stores_equal(weaviate_client, db, mapping) == HISTORY_ROWS  # one deleted, one inserted
+
+
+def test_a_pass_sends_its_live_job_before_building_history_and_a_failed_history_send_hands_back_only_history(
+        tmp_path, make_settings, pipeline_factory, weaviate_client, redis_url):
+    """A pass's live jobs go out in a MULTI of their own before its history job is built
+    (building reads and converts rows; a live change should not wait for that). When Redis
+    fails between the two MULTIs, the live job stays in flight with its fence set, and only
+    the history job's keys go back, owed a re-send; then everything drains to equal stores."""
+    from sqlite_to_weaviate.writer.relay import Relay
+
+    db = tmp_path / "app.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER)")
+    conn.executemany("INSERT INTO items VALUES (?, ?, ?)", [(i, f"history {i}", i) for i in range(300)])
+    settings = make_settings(db, partitions=2, batch_size=50)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    assert backfill(settings, BackfillOptions(page_size=100)).done  # the history waits in the bulk lane
+    conn.execute("INSERT INTO items VALUES (1000, 'live insert', -1)")
+    relay = Relay(settings)  # no worker yet: the jobs wait in the queue
+    client = redis.Redis.from_url(redis_url)
+    real_send = relay.transport.send
+    sends: list[list[str]] = []
+
+    def send_then_lose_redis(outgoing, *, retire=()):
+        sends.append([out.job.lane for out in outgoing])
+        if any(out.job.lane == BULK for out in outgoing):
+            raise redis.ConnectionError("Redis went away between the live and the history MULTI (injected)")
+        return real_send(outgoing, retire=retire)
+
+    try:
+        relay.transport.send = send_then_lose_redis
+        with pytest.raises(redis.ConnectionError):
+            relay.step()
+        assert sends == [[LIVE], [BULK]]  # the live job went first, alone
+        live, = relay.scheduler.in_flight()
+        assert live.lane == LIVE and [e.key for e in live.entries] == [(1000,)]
+        assert client.get(relay.keys.fence(live.partition, LIVE)) == live.token.encode()
+        assert len(relay.scheduler.owed) == settings.batch_size  # the history job's keys, owed
+        relay.transport.send = real_send
+        pipeline.start_workers(1)
+        assert relay.drain(120)
+        mapping = settings.load_mapping(conn)
+        assert assert_stores_equal(weaviate_client, db, mapping) == 301
+    finally:
+        relay.close()
+        client.close()

@@ -129,7 +129,7 @@ def test_run_sigterm_loses_nothing_and_serves_metrics(tmp_path, make_settings, w
         text = body.decode()
         for name in METRIC_NAMES:
             assert f"\n{name}" in "\n" + text, f"{name} missing from /metrics"
-        assert "s2w_workers 3.0" in text  # --workers 2 and one live-only (--live-workers 1)
+        assert "s2w_workers 4.0" in text  # --workers 2 and two live-only (--live-workers 2)
         status, body = get(f"http://127.0.0.1:{port}/healthz")
         assert status in (200, 503) and "healthy" in json.loads(body)
         children = psutil.Process(first.pid).children(recursive=True)

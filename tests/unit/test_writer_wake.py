@@ -63,3 +63,33 @@ def test_a_file_beside_the_database_does_not_wake_the_relay(tmp_path: Path) -> N
         assert not event.wait(0.5)
     finally:
         watcher.stop()
+
+
+def test_a_watcher_that_cannot_listen_again_leaves_the_relay_polling_then_recovers(tmp_path: Path,
+                                                                                 monkeypatch) -> None:
+    """inotify instances can run out while the watcher rests: listen() then says False (the
+    relay sleeps on its poll interval instead of spinning) until watching works again."""
+    database = tmp_path / "app.db"
+    _commit(database, 0)
+    event = threading.Event()
+    watcher = DatabaseWatcher(database, event).start()
+    try:
+        watcher.quiet()
+        real_schedule = watcher._observer.schedule
+
+        def no_instances_left(*args, **kwargs):
+            raise OSError(24, "inotify instance limit reached")
+
+        monkeypatch.setattr(watcher._observer, "schedule", no_instances_left)
+        assert watcher.listen() is False
+        assert watcher.listen() is False  # still failing: still polling, no spin
+        assert not watcher.listening
+        monkeypatch.setattr(watcher._observer, "schedule", real_schedule)
+        assert watcher.listen() is False  # the next try waits RETRY_S (each may cost an inotify instance)
+        watcher._retry_at = 0.0
+        assert watcher.listen() is True  # back: the relay looks once more, then sleeps on events
+        event.clear()
+        _commit(database, 1)
+        assert event.wait(5.0)
+    finally:
+        watcher.stop()
