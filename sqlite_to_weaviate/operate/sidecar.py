@@ -55,7 +55,7 @@ class VerifyCounters:
 class SidecarOptions:
     workers: int = 2
     # more workers that take only live jobs (worker_pool); two, because during a large backfill
-    # a live job waits ~0.3 s in Weaviate, and about ten go out per second
+    # a live job's request can wait tenths of a second in Weaviate, and ~10 go out per second
     live_workers: int = 2
     init: bool = True
     backfill: bool = True
