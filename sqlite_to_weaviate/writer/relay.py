@@ -153,7 +153,7 @@ class Relay:
     def run(self, *, watch: bool = True) -> None:
         """Run until :meth:`stop`; survives Redis/Weaviate outages with exponential backoff."""
         self._lock.acquire()
-        watcher = self._watcher = DatabaseWatcher(self.settings.sqlite_path, self._wake).start() if watch else None
+        self._watcher = DatabaseWatcher(self.settings.sqlite_path, self._wake).start() if watch else None
         backoff = 0.0
         self.log.info("relay started", database=str(self.settings.sqlite_path), checkpoints=self.checkpoints,
                       partitions=self.settings.partitions, namespace=self.settings.namespace)
@@ -168,9 +168,9 @@ class Relay:
                     self._note_error(f"{type(exc).__name__}: {exc}", backoff)
                     self._stop.wait(backoff)
         finally:
-            if watcher is not None:
+            if self._watcher is not None:
+                self._watcher.stop()
                 self._watcher = None
-                watcher.stop()
             try:
                 self._persist(force=True)
             except Exception as exc:  # noqa: BLE001 - best effort on the way out; durable state is consistent

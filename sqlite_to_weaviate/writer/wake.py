@@ -49,8 +49,7 @@ class DatabaseWatcher:
         self._handler = _Handler(database.resolve(), event)
         self._directory = str(database.resolve().parent)
         self._watch: ObservedWatch | None = None
-        self._failing = False
-        self._retry_at = 0.0
+        self._retry_at = 0.0  # while watching fails: when to try again (0: not failing)
 
     def start(self) -> "DatabaseWatcher":
         """Start watching; an error (no inotify instance left) is raised here, at start-up."""
@@ -71,19 +70,17 @@ class DatabaseWatcher:
         the caller looks once more before it waits for an event)."""
         if self._watch is not None:
             return False
-        if self._failing and time.monotonic() < self._retry_at:
+        if time.monotonic() < self._retry_at:
             return False
         try:
             self._watch = self._observer.schedule(self._handler, self._directory, recursive=False)
         except OSError as exc:  # e.g. the user's inotify instances used up meanwhile
-            if not self._failing:
+            if not self._retry_at:
                 get_logger("s2w.relay").warning("file watcher unavailable: the relay polls until it is back",
                                                 error=str(exc))
-            self._failing, self._retry_at = True, time.monotonic() + RETRY_S
+            self._retry_at = time.monotonic() + RETRY_S
             return False  # sleep on the poll interval, which bounds the latency anyway
-        if self._failing:
-            get_logger("s2w.relay").info("file watcher back")
-        self._failing = False
+        self._retry_at = 0.0
         return True
 
     def quiet(self) -> None:
