@@ -59,7 +59,7 @@ def replace_unindexed(client: Any, conn: sqlite3.Connection, table: TableMapping
 def _handles(client: Any, table: TableMapping) -> list[Any]:
     from .target import _handle, tenants
 
-    return [_handle(client, table, tenant) for tenant in tenants(client, table)]
+    return [_handle(client, table, tenant, writing=True) for tenant in tenants(client, table)]
 
 
 def delete_extras(client: Any, table: TableMapping, uuids: Sequence[bytes]) -> int:

@@ -9,10 +9,22 @@ iterator at ALL returned 500 objects where 550 were right). A REST ``GET
 /v1/objects/{class}/{id}?consistency_level=ALL`` does ask every replica, returns the
 newest version (404 when the newest is a delete) and repairs the stale ones.
 
+**A query above ONE damages data on v1.35.** Its read-repair writes the objects *as the
+query returned them* to every replica with an older version: a listing that asked only
+for the content hash, or a filter that asked for no property at all, overwrites the
+lagging replica's object with that projection (no other property, no vector) under the
+newest timestamp. Async replication compares timestamps only, so nothing repairs it
+(Weaviate fixed this in v1.37.14 and v1.38.7, "never repair from a search result"). Seen
+here: a verify --repair through one node, while the repair's QUORUM write had not yet
+reached the third replica, left that replica's copy empty; the next verify through it
+re-sent the row, and the same race emptied another replica, round after round
+(``tests/integration/test_cluster_faults.py``). A REST read by id is safe: the server
+fetches the full object from the replica that holds the newest version before repairing.
+
 So the verifier, through whichever node it is given:
 
-1. lists the collection at the verify level (``verify_consistency``, default ALL): every
-   listed object is read-repaired by the server on the way;
+1. runs every query (the listing, the index check, sample and search reads) at **ONE**,
+   which never read-repairs;
 2. settles each candidate difference (an object missing, extra or stale in that listing)
    with REST reads **by id at the verify level**, never with the listing node's own
    copy; a replicated collection is always re-checked this way, even when the pipeline
@@ -23,10 +35,10 @@ its row: at ALL that is every replica's newest version, which is what "SQLite an
 Weaviate are equal at ALL" means, and it is the same answer through every node. It also
 counts when the node asked keeps another copy *after* that read: a read at ALL repairs a
 replica with an older version, so a copy that still differs has the same timestamp as the
-others and nothing in Weaviate will repair it (seen once after SIGKILLs: an object listed
-with no properties at all through one node for minutes, while reads at ALL were right).
-Such a copy is reported as stale through that node, and ``--repair`` re-sends the row,
-which overwrites every replica. What a listing through one node cannot see is a replica
+others and nothing in Weaviate will repair it (an object emptied by a query's
+read-repair, above, by this tool before it queried at ONE or by any other client that
+queries at QUORUM or ALL). Such a copy is reported as stale through that node, and
+``--repair`` re-sends the row, which overwrites every replica. What a listing through one node cannot see is a replica
 that only *another* node's listing would read (a delete missed there, say): an ALL read of
 that object already answers "deleted", and async replication with time-based delete
 resolution removes the copy within a minute or so; a copy damaged in place is seen only
@@ -50,7 +62,7 @@ READ_THREADS = 8
 
 
 class _LeveledCollections:
-    """``client.collections`` whose handles read and write at one consistency level."""
+    """``client.collections`` whose handles carry one consistency level (reads *and* writes)."""
 
     def __init__(self, collections: Any, level: str) -> None:
         self._collections = collections
@@ -68,8 +80,8 @@ class _LeveledCollections:
 
 
 class LeveledClient:
-    """A Weaviate client for the verifier: every collection read at ``level``, and
-    by-id reads over REST for replicated collections (see the module docstring)."""
+    """A Weaviate client for the verifier: queries at ONE, deletes and REST reads by id
+    at ``level`` (see the module docstring for why queries never carry the level)."""
 
     def __init__(self, client: Any, level: str, endpoint: WeaviateEndpoint) -> None:
         self._client = client
@@ -80,6 +92,12 @@ class LeveledClient:
 
     @property
     def collections(self) -> _LeveledCollections:
+        """Handles for queries (listings, filters, sample and search reads): always at ONE."""
+        return _LeveledCollections(self._client.collections, "ONE")
+
+    @property
+    def writing_collections(self) -> _LeveledCollections:
+        """Handles for the verifier's deletes (extras, unindexed objects): at ``level``."""
         return _LeveledCollections(self._client.collections, self.level)
 
     def __getattr__(self, name: str) -> Any:

@@ -8,9 +8,10 @@ thread, concurrently with the SQLite side) and sorts it there, so the merge-join
 relies on the server's cursor order; it still checks strict order and fails loudly on a
 duplicate uuid.
 
-On a replicated collection the listing reads one replica per shard; differences are then
-settled by REST reads by id at the verify consistency level (:func:`fetch_hashes_by_id`,
-:mod:`.replicas` explains why).
+On a replicated collection every query here runs at ONE and reads one replica per shard;
+differences are then settled by REST reads by id at the verify consistency level
+(:func:`fetch_hashes_by_id`). Only deletes carry the verify level; :mod:`.replicas`
+explains why a query must not (its read-repair writes the query's projection).
 """
 
 from __future__ import annotations
@@ -94,8 +95,13 @@ def tenants(client: Any, table: TableMapping) -> list[str | None]:
     return sorted(client.collections.use(table.collection).tenants.get())
 
 
-def _handle(client: Any, table: TableMapping, tenant: str | None) -> Any:
-    collection = client.collections.use(table.collection)
+def _handle(client: Any, table: TableMapping, tenant: str | None, *, writing: bool = False) -> Any:
+    """A collection (or tenant) handle for queries, or with ``writing`` for deletes
+    (at the verify level when ``client`` is the verifier's :class:`.replicas.LeveledClient`)."""
+    collections = client.collections
+    if writing:
+        collections = getattr(client, "writing_collections", collections)
+    collection = collections.use(table.collection)
     return collection.with_tenant(tenant) if tenant is not None else collection
 
 
@@ -293,7 +299,7 @@ def delete_objects(client: Any, table: TableMapping, uuids: list[uuid_mod.UUID])
 
     deleted = 0
     for tenant in tenants(client, table):
-        deleted += delete_reliably(_handle(client, table, tenant), [str(u) for u in uuids])
+        deleted += delete_reliably(_handle(client, table, tenant, writing=True), [str(u) for u in uuids])
     return deleted
 
 

@@ -14,12 +14,15 @@ import random
 import sqlite3
 import threading
 import time
+import uuid as uuid_mod
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sqlite_to_weaviate.verify import verify
+from sqlite_to_weaviate.verify import target, verify
+from sqlite_to_weaviate.verify.object_pages import ObjectPages
+from sqlite_to_weaviate.verify.replicas import LeveledClient
 from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
 from sqlite_to_weaviate.store import dead_letters
 from sqlite_to_weaviate.writer.status import collect_status
@@ -47,17 +50,28 @@ def workers_on(pipeline: Pipeline, node_url: str, count: int, log_dir: Path) -> 
     return other
 
 
-def self_check_through_every_node(settings, cluster) -> int:
+def self_check_through_every_node(settings, cluster, seen: list[Any] | None = None) -> int:
     """One round of what the sidecar's periodic self-check does (``run --verify-every``),
     through each node in turn: verify with --repair while the pipeline runs. Returns how
-    many keys were repaired."""
+    many keys were repaired; ``seen`` collects what each node's verify found, for a failure
+    message."""
     repaired = 0
     for node in cluster.nodes:
         report = verify(settings.replace(weaviate_url=node.url), repair=True, recheck_timeout=120)
         assert report.error is None, report.error
         assert report.exit_code() in (0, 2) and report.repair_failures == 0, (node.node_name, report.to_json())
         repaired += sum(t.repaired for t in report.tables.values())
+        if seen is not None and report.differences:
+            seen.append({"through": node.node_name, "found": differences_of(report),
+                         "copies": replica_copies(cluster, report)})
     return repaired
+
+
+def differences_of(report) -> dict[str, Any]:
+    """Per table and kind, the first few differing entries (uuid, key, detail)."""
+    return {name: {kind: [(e.uuid, e.key, e.detail) for e in getattr(t, kind).items[:4]]
+                   for kind in ("missing", "extra", "stale", "unindexed") if getattr(t, kind).total}
+            for name, t in report.tables.items()}
 
 
 def settle_with_self_checks(settings, cluster, db: Path, mapping, timeout: float = CONVERGE_TIMEOUT) -> list[int]:
@@ -74,18 +88,22 @@ def settle_with_self_checks(settings, cluster, db: Path, mapping, timeout: float
     """
     deadline = time.monotonic() + timeout
     rounds: list[int] = []
+    strict_failure = ""
     while True:
-        rounds.append(self_check_through_every_node(settings, cluster))
+        seen: list[Any] = []
+        rounds.append(self_check_through_every_node(settings, cluster, seen))
         if rounds[-1] == 0:
             try:
                 verify_through_every_node(settings, cluster)
                 assert_every_node_serves_the_database(cluster, db, mapping, timeout=0)
                 return rounds
-            except AssertionError:
+            except AssertionError as exc:
                 if time.monotonic() > deadline:
                     raise
+                strict_failure = str(exc)[:2000]
         elif time.monotonic() > deadline:
-            raise AssertionError(f"self-checks still repairing after {timeout:.0f}s: {rounds}")
+            raise AssertionError(f"self-checks still repairing after {timeout:.0f}s: {rounds}; the last round: {seen}; "
+                                 f"the last strict check that failed after a clean round: {strict_failure!r}")
         time.sleep(5.0)
 
 
@@ -276,3 +294,79 @@ def test_verifier_result_does_not_depend_on_the_node_it_asks(tmp_path, weaviate_
     assert len({tuple(sorted((n, t.rows, t.missing.total, t.extra.total, t.stale.total)
                              for n, t in r.tables.items())) for r in reports}) == 1
     assert relay.stats["applied_jobs"] > 0
+
+
+def own_copies(node, collection: str, uuids: list[str]) -> dict[str, Any]:
+    """Each object as ``node`` itself holds it (REST ``?node_name=``, with its vector):
+    (update time, properties, vector), or None where that node has no copy."""
+    import httpx
+
+    out: dict[str, Any] = {}
+    with httpx.Client(base_url=f"http://{node.host}:{node.http_port}/v1", timeout=30) as http:
+        for u in uuids:
+            r = http.get(f"/objects/{collection}/{u}", params={"node_name": node.node_name, "include": "vector"})
+            assert r.status_code in (200, 404), (node.node_name, u, r.status_code, r.text[:300])
+            body = r.json() if r.status_code == 200 else None
+            out[u] = None if body is None else (body.get("lastUpdateTimeUnix"), body.get("properties") or {},
+                                                body.get("vector"))
+    return out
+
+
+def test_the_verifiers_queries_never_write_a_projection_into_a_lagging_replica(
+        tmp_path, weaviate_cluster_factory, make_settings, pipeline_factory):
+    # Weaviate 1.35 read-repairs what a filtered query at QUORUM/ALL returned, projection
+    # and all (verify/replicas.py): measured here with the verifier's index check at ALL
+    # through node 0, node 2's older copies became {} (no property, no vector) under the
+    # newest timestamp, for good; with a hash-only filter, copies holding only the hash.
+    # In a verify that happens when a live write has reached two replicas and not yet the
+    # third; this test makes the lag last (node 2 SIGKILLed through a round of writes) and
+    # runs the verifier's own queries through node 0 before anything else reads node 2.
+    # Async replication off so that only the verifier's reads can touch node 2.
+    cluster = weaviate_cluster_factory(3, extra_env={"ASYNC_REPLICATION_DISABLED": "true"})
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = cluster_settings(make_settings, db, cluster)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    pipeline.start_workers(2)
+    pipeline.start_relay_thread()
+    random_writes(conn, random.Random(11), 300)
+    pipeline.wait_caught_up(120)
+    lagging = cluster.nodes[2]
+    lagging.kill()
+    random_writes(conn, random.Random(12), 300)  # updates (and more) node 2 misses
+    pipeline.wait_caught_up(120)
+    lagging.start()
+    pipeline.stop()
+    mapping = settings.load_mapping(conn)
+    collection = mapping.table("items").collection
+    uuids = [str(mapping.table("items").uuid_for_key((key,))) for (key,) in conn.execute("SELECT id FROM items")]
+
+    newest = own_copies(cluster.nodes[0], collection, uuids)
+    before = own_copies(lagging, collection, uuids)
+    behind = [u for u in uuids if before[u] is not None and before[u] != newest[u]]
+    assert behind, "the fault did not happen: node 2 holds no older copy"
+
+    # the verifier's queries through node 0, on exactly the lagging objects: its index check
+    # (a filter asking for no property) and its sample read (a filter asking for everything)
+    client = LeveledClient(connect_weaviate(cluster.nodes[0].url), "ALL", settings.weaviate)
+    try:
+        table = mapping.table("items")
+        pages = ObjectPages(target._handle(client, table, None), page_size=1000, filter_limit=10_000)
+        assert pages.findable([uuid_mod.UUID(u).bytes for u in behind]) == {uuid_mod.UUID(u).bytes for u in behind}
+        assert set(target.fetch_objects(client, table, [uuid_mod.UUID(u) for u in behind])) \
+            == {uuid_mod.UUID(u) for u in behind}
+    finally:
+        client.close()
+    report = verify(settings.replace(weaviate_url=cluster.nodes[0].url), sample=50, recheck_timeout=60)
+    assert report.error is None and report.exit_code() == 0, report.to_json()
+    after = own_copies(lagging, collection, uuids)
+    damaged = {u: (before[u], after[u], newest[u]) for u in uuids if after[u] not in (before[u], newest[u])}
+    assert not damaged, f"{len(damaged)} of node 2's copies changed into neither its own nor the newest: " \
+                        f"{list(damaged.items())[:2]}"
+
+    # and a verify through the lagging node itself repairs it by full reads at ALL
+    report = verify(settings.replace(weaviate_url=lagging.url), recheck_timeout=60)
+    assert report.error is None and report.exit_code() == 0, report.to_json()
+    assert own_copies(lagging, collection, behind) == {u: newest[u] for u in behind}
+    assert_every_node_serves_the_database(cluster, db, mapping, timeout=60)
