@@ -78,13 +78,14 @@ def settle_with_self_checks(settings, cluster, db: Path, mapping, timeout: float
     """Self-check rounds (pipeline running) until a round repairs nothing and then every node
     verifies clean and serves exactly the database; returns the keys repaired per round.
 
-    Why rounds: after SIGKILLs, Weaviate 1.35.2's async replication can leave a replica
-    holding a copy *without any property* under the same timestamp as the good copies
-    (seen: 16 objects on one node, minutes after the pipeline caught up; REST ?node_name=
-    showed the same lastUpdateTimeUnix on all three nodes). Weaviate never repairs that
-    (equal digests); a verify through that node reports it as stale and --repair re-sends
-    the row, which overwrites every replica. Such damage can appear after a clean round,
-    so a round counts only if the strict checks after it pass too.
+    Why rounds: a replica can hold a copy *without any property* under the same timestamp
+    as the good copies (seen: 16 objects on one node, minutes after the pipeline caught
+    up). Weaviate never repairs that (equal digests); a verify through that node reports it
+    as stale and --repair re-sends the row, which overwrites every replica. The verifier's
+    own index check at ALL made such copies (a query's read-repair writes its projection,
+    verify/replicas.py) until it queried at ONE; a round that keeps repairing now means a
+    new cause, and the failure message names what each node found. A round counts only if
+    the strict checks after it pass too.
     """
     deadline = time.monotonic() + timeout
     rounds: list[int] = []
