@@ -40,7 +40,7 @@ Page = list[tuple[bytes, str]]
 
 
 class ObjectPages:
-    """Reads of one collection handle (a tenant's, at the verify consistency level)."""
+    """Reads of one collection handle (a tenant's; the verifier's handles query at ONE)."""
 
     def __init__(self, handle: Any, *, page_size: int, filter_limit: int, fast: bool = True) -> None:
         """``fast=False`` uses the public calls even when the builder is there (tests compare the two)."""

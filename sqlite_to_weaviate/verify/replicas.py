@@ -10,10 +10,10 @@ iterator at ALL returned 500 objects where 550 were right). A REST ``GET
 newest version (404 when the newest is a delete) and repairs the stale ones.
 
 **A query above ONE damages data on v1.35.** Its read-repair writes the objects *as the
-query returned them* to every replica with an older version: a listing that asked only
-for the content hash, or a filter that asked for no property at all, overwrites the
-lagging replica's object with that projection (no other property, no vector) under the
-newest timestamp. Async replication compares timestamps only, so nothing repairs it
+query returned them* to every replica with an older version: measured here, a filter by
+id asking for no property left ``{}`` (no property, no vector) on the lagging replica, one
+asking for the content hash left only the hash, both under the newest timestamp (the
+cursor, reading whole objects, happened to repair correctly). Async replication compares timestamps only, so nothing repairs it
 (Weaviate fixed this in v1.37.14 and v1.38.7, "never repair from a search result"). Seen
 here: a verify --repair through one node, while the repair's QUORUM write had not yet
 reached the third replica, left that replica's copy empty; the next verify through it

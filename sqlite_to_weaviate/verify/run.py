@@ -8,9 +8,10 @@ memory), then settle them in chunks (:mod:`.recheck`), classify what is confirme
 repair it if asked, and compare a random sample field by field. Repairs of all tables
 are re-verified at the end, once the pipeline has applied them.
 
-Weaviate is read at ``settings.verify_consistency`` (default ALL); on a replicated
+Queries (the listing, index checks, sample and search reads) run at ONE; on a replicated
 collection the listing is not a snapshot of every replica, so its candidates are always
-settled by reads by id at that level (:mod:`.replicas`).
+settled by reads by id at ``settings.verify_consistency`` (default ALL), and deletes go
+at that level too (:mod:`.replicas` says why a query must not carry it).
 """
 
 from __future__ import annotations
