@@ -255,10 +255,12 @@ def test_one_node_down_writes_go_on_two_down_wait_as_transient(tmp_path, weaviat
     assert_every_node_serves_the_database(cluster, db, mapping)
 
 
-def test_verifier_result_does_not_depend_on_the_node_it_asks(tmp_path, weaviate_cluster_factory, make_settings,
-                                                           pipeline_factory):
-    # Async replication off (server-wide) so that a node that missed writes stays stale
-    # until something reads through it: the verifier must see through it anyway.
+def with_a_lagging_node(tmp_path, weaviate_cluster_factory, make_settings, pipeline_factory, *,
+                        seeds: tuple[int, int], writes: int) -> tuple[Any, Path, sqlite3.Connection, Any, Any]:
+    """A 3-node cluster with async replication off (server-wide), so that only reads can
+    touch a stale replica: ``writes`` random writes applied everywhere, node 2 SIGKILLed,
+    as many more (inserts, updates, deletes) applied to nodes 0 and 1, node 2 restarted on
+    its data, the pipeline stopped. Returns (cluster, db, conn, settings, relay)."""
     cluster = weaviate_cluster_factory(3, extra_env={"ASYNC_REPLICATION_DISABLED": "true"})
     db = tmp_path / "app.db"
     conn = make_db(db)
@@ -267,14 +269,23 @@ def test_verifier_result_does_not_depend_on_the_node_it_asks(tmp_path, weaviate_
     pipeline.init()
     pipeline.start_workers(2)
     relay = pipeline.start_relay_thread()
-    random_writes(conn, random.Random(7), 400)
+    random_writes(conn, random.Random(seeds[0]), writes)
     pipeline.wait_caught_up(120)
-    stale = cluster.nodes[2]
-    stale.kill()
-    random_writes(conn, random.Random(8), 400)  # inserts, updates, deletes node 2 misses
+    cluster.nodes[2].kill()
+    random_writes(conn, random.Random(seeds[1]), writes)
     pipeline.wait_caught_up(120)
-    stale.start()
+    cluster.nodes[2].start()
     pipeline.stop()
+    return cluster, db, conn, settings, relay
+
+
+def test_verifier_result_does_not_depend_on_the_node_it_asks(tmp_path, weaviate_cluster_factory, make_settings,
+                                                           pipeline_factory):
+    # a node that missed writes stays stale until something reads through it: the verifier
+    # must see through it anyway
+    cluster, db, conn, settings, relay = with_a_lagging_node(
+        tmp_path, weaviate_cluster_factory, make_settings, pipeline_factory, seeds=(7, 8), writes=400)
+    stale = cluster.nodes[2]
     mapping = settings.load_mapping(conn)
 
     # the fault is real: node 2's own listing differs from SQLite
@@ -322,23 +333,9 @@ def test_the_verifiers_queries_never_write_a_projection_into_a_lagging_replica(
     # In a verify that happens when a live write has reached two replicas and not yet the
     # third; this test makes the lag last (node 2 SIGKILLed through a round of writes) and
     # runs the verifier's own queries through node 0 before anything else reads node 2.
-    # Async replication off so that only the verifier's reads can touch node 2.
-    cluster = weaviate_cluster_factory(3, extra_env={"ASYNC_REPLICATION_DISABLED": "true"})
-    db = tmp_path / "app.db"
-    conn = make_db(db)
-    settings = cluster_settings(make_settings, db, cluster)
-    pipeline = pipeline_factory(settings)
-    pipeline.init()
-    pipeline.start_workers(2)
-    pipeline.start_relay_thread()
-    random_writes(conn, random.Random(11), 300)
-    pipeline.wait_caught_up(120)
+    cluster, db, conn, settings, _ = with_a_lagging_node(
+        tmp_path, weaviate_cluster_factory, make_settings, pipeline_factory, seeds=(11, 12), writes=300)
     lagging = cluster.nodes[2]
-    lagging.kill()
-    random_writes(conn, random.Random(12), 300)  # updates (and more) node 2 misses
-    pipeline.wait_caught_up(120)
-    lagging.start()
-    pipeline.stop()
     mapping = settings.load_mapping(conn)
     collection = mapping.table("items").collection
     uuids = [str(mapping.table("items").uuid_for_key((key,))) for (key,) in conn.execute("SELECT id FROM items")]
