@@ -47,7 +47,7 @@ def refusal(job: Job) -> tuple[str, str] | None:
     try:
         job.func_name
     except Exception as exc:  # noqa: BLE001 - undecodable job data (DeserializationError and friends)
-        return "unreadable_job", f"job data cannot be read ({type(exc).__name__})"
+        return "unreadable_job", f"job data cannot be read ({_why(exc)})"
     reason = refusal_reason(job)
     return None if reason is None else ("foreign_function", reason)
 
@@ -57,7 +57,7 @@ def refusal_reason(job: Job) -> str | None:
     try:
         func_name, instance, args, kwargs = job.func_name, job.instance, job.args, job.kwargs
     except Exception as exc:  # noqa: BLE001 - undecodable job data (DeserializationError and friends)
-        return f"job data cannot be read ({type(exc).__name__})"
+        return f"job data cannot be read ({_why(exc)})"
     if func_name != JOB_FUNCTION:
         return f"function {_shown(func_name)} is not {JOB_FUNCTION}"
     if instance is not None:
@@ -72,6 +72,14 @@ def refusal_reason(job: Job) -> str | None:
     if extras:
         return f"the job carries {', '.join(extras)}"
     return None
+
+
+def _why(exc: BaseException) -> str:
+    """The exception and what caused it, named by type only: RQ wraps every decoding failure
+    in one DeserializationError, and the cause (a bad zlib stream, invalid JSON, a missing
+    field) is what tells a vandalised hash from a race. Nothing read from Redis is echoed."""
+    cause = exc.__cause__ or exc.__context__
+    return type(exc).__name__ if cause is None else f"{type(exc).__name__} from {type(cause).__name__}"
 
 
 def _shown(name: Any) -> str:
@@ -151,7 +159,7 @@ class GuardedWorker(SimpleWorker):
                 self._discard_unreadable(str(job_id), queue, exc)
 
     def _discard_unreadable(self, job_id: str, queue: Any, exc: Exception) -> None:
-        self._events(queue.name).note("unreadable_job", f"job hash cannot be read ({type(exc).__name__})",
+        self._events(queue.name).note("unreadable_job", f"job hash cannot be read ({_why(exc)})",
                                       job_id=job_id)
         try:
             pipe = self.connection.pipeline()

@@ -115,6 +115,15 @@ def test_refusal_reads_the_job_without_importing_what_it_names():
     assert refusal_reason(_job("no_such_module_xyz.f")) is not None
 
 
+def test_unreadable_job_data_is_refused_naming_the_cause_not_the_data():
+    job = _job(JOB_FUNCTION, {"v": 3})
+    job.data = b'{"not json: SECRET-LOOKING-DATA'  # what a vandal (or a torn write) leaves
+    kind, reason = refusal(job)
+    assert kind == "unreadable_job"
+    assert reason == "job data cannot be read (DeserializationError from JSONDecodeError)"
+    assert "SECRET" not in reason
+
+
 def test_the_job_secret_is_stored_once_read_explicitly_or_refused(tmp_path):
     db = tmp_path / "app.db"
     conn = sqlite3.connect(db, isolation_level=None)
