@@ -587,8 +587,10 @@ class Scheduler:
         """An older run's job still holds the lease of ``partition``'s ``lane``: keep the keys it
         may carry idle until ``until``. A bulk job's keys are its partition's; a live slot's
         job may carry keys of every partition (and an older version's live job leased each
-        partition it had keys of), so a held live lease holds them all."""
-        for p in (self.partitions if lane == LIVE else [self.partitions[partition]]):
+        partition it had keys of), so a held live lease holds them all. So does a bulk lane
+        this run does not have (an earlier run had more partitions): its keys hash anywhere now."""
+        everywhere = lane == LIVE or partition >= len(self.partitions)
+        for p in (self.partitions if everywhere else [self.partitions[partition]]):
             p.not_before = max(p.not_before, until)
 
     # ------------------------------------------------------------------ progress

@@ -78,9 +78,14 @@ class Transport:
     def fence_all(self, partitions: int, run_id: str) -> list[tuple[int, str, float]]:
         """Fence every partition lane and live slot (jobs queued by an earlier run write
         nothing), set the sentinel, and return (number, lane, seconds its lease is still held)
-        for leased ones."""
+        for leased ones.
+
+        "Every" includes the lanes an earlier run had and this one does not: a run started
+        with fewer ``partitions`` finds their fence keys in Redis, and a job of theirs still
+        queued or still writing must be fenced off like any other."""
         pipe = self.redis.pipeline()
         slots = [(p, lane) for p in range(partitions) for lane in LANES]
+        slots += sorted(lane for lane in self._fenced_lanes() if lane[0] >= partitions)
         for p, lane in slots:
             pipe.set(self.keys.fence(p, lane), f"{run_id}-start")
             pipe.pttl(self.keys.lease(p, lane))
@@ -88,6 +93,17 @@ class Transport:
         results = pipe.execute()
         return [(p, lane, ttl_ms / 1000) for (p, lane), ttl_ms in zip(slots, results[1::2])
                 if isinstance(ttl_ms, int) and ttl_ms > 0]
+
+    def _fenced_lanes(self) -> set[tuple[int, str]]:
+        """(number, lane) of every fence key in Redis (names that do not parse are not ours)."""
+        prefix = self.keys.fence(0, LIVE).removesuffix("0")
+        found: set[tuple[int, str]] = set()
+        for key in self.redis.scan_iter(match=prefix + "*", count=1000):
+            number, _, lane = key.decode(errors="replace").removeprefix(prefix).partition(":")
+            lane = lane or LIVE
+            if number.isdigit() and lane in LANES and self.keys.fence(int(number), lane) == key.decode(errors="replace"):
+                found.add((int(number), lane))
+        return found
 
     def earlier_payloads(self) -> tuple[set[str], list[bytes]]:
         """Object ids of jobs an earlier run never saw acknowledged (their payload keys remain)."""

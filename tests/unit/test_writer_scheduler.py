@@ -251,6 +251,23 @@ def test_too_many_live_keys_waiting_also_hold_back_history():
     assert s.live_waiting() == 3 and not s.bulk_allowed()
 
 
+def test_a_held_lease_of_a_lane_this_run_does_not_have_holds_every_partition():
+    """An earlier run had 8 partitions, this one 4: the keys of that run's bulk job on
+    partition 6 now hash anywhere, so while its lease is held nothing of the lane may go."""
+    own = make(partitions=4, bulk_per_pass=4)
+    Feed(own).rows(LIVE, [])
+    Feed(own).rows(BULK, list(range(8)))
+    own.hold(1, BULK, until=5.0)  # a partition this run has: only that one waits
+    assert sorted(j.partition for j in own.take_jobs(1.0)) == [0, 2, 3]
+
+    gone = make(partitions=4, bulk_per_pass=4)
+    Feed(gone).rows(LIVE, [])
+    Feed(gone).rows(BULK, list(range(8)))
+    gone.hold(6, BULK, until=5.0)
+    assert gone.take_jobs(1.0) == []
+    assert sorted(j.partition for j in gone.take_jobs(5.0)) == [0, 1, 2, 3]
+
+
 def test_rejected_rows_become_dead_letters_and_clear_once_they_sync():
     s = make()
     f = Feed(s)
