@@ -72,6 +72,7 @@ class TableConfig:
     references: tuple[ReferenceConfig, ...] = ()
     tenant_column: str | None = None
     metadata: MetadataMapping | None = None
+    vector_dimensions: tuple[tuple[str, int], ...] = ()  # (vector column, dimensions) declared
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,17 @@ _TOP_KEYS = {"include": "tables to map", "exclude": "tables to skip", "vectorize
              "naive_timezone": "zone of naive dates", "metadata": "extra properties", "tables": "per-table settings",
              "embedders": "models that compute vectors", "embedding_cache": "where computed vectors are kept"}
 _TABLE_KEYS = {k: "" for k in ("collection", "description", "exclude_columns", "columns", "vectorizer",
-                               "vector_column", "vectors", "references", "tenant_column", "metadata")}
+                               "vector_column", "vector_dimensions", "vectors", "references", "tenant_column",
+                               "metadata")}
+MAX_DIMENSIONS = 65_536
+
+
+def _dimensions(reader: _Reader, data: dict[str, Any], key: str, path: str) -> int | None:
+    """A declared vector length: a whole number of dimensions."""
+    value = reader.get(data, key, path, int)
+    if value is not None and not 1 <= value <= MAX_DIMENSIONS:
+        raise reader.fail(_join(path, key), f"{value} dimensions", f"a vector has 1 to {MAX_DIMENSIONS} dimensions")
+    return value
 _COLUMN_KEYS = {k: "" for k in ("property", "type", "vectorize", "filterable", "searchable", "json_as",
                                 "date_unit", "naive_timezone", "default", "nested", "exclude", "description")}
 _REFERENCE_KEYS = {"column": "", "property": "", "target": ""}
@@ -265,12 +276,14 @@ def _table(reader: _Reader, value: Any, path: str) -> TableConfig:
                for name, col in reader.get(data, "columns", path, dict, {}).items()}
     vectors = []
     embedded = []
+    dimensions: list[tuple[str, int]] = []
     for name, vec in reader.get(data, "vectors", path, dict, {}).items():
         vec_path = f"{path}.vectors.{name}"
         if not VECTOR_NAME.fullmatch(name):
             raise reader.fail(vec_path, f"invalid vector name {name!r}",
                               f"use letters, digits and _, at most {MAX_VECTOR_NAME} characters")
-        vec_data = reader.table(vec, vec_path, {"column": "", "embedder": "", "source_columns": ""})
+        vec_data = reader.table(vec, vec_path, {"column": "", "embedder": "", "source_columns": "",
+                                                "dimensions": ""})
         column = reader.get(vec_data, "column", vec_path, str)
         embedder = reader.get(vec_data, "embedder", vec_path, str)
         if (column is None) == (embedder is None):
@@ -281,7 +294,13 @@ def _table(reader: _Reader, value: Any, path: str) -> TableConfig:
             if "source_columns" in vec_data:
                 raise reader.fail(f"{vec_path}.source_columns", "source_columns only applies to embedder vectors")
             vectors.append((name, column))
+            declared = _dimensions(reader, vec_data, "dimensions", vec_path)
+            if declared is not None:
+                dimensions.append((column, declared))
             continue
+        if "dimensions" in vec_data:
+            raise reader.fail(f"{vec_path}.dimensions", "dimensions applies to vectors read from a column",
+                              "an embedder's vectors have the length its model gives")
         if len(DIGEST_PREFIX + name) > 231:  # its fingerprint property s2wVec_<name> must be a valid property name
             raise reader.fail(vec_path, f"vector name {name!r} is too long for an embedder vector",
                               f"at most {231 - len(DIGEST_PREFIX)} characters")
@@ -307,6 +326,12 @@ def _table(reader: _Reader, value: Any, path: str) -> TableConfig:
     if vector_column and vectors:
         raise reader.fail(path, "both vector_column and vectors are set",
                           "use vector_column for one unnamed vector or [vectors.<name>] for named vectors")
+    declared = _dimensions(reader, data, "vector_dimensions", path)
+    if declared is not None:
+        if not vector_column:
+            raise reader.fail(_join(path, "vector_dimensions"), "vector_dimensions without vector_column",
+                              "set vector_column, or dimensions = N in [vectors.<name>] for a named vector")
+        dimensions.append((vector_column, declared))
     metadata = _metadata(reader, data["metadata"], f"{path}.metadata") if "metadata" in data else None
     return TableConfig(
         collection=reader.name(validate_collection_name, reader.get(data, "collection", path, str),
@@ -321,6 +346,7 @@ def _table(reader: _Reader, value: Any, path: str) -> TableConfig:
         references=tuple(references),
         tenant_column=reader.get(data, "tenant_column", path, str),
         metadata=metadata,
+        vector_dimensions=tuple(dimensions),
     )
 
 

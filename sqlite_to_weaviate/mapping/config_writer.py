@@ -113,9 +113,12 @@ def _table(out: list[str], name: str, table: TableConfig, comments: Comments, tr
             pairs.append((key, getattr(table, key)))
     if table.exclude_columns:
         pairs.append(("exclude_columns", list(table.exclude_columns)))
+    dimensions = dict(table.vector_dimensions)
     for key in ("vectorizer", "vector_column", "tenant_column"):
         if getattr(table, key) is not None:
             pairs.append((key, getattr(table, key)))
+        if key == "vector_column" and table.vector_column in dimensions:
+            pairs.append(("vector_dimensions", dimensions[table.vector_column]))
     has_subsections = bool(table.columns or table.vectors or table.embedded_vectors or table.references
                            or table.metadata is not None)
     if pairs or comments.get(base) or trailing.get(base) or not has_subsections:
@@ -127,7 +130,8 @@ def _table(out: list[str], name: str, table: TableConfig, comments: Comments, tr
                  _column_pairs(column), comments, trailing)
     for vector_name, column_name in table.vectors:
         _section(out, f"[{prefix}.vectors.{toml_key(vector_name)}]", base + ("vectors", vector_name),
-                 [("column", column_name)], comments)
+                 [("column", column_name)] + ([("dimensions", dimensions[column_name])]
+                                              if column_name in dimensions else []), comments)
     for vector in table.embedded_vectors:
         vector_pairs: list[tuple[str, Any]] = [("embedder", vector.embedder)]
         if vector.source_columns is not None:

@@ -43,6 +43,7 @@ BLOB_VALUE = "BLOB value"
 DATE_RANGE = "date out of range"
 JSON_SHAPE = "JSON Weaviate cannot hold as an object"
 BAD_VECTOR = "not a float32 vector"
+VECTOR_LENGTH = "a vector of another length"
 _FALSE_TEXT = {"false", "0"}
 
 
@@ -356,11 +357,13 @@ def convert_value(
     raise MappingError(f"unsupported data type {data_type!r}")
 
 
-def decode_vector(value: Any) -> list[float] | None:
+def decode_vector(value: Any, length: int | None = None) -> list[float] | None:
     """A BLOB of little-endian float32 values -> list of floats; NULL -> no vector.
 
     float32 widens to float64 exactly, and Weaviate stores float32, so the vector reads
-    back bit-identical.
+    back bit-identical. ``length``: the dimensions every vector of the column must have
+    (:mod:`.vector_length`); Weaviate fixes its index to the first length it receives, so
+    a wrong one is refused here, before it can reach an empty collection.
     """
     if value is None:
         return None
@@ -378,6 +381,9 @@ def decode_vector(value: Any) -> list[float] | None:
     # non-finite, and finite float32 values cannot overflow a float64 sum.
     if not math.isfinite(sum(vector)):
         raise ValueConversionError("vector contains NaN or infinity", kind=BAD_VECTOR)
+    if length is not None and len(vector) != length:
+        raise ValueConversionError(f"vector has {len(vector)} dimensions; this column's vectors have {length}",
+                                   kind=VECTOR_LENGTH)
     return vector
 
 

@@ -202,6 +202,16 @@ class TableMapping:
     embedded_vectors: tuple[EmbeddedVector, ...] = ()   # what readers see: the live version's vectors
     desired_vectors: tuple[EmbeddedVector, ...] = ()    # what the mapping file asks for now
     versions: tuple[CollectionVersion, ...] = ()        # every written version; () = one plain collection
+    vector_lengths: tuple[tuple[str, int], ...] = ()    # (vector column, dimensions): declared or inferred
+
+    def vector_length(self, column: str) -> int | None:
+        """The dimensions every vector of ``column`` must have (None: not known, not checked)."""
+        return next((n for name, n in self.vector_lengths if name == column), None)
+
+    def decode_vector(self, row: RowMapping[str, Any], column: str) -> list[float] | None:
+        """The vector of ``column`` in ``row``, refused (ValueConversionError) unless it is a
+        float32 array of the column's length."""
+        return convert.decode_vector(self._get(row, column), self.vector_length(column))
 
     @property
     def versioned(self) -> bool:
@@ -374,13 +384,13 @@ class TableMapping:
                 vectors = {}
                 for name, column_name in self.named_vectors:
                     column = column_name
-                    decoded = convert.decode_vector(self._get(row, column_name))
+                    decoded = self.decode_vector(row, column_name)
                     if decoded is not None:
                         vectors[name] = decoded
                 return vectors or None
             if self.vector_column:
                 column = self.vector_column
-                return convert.decode_vector(self._get(row, column))
+                return self.decode_vector(row, column)
         except ValueConversionError as exc:
             raise ConversionError(self.table, pk, column, str(exc), exc.kind, exc.fix) from None
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 import sqlite3
+import dataclasses
 from dataclasses import dataclass
 
 from sqlite_to_weaviate.store import registry as tool_objects
@@ -20,6 +21,7 @@ from .config_file import ColumnConfig, MappingConfig, TableConfig
 from .errors import MappingError
 from .model import ColumnMapping, Mapping, ReferenceMapping, TableMapping
 from .vectors import EmbeddedVector
+from .vector_length import sampled_vector_length
 from .naming import HASH_PROPERTY, collection_name, property_name, toml_key
 from .types import DataType
 from .versions import apply_recorded_versions, check_reference_targets, embedded_vectors
@@ -202,13 +204,26 @@ def reflect_mapping(conn: sqlite3.Connection, config: MappingConfig | None = Non
     _check_unique_collections(collections)
 
     tables = {
-        table: _table_mapping(config, table, columns, collections, columns_of)
+        table: _with_vector_lengths(conn, _table_mapping(config, table, columns, collections, columns_of),
+                                    config.tables.get(table, TableConfig()))
         for table, columns in columns_of.items()
     }
     check_reference_targets(config.source, tables)
     tables = apply_recorded_versions(conn, tables)
     return Mapping(tables=tables, skipped=skipped, embedders=dict(config.embedders),
                    embedding_cache=config.embedding_cache)
+
+
+def _with_vector_lengths(conn: sqlite3.Connection, table: TableMapping, table_config: TableConfig) -> TableMapping:
+    """The length every vector column's vectors must have: declared, else sampled (:mod:`.vector_length`)."""
+    declared = dict(table_config.vector_dimensions)
+    columns = ([table.vector_column] if table.vector_column else []) + [c for _, c in table.named_vectors]
+    lengths = []
+    for column in columns:
+        length = declared.get(column) or sampled_vector_length(conn, table.table, column)
+        if length is not None:
+            lengths.append((column, length))
+    return dataclasses.replace(table, vector_lengths=tuple(lengths)) if lengths else table
 
 
 def _check_unique_collections(collections: dict[str, str]) -> None:

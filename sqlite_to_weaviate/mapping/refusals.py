@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping as RowMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import convert
+from .convert import VECTOR_LENGTH
 from .config_writer import toml_key
 from .errors import ConversionError, ValueConversionError
 from .model import BAD_TENANT, NULL_KEY, TableMapping
@@ -53,7 +53,7 @@ def refusals_of_row(table: TableMapping, row: RowMapping[str, Any]) -> list[Conv
         if name == first.column:
             continue
         try:
-            convert.decode_vector(row.get(name))
+            table.decode_vector(row, name)
         except ValueConversionError as exc:
             errors.append(ConversionError(table.table, pk, name, str(exc), exc.kind, exc.fix))
     if table.tenant_column and table.tenant_column != first.column:
@@ -68,6 +68,8 @@ _NO_FIX = {
     NULL_KEY: "give these rows a key (SQLite lets NULL into a non-INTEGER key unless it is NOT NULL)",
     BAD_TENANT: "fix the tenant values (1-64 of A-Z a-z 0-9 _ -, never NULL)",
     WEAVIATE_REJECTED: "see `dead-letters list`, fix the data or the collection, then `dead-letters retry`",
+    VECTOR_LENGTH: "fix these vectors; if theirs is the right length, declare it: vector_dimensions = N "
+                   "(or dimensions = N in [vectors.NAME]) in the mapping",
 }
 
 

@@ -228,9 +228,12 @@ def _with_vectors(profile: TableProfile, config: TableConfig, candidates: list[s
         "vector). Remove the line to keep a blob property.")
     for column in candidates:
         notes.append(f"{name}.{column}: vector ({profile.columns[column].vector_length // 4} dimensions)")
+    # every value had this length: declared, so a later vector of another length is refused
+    dimensions = tuple((column, profile.columns[column].vector_length // 4) for column in candidates)
     if len(candidates) == 1:
-        return dataclasses.replace(config, vector_column=candidates[0])
-    return dataclasses.replace(config, vectors=tuple((property_name(column), column) for column in candidates))
+        return dataclasses.replace(config, vector_column=candidates[0], vector_dimensions=dimensions)
+    return dataclasses.replace(config, vectors=tuple((property_name(column), column) for column in candidates),
+                               vector_dimensions=dimensions)
 
 
 def _inline(nested: dict[str, str]) -> str:

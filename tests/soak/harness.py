@@ -8,7 +8,7 @@ as separate processes, and a seeded fault injector, at random moments:
 * restarts Redis with empty memory;
 * stops Weaviate and starts it again, or SIGKILLs it and starts it again on the same data;
 * freezes a worker (SIGSTOP) past its lease, then lets it run on (a zombie);
-* writes a row Weaviate rejects (a vector of the wrong length), waits for it to reach the
+* writes a row the pipeline refuses (a vector of the wrong length), waits for it to reach the
   dead-letter table, fixes the row, and retries the dead letters;
 * compound: a first fault that leaves work to re-send (a killed or frozen worker, a killed
   Weaviate, a Redis wipe), then, while that re-send is still pending, a second fault of any
@@ -229,12 +229,13 @@ class Soak:
         os.killpg(victim.pid, signal.SIGCONT)
 
     def fault_rejected_row(self) -> None:
-        """A chunk whose vector has the wrong length: Weaviate refuses it, and it becomes a dead letter.
+        """A chunk whose vector has the wrong length: refused (by the mapping's vector length,
+        or by Weaviate), it becomes a dead letter, is fixed and retried.
 
-        Only once the chunks' vector index holds a vector: Weaviate takes the first vector's
-        length as the index's, so a 3-float vector arriving first (live changes overtake the
-        backfill) would be accepted and every real chunk refused after it. That hazard is
-        documented (docs/mapping.md); this fault tests the dead-letter path, not it.
+        Only once the chunks' vector index holds a vector, so that the fault tests the
+        dead-letter path whichever of the two refuses it (the mapping's check of the first
+        vector reaching an empty collection has its own tests, tests/unit/test_vector_length.py
+        and tests/integration/test_refused_rows.py).
         """
         deadline = time.monotonic() + 60
         while not self._chunk_vectors_indexed():
