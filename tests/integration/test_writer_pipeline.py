@@ -147,7 +147,12 @@ def test_added_column_flows_to_weaviate(tmp_path, make_settings, pipeline_factor
 
 def test_vector_of_wrong_length_is_isolated_from_its_batch(tmp_path, make_settings, pipeline_factory,
                                                           weaviate_client):
-    """Weaviate refuses a whole request when every object fails: bad rows are isolated, the rest lands."""
+    """Weaviate refuses a whole request when every object fails: bad rows are isolated, the rest lands.
+
+    The relay starts while the table holds one vector, too few for the mapping to know the
+    column's length (mapping/vector_length.py), so the wrong-length rows reach Weaviate and
+    its own refusal is what is exercised here (the mapping's check: test_vector_length_refusal.py).
+    """
     import struct
 
     db = tmp_path / "app.db"
@@ -161,17 +166,20 @@ def test_vector_of_wrong_length_is_isolated_from_its_batch(tmp_path, make_settin
     good = struct.pack("<4f", 0.1, 0.2, 0.3, 0.4)
     conn.execute("INSERT INTO chunks VALUES (1, 'first', ?)", (good,))
     pipeline.start_workers(1)
-    pipeline.drain()
+    relay = pipeline.start_relay_thread()
+    assert relay.mapping.table("chunks").vector_length("embedding") is None
+    pipeline.wait_caught_up(60)
     bad = struct.pack("<3f", 1.0, 2.0, 3.0)
     conn.executemany("INSERT INTO chunks VALUES (?, ?, ?)",
                      [(i, f"chunk {i}", bad if i in (5, 17) else good) for i in range(2, 30)])
-    pipeline.drain()
+    wait_for(lambda: dead_letters.count(conn) == 2, timeout=60, message="the two bad rows were never dead-lettered")
+    pipeline.wait_caught_up(60)
     letters = {d.key: d for d in dead_letters.list_letters(conn)}
     assert set(letters) == {(5,), (17,)}
     assert "length" in letters[(5,)].reason
     collection = weaviate_client.collections.use(settings.load_mapping(conn).table("chunks").collection)
     assert collection.aggregate.over_all(total_count=True).total_count == 27
     conn.execute("UPDATE chunks SET embedding = ? WHERE id IN (5, 17)", (good,))
-    pipeline.drain()
-    assert dead_letters.count(conn) == 0
+    wait_for(lambda: dead_letters.count(conn) == 0, timeout=60, message="the fixed rows never synced")
+    pipeline.wait_caught_up(60)
     assert collection.aggregate.over_all(total_count=True).total_count == 29
