@@ -179,13 +179,6 @@ _TABLE_KEYS = {k: "" for k in ("collection", "description", "exclude_columns", "
                                "metadata")}
 MAX_DIMENSIONS = 65_536
 
-
-def _dimensions(reader: _Reader, data: dict[str, Any], key: str, path: str) -> int | None:
-    """A declared vector length: a whole number of dimensions."""
-    value = reader.get(data, key, path, int)
-    if value is not None and not 1 <= value <= MAX_DIMENSIONS:
-        raise reader.fail(_join(path, key), f"{value} dimensions", f"a vector has 1 to {MAX_DIMENSIONS} dimensions")
-    return value
 _COLUMN_KEYS = {k: "" for k in ("property", "type", "vectorize", "filterable", "searchable", "json_as",
                                 "date_unit", "naive_timezone", "default", "nested", "exclude", "description")}
 _REFERENCE_KEYS = {"column": "", "property": "", "target": ""}
@@ -268,6 +261,14 @@ def _column(reader: _Reader, value: Any, path: str) -> ColumnConfig:
         exclude=reader.get(data, "exclude", path, bool, False),
         description=reader.get(data, "description", path, str),
     )
+
+
+def _dimensions(reader: _Reader, data: dict[str, Any], key: str, path: str) -> int | None:
+    """A declared vector length: a whole number of dimensions."""
+    value = reader.get(data, key, path, int)
+    if value is not None and not 1 <= value <= MAX_DIMENSIONS:
+        raise reader.fail(_join(path, key), f"{value} dimensions", f"a vector has 1 to {MAX_DIMENSIONS} dimensions")
+    return value
 
 
 def _table(reader: _Reader, value: Any, path: str) -> TableConfig:
