@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 
 from sqlite_to_weaviate import capture
 from sqlite_to_weaviate.collection_versions import record_versions
-from sqlite_to_weaviate.embed.cache import ensure_cache_collection
+from sqlite_to_weaviate.embed.cache import cache_collection_name, ensure_cache_collection
 from sqlite_to_weaviate.store import registry as tool_objects
 from sqlite_to_weaviate.store.txn import immediate
 from sqlite_to_weaviate.mapping import ensure_collections
-from sqlite_to_weaviate.mapping.collections import check_replication_factor, cluster_size
+from sqlite_to_weaviate.mapping.collections import (
+    check_replication_factor, cluster_size, replication_actions, replication_config,
+)
 from sqlite_to_weaviate.settings import Settings
 from sqlite_to_weaviate.sqlite_db import check_integrity
 from sqlite_to_weaviate.writer.job_secret import ensure_stored_job_secret
@@ -70,8 +72,12 @@ def initialize(settings: Settings) -> InitReport:
                 client, mapping, on_create=record_created,
                 on_alias=lambda name: record_created(name, tool_objects.ALIAS),
                 replication_factor=settings.replication_factor)
-            report.collection_actions += ensure_cache_collection(
-                client, mapping, settings.collection_prefix, on_create=record_created)
+            created = ensure_cache_collection(client, mapping, settings.collection_prefix, on_create=record_created,
+                                              replication=replication_config(settings.replication_factor))
+            cache = cache_collection_name(mapping, settings.collection_prefix)
+            if cache is not None and not created:  # an existing cache is checked like the data collections
+                created = replication_actions(client, cache, settings.replication_factor)
+            report.collection_actions += created
         finally:
             conn.close()
     finally:

@@ -153,7 +153,8 @@ class Settings(SettingsModel):
     failure_ttl: Annotated[PositiveInt, Knob("How long RQ keeps a failed job's record.", unit="seconds")] = 7 * 86400
     # scale-out: a replicated Weaviate cluster (docs/scale-out.md)
     replication_factor: Annotated[PositiveInt, Knob("Copies of every object; collections are created with it "
-                                                    "(checked against the cluster's nodes).")] = 1
+                                                    "(checked against the cluster's nodes).",
+                                                    worker=True)] = 1  # a worker may create the embedding cache
     write_consistency: Annotated[ConsistencyLevel, Knob("Replicas that must confirm each write: ONE, QUORUM or ALL "
                                                         "(at factor 1 all three mean the one copy).",
                                                         worker=True)] = "QUORUM"

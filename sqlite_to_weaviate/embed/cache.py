@@ -35,11 +35,16 @@ DELETE_MANY_LIMIT = 10_000
 _PROPS = ["embedder", "textSha256", "dims", "vec"]
 
 
-def collection_config(name: str) -> dict[str, Any]:
-    """Keyword arguments of ``client.collections.create`` for the cache collection."""
+def collection_config(name: str, replication: Any = None) -> dict[str, Any]:
+    """Keyword arguments of ``client.collections.create`` for the cache collection.
+
+    On a cluster it has the data collections' replication factor: with one copy, the node
+    holding it down would stall every job that embeds (a cache read that fails is bad
+    weather, and the job is handed back) while the data collections still take writes.
+    ``replication``: the data collections' ``replication_config`` (None: the server's default)."""
     from weaviate.classes.config import Configure, DataType, Property, Tokenization
 
-    return {
+    return {**({"replication_config": replication} if replication is not None else {}),
         "name": name,
         "description": "Embeddings computed by sqlite-to-weaviate workers, by embedder id and input hash",
         "properties": [
@@ -54,12 +59,12 @@ def collection_config(name: str) -> dict[str, Any]:
     }
 
 
-def ensure_cache(client: Any, name: str) -> bool:
+def ensure_cache(client: Any, name: str, replication: Any = None) -> bool:
     """Create the cache collection if it is missing; True if this call created it."""
     if client.collections.exists(name):
         return False
     try:
-        client.collections.create(**collection_config(name))
+        client.collections.create(**collection_config(name, replication))
     except Exception as exc:  # noqa: BLE001 - another worker may have created it a moment ago
         if client.collections.exists(name):
             return False
@@ -194,10 +199,11 @@ def cache_collection_name(mapping: Any, prefix: str) -> str | None:
 
 
 def ensure_cache_collection(client: Any, mapping: Any, prefix: str,
-                            on_create: Callable[[str], None] | None = None) -> list[str]:
-    """For ``init``: create the shared cache collection (``on_create`` records it as the tool's, for rollback)."""
+                            on_create: Callable[[str], None] | None = None, replication: Any = None) -> list[str]:
+    """For ``init``: create the shared cache collection (``on_create`` records it as the tool's, for
+    rollback), replicated like the data collections."""
     name = cache_collection_name(mapping, prefix)
-    if name is None or not ensure_cache(client, name):
+    if name is None or not ensure_cache(client, name, replication):
         return []
     if on_create is not None:
         on_create(name)

@@ -277,7 +277,7 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
             actions.append(f"created collection {name}")
         else:
             actions.extend(_update_properties(client, table, config))
-            actions.extend(_update_replication(client, name, replication_factor))
+            actions.extend(replication_actions(client, name, replication_factor))
     for table, config in configs:
         if not config["references"]:
             continue  # nothing to add: skip the round trip (it adds up on a 100-table schema)
@@ -315,7 +315,7 @@ def ensure_collections(client: Any, mapping: "Mapping", *, name_prefix: str = ""
     return actions
 
 
-def _update_replication(client: Any, name: str, factor: int) -> list[str]:
+def replication_actions(client: Any, name: str, factor: int) -> list[str]:
     """An existing collection: say when its factor differs; switch on what keeps replicas equal."""
     current = client.collections.get(name).config.get().replication_config
     actions = []

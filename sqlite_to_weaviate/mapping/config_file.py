@@ -174,9 +174,8 @@ def _join(path: str, key: str) -> str:
 _TOP_KEYS = {"include": "tables to map", "exclude": "tables to skip", "vectorizer": "module or none",
              "naive_timezone": "zone of naive dates", "metadata": "extra properties", "tables": "per-table settings",
              "embedders": "models that compute vectors", "embedding_cache": "where computed vectors are kept"}
-_TABLE_KEYS = {k: "" for k in ("collection", "description", "exclude_columns", "columns", "vectorizer",
-                               "vector_column", "vector_dimensions", "vectors", "references", "tenant_column",
-                               "metadata")}
+_TABLE_KEYS = {k: "" for k in ("collection", "description", "exclude_columns", "columns", "vectorizer", "vector_column",
+                               "vector_dimensions", "vectors", "references", "tenant_column", "metadata")}
 MAX_DIMENSIONS = 65_536
 
 _COLUMN_KEYS = {k: "" for k in ("property", "type", "vectorize", "filterable", "searchable", "json_as",

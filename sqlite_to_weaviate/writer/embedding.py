@@ -42,6 +42,7 @@ from sqlite_to_weaviate.embed.text import (
     digest_property, embedding_input, object_digest, parse_object_digest, text_sha256,
 )
 from sqlite_to_weaviate.logs import get_logger
+from sqlite_to_weaviate.mapping.collections import replication_config
 from sqlite_to_weaviate.writer.embedding_claims import CLAIM_WAIT_S, Claims
 from sqlite_to_weaviate.writer.weaviate_apply import TransientError
 
@@ -73,6 +74,7 @@ class WorkerEmbedders:
 
     mapping_file: str | None
     collection_prefix: str = ""
+    replication_factor: int = 1  # of a cache collection this worker has to create
     _stamp: tuple[float, int] | None = None
     _config: Any = None
     _built: dict[str, tuple[Any, Embedder]] = field(default_factory=dict)
@@ -175,7 +177,8 @@ def _cache(client: Any, embedders: WorkerEmbedders, run: Callable[[Callable[[], 
     """The cache collection (created if someone deleted it: init normally creates and records it)."""
     name = embedders.cache_name()
     if name not in embedders.known_caches:
-        if not run(lambda: client.collections.exists(name)) and ensure_cache(client, name):
+        replication = replication_config(embedders.replication_factor)
+        if not run(lambda: client.collections.exists(name)) and ensure_cache(client, name, replication):
             get_logger("s2w.embed").warning("created the embedding cache collection (run `init` to record it "
                                             "for rollback)", name=name)
         embedders.known_caches.add(name)

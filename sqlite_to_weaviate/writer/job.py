@@ -277,7 +277,7 @@ class _ProcessEmbedders:
 
             settings = job_settings()
             self._embedders = WorkerEmbedders(str(settings.mapping_file) if settings.mapping_file else None,
-                                              settings.collection_prefix)
+                                              settings.collection_prefix, settings.replication_factor)
         return self._embedders
 
 

@@ -73,9 +73,9 @@ def test_three_node_cluster_replication_settings_and_restart(tmp_path, weaviate_
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             client.collections.create(legacy, replication_config=Configure.replication(factor=2))
-        from sqlite_to_weaviate.mapping.collections import _update_replication
+        from sqlite_to_weaviate.mapping.collections import replication_actions
 
-        actions = _update_replication(client, legacy, 3)
+        actions = replication_actions(client, legacy, 3)
         assert any("replication factor 2, the settings say 3" in a for a in actions)
         assert any("switched on async replication" in a for a in actions)
         config = client.collections.get(legacy).config.get().replication_config
@@ -85,6 +85,21 @@ def test_three_node_cluster_replication_settings_and_restart(tmp_path, weaviate_
         assert any("has 3 nodes and replication_factor is 1" in w for w in initialize(settings1).warnings)
         mapping = settings.load_mapping(sqlite3.connect(db))
         assert ensure_collections(client, mapping, replication_factor=3) == []  # idempotent
+        # the embedding cache is replicated like the data: one copy would stall every job that
+        # embeds while the node holding it is down
+        from tests.integration.test_embeddings_pipeline import MAPPING, make_notes_db
+
+        notes = tmp_path / "notes.db"
+        make_notes_db(notes).close()
+        mapping_file = tmp_path / "notes.toml"
+        mapping_file.write_text(MAPPING)
+        embedded = settings.replace(sqlite_path=notes, mapping_file=mapping_file,
+                                    collection_prefix=settings.collection_prefix + "Emb")
+        assert any("(embedding cache)" in a for a in initialize(embedded).collection_actions)
+        cache = f"{embedded.collection_prefix}S2wEmbeddingCache"
+        config = client.collections.get(cache).config.get().replication_config
+        assert (config.factor, config.async_enabled) == (3, True)
+        assert not any(cache in a for a in initialize(embedded).collection_actions)  # checked, nothing to say
     finally:
         client.close()
 
