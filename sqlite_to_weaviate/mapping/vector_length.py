@@ -32,11 +32,11 @@ def _quoted(name: str) -> str:
 
 def sampled_vector_length(conn: sqlite3.Connection, table: str, column: str) -> int | None:
     """The dimensions most vectors of ``column`` have in the table's first rows, or None."""
-    rows = conn.execute(
-        f"SELECT length(v) FROM (SELECT {_quoted(column)} AS v FROM {_quoted(table)} LIMIT ?) "
-        "WHERE typeof(v) = 'blob'", (SAMPLE_ROWS,),
-    ).fetchall()
-    return majority_length([n for (n,) in rows])
+    # typeof() and length() straight on the column read only each value's header; through a
+    # subquery SQLite would load every vector in full
+    rows = conn.execute(f"SELECT typeof({_quoted(column)}), length({_quoted(column)}) FROM {_quoted(table)} LIMIT ?",
+                        (SAMPLE_ROWS,)).fetchall()
+    return majority_length([n for kind, n in rows if kind == "blob"])
 
 
 def majority_length(byte_lengths: list[int]) -> int | None:

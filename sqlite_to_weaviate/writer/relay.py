@@ -286,7 +286,8 @@ class Relay:
         # hold back the keys such a job may carry while its lease is still held.
         now = time.monotonic()
         for partition, lane, held_s in self.transport.fence_all(self.settings.partitions, self.run_id):
-            self.scheduler.hold(partition, lane, now + held_s + self.settings.lease_seconds)
+            self.scheduler.hold(partition, lane, now + held_s + self.settings.lease_seconds,
+                                layout_may_differ=not self._started)
         if not self._started:
             with immediate(self.conn):
                 set_state(self.conn, StateKey.RELAY_RUN_ID, self.run_id)

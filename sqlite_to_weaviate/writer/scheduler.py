@@ -583,13 +583,14 @@ class Scheduler:
         decision._apply = apply
         return decision
 
-    def hold(self, partition: int, lane: str, until: float) -> None:
+    def hold(self, partition: int, lane: str, until: float, *, layout_may_differ: bool = False) -> None:
         """An older run's job still holds the lease of ``partition``'s ``lane``: keep the keys it
         may carry idle until ``until``. A bulk job's keys are its partition's; a live slot's
         job may carry keys of every partition (and an older version's live job leased each
-        partition it had keys of), so a held live lease holds them all. So does a bulk lane
-        this run does not have (an earlier run had more partitions): its keys hash anywhere now."""
-        everywhere = lane == LIVE or partition >= len(self.partitions)
+        partition it had keys of), so a held live lease holds them all. So does a bulk lease
+        of an earlier run (``layout_may_differ``), which may have had another partition count:
+        its keys hash anywhere now."""
+        everywhere = lane == LIVE or layout_may_differ or partition >= len(self.partitions)
         for p in (self.partitions if everywhere else [self.partitions[partition]]):
             p.not_before = max(p.not_before, until)
 

@@ -101,7 +101,7 @@ class Transport:
         for key in self.redis.scan_iter(match=prefix + "*", count=1000):
             number, _, lane = key.decode(errors="replace").removeprefix(prefix).partition(":")
             lane = lane or LIVE
-            if number.isdigit() and lane in LANES and self.keys.fence(int(number), lane) == key.decode(errors="replace"):
+            if number.isascii() and number.isdigit() and lane in LANES and self.keys.fence(int(number), lane) == key.decode(errors="replace"):
                 found.add((int(number), lane))
         return found
 

@@ -22,6 +22,7 @@ def test_a_relay_with_fewer_partitions_fences_the_lanes_it_no_longer_has(redis_c
     redis_client.set(keys.fence(5, BULK), "old-run-5")  # ended, no lease left: fenced, nothing held
     redis_client.set(f"{redis_namespace}:fence:9:other", "not a lane of ours")
     redis_client.set(f"{redis_namespace}:fence:x", "not a number")
+    redis_client.set(f"{redis_namespace}:fence:\u00b2", "a digit int() refuses")
     transport = Transport(redis_client, redis_namespace, JobSigner(Secret("k" * 32)), lease_seconds=3.0,
                           job_timeout=15, failure_ttl=60, collections=["Notes"])
 
@@ -33,3 +34,4 @@ def test_a_relay_with_fewer_partitions_fences_the_lanes_it_no_longer_has(redis_c
     assert all(10 < seconds <= 20 for _, _, seconds in held)
     assert redis_client.get(f"{redis_namespace}:fence:9:other") == b"not a lane of ours"
     assert redis_client.get(f"{redis_namespace}:fence:x") == b"not a number"
+    assert redis_client.get(f"{redis_namespace}:fence:\u00b2") == b"a digit int() refuses"

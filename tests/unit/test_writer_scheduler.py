@@ -260,6 +260,12 @@ def test_a_held_lease_of_a_lane_this_run_does_not_have_holds_every_partition():
     own.hold(1, BULK, until=5.0)  # a partition this run has: only that one waits
     assert sorted(j.partition for j in own.take_jobs(1.0)) == [0, 2, 3]
 
+    grown = make(partitions=4, bulk_per_pass=4)  # an earlier run with 2 partitions: its partition 1 is our 1 and 3
+    Feed(grown).rows(LIVE, [])
+    Feed(grown).rows(BULK, list(range(8)))
+    grown.hold(1, BULK, until=5.0, layout_may_differ=True)
+    assert grown.take_jobs(1.0) == []
+
     gone = make(partitions=4, bulk_per_pass=4)
     Feed(gone).rows(LIVE, [])
     Feed(gone).rows(BULK, list(range(8)))
