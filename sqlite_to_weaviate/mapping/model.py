@@ -204,6 +204,11 @@ class TableMapping:
     versions: tuple[CollectionVersion, ...] = ()        # every written version; () = one plain collection
     vector_lengths: tuple[tuple[str, int], ...] = ()    # (vector column, dimensions): declared or inferred
 
+    @property
+    def vector_columns(self) -> tuple[str, ...]:
+        """The BLOB columns this table's vectors are read from (unnamed, then named)."""
+        return ((self.vector_column,) if self.vector_column else ()) + tuple(c for _, c in self.named_vectors)
+
     def vector_length(self, column: str) -> int | None:
         """The dimensions every vector of ``column`` must have (None: not known, not checked)."""
         return next((n for name, n in self.vector_lengths if name == column), None)

@@ -217,9 +217,8 @@ def reflect_mapping(conn: sqlite3.Connection, config: MappingConfig | None = Non
 def _with_vector_lengths(conn: sqlite3.Connection, table: TableMapping, table_config: TableConfig) -> TableMapping:
     """The length every vector column's vectors must have: declared, else sampled (:mod:`.vector_length`)."""
     declared = dict(table_config.vector_dimensions)
-    columns = ([table.vector_column] if table.vector_column else []) + [c for _, c in table.named_vectors]
     lengths = []
-    for column in columns:
+    for column in table.vector_columns:
         length = declared.get(column) or sampled_vector_length(conn, table.table, column)
         if length is not None:
             lengths.append((column, length))

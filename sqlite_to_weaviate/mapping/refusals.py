@@ -48,8 +48,7 @@ def refusals_of_row(table: TableMapping, row: RowMapping[str, Any]) -> list[Conv
             column.convert(row.get(column.column))
         except ValueConversionError as exc:
             errors.append(ConversionError(table.table, pk, column.column, str(exc), exc.kind, exc.fix))
-    vector_columns = ([table.vector_column] if table.vector_column else []) + [c for _, c in table.named_vectors]
-    for name in vector_columns:
+    for name in table.vector_columns:
         if name == first.column:
             continue
         try:
