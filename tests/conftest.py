@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -118,8 +119,8 @@ def redis_server_factory(tmp_path: Path) -> Iterator:
     """Private Redis servers for tests that restart or wipe Redis."""
     servers: list[RedisServer] = []
 
-    def make() -> RedisServer:
-        server = RedisServer(tmp_path / f"redis{len(servers)}").start()
+    def make(**options: Any) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis{len(servers)}", **options).start()
         servers.append(server)
         return server
 

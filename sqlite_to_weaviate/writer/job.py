@@ -46,7 +46,7 @@ import rq
 from sqlite_to_weaviate.logs import get_logger
 from sqlite_to_weaviate.settings import WorkerSettings
 from sqlite_to_weaviate.writer.payload import Ack, JobPayload, JobTicket, PayloadError
-from sqlite_to_weaviate.writer.redis_identity import still_current
+from sqlite_to_weaviate.writer.redis_identity import identity_from_reply, still_current
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.signing import Refused
 from sqlite_to_weaviate.writer.trust import WorkerTrust
@@ -161,16 +161,25 @@ class Lease:
         now = time.monotonic()
         if self._deadline and now >= self._deadline:
             raise Fenced(f"lease of partitions {list(p.partitions)} expired locally")
-        pipe = self._redis.pipeline()
+        # One round trip, not a MULTI: INFO may be refused (managed Redis), which would abort a
+        # MULTI. Nothing needs the atomicity: only the fence read decides, and a renewal racing
+        # the relay's tombstone raced it inside a MULTI too.
+        pipe = self._redis.pipeline(transaction=False)
         for partition in p.partitions:
             pipe.get(self._keys.fence(partition, p.lane))
         for partition in p.partitions:
             pipe.set(self._keys.lease(partition, p.lane), p.token, px=int(p.lease_seconds * 1000))
-        fences = pipe.execute()[: len(p.partitions)]
-        for partition, current in zip(p.partitions, fences):
+        if p.redis_id:
+            pipe.info("server", "replication")
+        replies = pipe.execute(raise_on_error=False)
+        for reply in replies[: 2 * len(p.partitions)]:
+            if isinstance(reply, Exception):
+                raise reply
+        for partition, current in zip(p.partitions, replies[: len(p.partitions)]):
             if current is None or current.decode(errors="replace") != p.token:
                 raise Fenced(f"partition {partition} now belongs to job {current!r}, not {p.token}")
-        if not still_current(self._redis, p.redis_id):  # a failover may have restored an old fence
+        identity = identity_from_reply(replies[-1]) if p.redis_id else None
+        if not still_current(identity, p.redis_id):  # a failover may have restored an old fence
             raise Fenced(f"Redis was replaced since job {p.token} was dispatched (failover or restart)")
         self._deadline = now + p.lease_seconds - self._margin
 

@@ -105,7 +105,10 @@ class FailoverWatch:
 
     def check(self, client: Any) -> str | None:
         """None while Redis is the data set seen before; else why it is not (then remembered)."""
-        identity = read_identity(client)
+        return self.observe(read_identity(client))
+
+    def observe(self, identity: RedisIdentity | None) -> str | None:
+        """:meth:`check` with the identity already read (None: ``INFO`` refused), e.g. in a pipeline."""
         self.available = identity is not None
         if identity is None:
             if not self._said_unavailable:
@@ -120,9 +123,20 @@ class FailoverWatch:
         return describe_change(previous, identity)
 
 
-def still_current(client: Any, fingerprint: str | None) -> bool:
-    """For a worker: False when the job was dispatched to a Redis that has since been replaced."""
-    if not fingerprint:
-        return True
-    identity = read_identity(client)
-    return identity is None or identity.fingerprint == fingerprint
+def identity_from_reply(reply: Any) -> RedisIdentity | None:
+    """The identity in an ``INFO server replication`` reply read in a pipeline executed with
+    ``raise_on_error=False`` (so it shares a round trip); None when Redis refused ``INFO``.
+    Any other error is raised, as :func:`read_identity` lets it propagate."""
+    import redis
+
+    if isinstance(reply, redis.ResponseError):
+        return None
+    if isinstance(reply, Exception):
+        raise reply
+    return parse_identity(reply)
+
+
+def still_current(identity: RedisIdentity | None, fingerprint: str | None) -> bool:
+    """For a worker: False when the job was dispatched (under ``fingerprint``) to a Redis that
+    has since been replaced; ``identity`` is what Redis says now (None: it refuses ``INFO``)."""
+    return not fingerprint or identity is None or identity.fingerprint == fingerprint

@@ -27,7 +27,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -233,8 +232,11 @@ class Relay:
     def step(self) -> bool:
         """One pass of the loop; True if it did any work (so the caller should not sleep)."""
         now = time.monotonic()
-        self._check_sentinel()
-        acks = self._collect_acks()
+        glance = self.transport.glance()
+        self._check_sentinel(glance.sentinel, glance.replaced)
+        acks = len(glance.acks)
+        for ack in glance.acks:
+            self._on_ack(ack)
         lost = self._detect_lost_jobs(now)
         due = self.scheduler.due_resends(time.time(), mapped=lambda table: table in self.mapping.tables)
         read = sum(self._read(lane) for lane in LANES)
@@ -261,14 +263,12 @@ class Relay:
             # and the payload's TTL (or the wipe that took Redis down) reaps it.
             self.transport.drop_payloads(decision.drop_payloads)
 
-    def _check_sentinel(self) -> None:
+    def _check_sentinel(self, sentinel: str | None, replaced: str | None) -> None:
         """A missing sentinel means Redis lost everything: every job in flight is lost.
 
-        So does a new Redis identity (a failover, or a restart, that may have lost recent
-        writes while the sentinel key survived): see :mod:`.redis_identity`.
+        So does a new Redis identity (``replaced``: a failover, or a restart, that may have
+        lost recent writes while the sentinel key survived): see :mod:`.redis_identity`.
         """
-        sentinel = self.transport.sentinel()
-        replaced = self.transport.redis_replaced()
         if replaced is not None:
             self.log.warning("redis was replaced: treating it as a wipe", reason=replaced)
             self._extra["redis_failovers"] = self._extra.get("redis_failovers", 0) + 1
@@ -318,12 +318,6 @@ class Relay:
         marks = progress.marks(self.conn)
         self.scheduler.suspect_earlier_run(suspects, upto)
         self._earlier_marks = {LIVE: marks.live, BULK: marks.bulk}
-
-    def _collect_acks(self) -> int:
-        acks = self.transport.acks()
-        for ack in acks:
-            self._on_ack(ack)
-        return len(acks)
 
     def _on_ack(self, ack: Any) -> None:
         job = self.scheduler.job(ack.partition, ack.token)

@@ -28,7 +28,7 @@ from rq.serializers import JSONSerializer
 
 from sqlite_to_weaviate.writer.job import JOB_FUNCTION
 from sqlite_to_weaviate.writer.payload import PAYLOAD_TTL_SECONDS, TICKET_TTL_SECONDS, Ack, JobPayload, JobTicket
-from sqlite_to_weaviate.writer.redis_identity import FailoverWatch
+from sqlite_to_weaviate.writer.redis_identity import FailoverWatch, identity_from_reply
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.scheduler import BULK, LANES, LIVE, Job
 from sqlite_to_weaviate.writer.signing import ForgedAck, JobSigner, payload_digest
@@ -45,6 +45,16 @@ class Outgoing:
     payload: bytes
     upserts: int
     deletes: int
+
+
+@dataclass(frozen=True)
+class Glance:
+    """What a relay pass reads from Redis first: whether Redis is still the one it wrote to,
+    and the acknowledgements waiting."""
+
+    sentinel: str | None   # the run id that last set the sentinel; None: Redis lost it
+    replaced: str | None   # why Redis is another data set now (failover, restart); None while it is not
+    acks: list[Ack]        # only those whose MAC verifies
 
 
 class Transport:
@@ -66,14 +76,25 @@ class Transport:
         self._last_cleanup = 0.0
 
     # ------------------------------------------------------------------ the sentinel and fences
-    def sentinel(self) -> str | None:
-        """The run id that last set the sentinel; None when Redis lost it (restart, flush, failover)."""
-        value = self.redis.get(self.keys.sentinel)
-        return None if value is None else value.decode(errors="replace")
+    def glance(self, ack_limit: int = 1000) -> Glance:
+        """The sentinel, Redis's replication identity and the waiting acks, in one round trip.
 
-    def redis_replaced(self) -> str | None:
-        """Why Redis is no longer the data set this relay wrote to (failover, restart); None while it is."""
-        return self.identity.check(self.redis)
+        Every relay pass starts here, so this is the relay's most frequent Redis call (it
+        used to be three). The acks are popped after the sentinel is read, in the same
+        pipeline: the relay handles a wipe before any ack, as it did when they were
+        separate calls.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.keys.sentinel)
+        pipe.info("server", "replication")
+        pipe.lpop(self.keys.acks, ack_limit)
+        sentinel, info, raw_acks = pipe.execute(raise_on_error=False)
+        for result in (sentinel, raw_acks):
+            if isinstance(result, Exception):
+                raise result
+        replaced = self.identity.observe(identity_from_reply(info))  # None: INFO refused, detection off
+        return Glance(None if sentinel is None else sentinel.decode(errors="replace"), replaced,
+                      self._open(raw_acks or []))
 
     def fence_all(self, partitions: int, run_id: str) -> list[tuple[int, str, float]]:
         """Fence every partition lane and live slot (jobs queued by an earlier run write
@@ -164,10 +185,6 @@ class Transport:
             self.redis.delete(*names)
 
     # ------------------------------------------------------------------ acks
-    def acks(self, limit: int = 1000) -> list[Ack]:
-        """Acknowledgements waiting (only those whose MAC verifies)."""
-        return self._open(self.redis.lpop(self.keys.acks, limit) or [])
-
     def wait_ack(self, timeout: float) -> list[Ack]:
         item = self.redis.blpop([self.keys.acks], timeout=timeout)
         return self._open([item[1]]) if item is not None else []

@@ -185,3 +185,45 @@ def test_redis_restart_keeping_its_data_is_treated_like_a_wipe(tmp_path, redis_s
     finally:
         relay.close()
     assert_stores_equal_soon(weaviate_client, db, settings.load_mapping(conn))
+
+
+def test_a_redis_that_refuses_info_still_replays_everything(tmp_path, redis_server_factory, make_settings,
+                                                            pipeline_factory, weaviate_client):
+    # Some managed services rename INFO away. Failover detection is then off (logged once);
+    # the relay's glance and the workers' lease guard read INFO in the same round trip as the
+    # sentinel, the acks and the fences, so a refused INFO must not fail the rest with it.
+    import redis as redis_lib
+
+    from sqlite_to_weaviate.writer.relay import Relay
+
+    server = redis_server_factory(extra_args=("--rename-command", "INFO", ""))
+    client = server.client()
+    with pytest.raises(redis_lib.ResponseError):
+        client.info()
+    keys = RedisKeys("refuses-info")
+    # a job stamped with an identity (dispatched before INFO went away) is not fenced for it
+    ticket = JobTicket(batch_id="b", namespace=keys.namespace, partitions=(3,), token="t-1", lease_seconds=5.0,
+                       redis_id="some-run-id/some-replid")
+    client.set(keys.fence(3, ticket.lane), ticket.token)
+    Lease(client, keys, ticket).guard()
+    assert client.get(keys.lease(3, ticket.lane)) == b"t-1"  # renewed in the same round trip
+    client.set(keys.fence(3, ticket.lane), "retired")
+    with pytest.raises(Fenced, match="now belongs to"):
+        Lease(client, keys, ticket).guard()
+    client.close()
+
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, redis_url=server.url)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    pipeline.start_workers(1)
+    relay = Relay(settings)
+    try:
+        random_writes(conn, random.Random(11), 150)
+        assert relay.drain(120)
+        assert not relay.transport.identity.available and relay.transport.identity.fingerprint is None
+        assert relay.stats["dispatched"] >= 1
+    finally:
+        relay.close()
+    assert_stores_equal_soon(weaviate_client, db, settings.load_mapping(conn))
