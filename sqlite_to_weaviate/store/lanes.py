@@ -213,12 +213,19 @@ def high_water(conn: sqlite3.Connection, lane: str) -> int:
 
 
 def depth(conn: sqlite3.Connection, lane: str, after_seq: int) -> tuple[int, float | None]:
-    """(rows beyond ``after_seq``, capture time of the oldest of them)."""
+    """(rows beyond ``after_seq``, capture time of the first of them).
+
+    The first by ``seq`` is the oldest: rows are numbered in commit order (one writer at a
+    time holds SQLite's write lock). Reading its ``ts`` by the primary key, instead of
+    ``min(ts)`` over every row, makes this several times cheaper; the backfill asks it
+    twice a second while up to its backlog limit of rows wait.
+    """
     if not has_lane(conn, lane):
         return 0, None
-    count, oldest = conn.execute(f"SELECT count(*), min(ts) FROM {TABLES[lane]} WHERE seq > ?",
-                                 (after_seq,)).fetchone()
-    return int(count), (float(oldest) if oldest is not None else None)
+    name = TABLES[lane]
+    (count,) = conn.execute(f"SELECT count(*) FROM {name} WHERE seq > ?", (after_seq,)).fetchone()
+    first = conn.execute(f"SELECT ts FROM {name} WHERE seq > ? ORDER BY seq LIMIT 1", (after_seq,)).fetchone()
+    return int(count), (float(first[0]) if first is not None and first[0] is not None else None)
 
 
 def pending_keys(conn: sqlite3.Connection, lane: str, table: str, width: int, after_seq: int) -> set[tuple]:
