@@ -38,6 +38,7 @@ from sqlite_to_weaviate.store import dead_letters, lanes, progress, resends
 from sqlite_to_weaviate.store.lanes import BULK, LANES, LIVE
 from sqlite_to_weaviate.store.state import StateKey, ensure_state_table, get_state, set_state
 from sqlite_to_weaviate.store.txn import immediate
+from sqlite_to_weaviate.writer.ack_listener import AckListener
 from sqlite_to_weaviate.writer.drift_follower import CHECK_INTERVAL as DRIFT_CHECK_INTERVAL
 from sqlite_to_weaviate.writer.drift_follower import DriftFollower
 from sqlite_to_weaviate.writer.job import write_horizon
@@ -110,6 +111,7 @@ class Relay:
         self._lock = RelayLock(settings.sqlite_path)
         self._wake = threading.Event()
         self._watcher: DatabaseWatcher | None = None  # set while run() watches the database
+        self._listener: AckListener | None = None  # set while run() listens for acks in a thread
         self._slept_on_watcher = time.monotonic()
         self._stop = threading.Event()
         self._extra: dict[str, int] = {}
@@ -153,6 +155,7 @@ class Relay:
         """Run until :meth:`stop`; survives Redis/Weaviate outages with exponential backoff."""
         self._lock.acquire()
         self._watcher = DatabaseWatcher(self.settings.sqlite_path, self._wake).start() if watch else None
+        self._listener = AckListener(self.transport.redis, self.keys.acks, self._wake).start()
         backoff = 0.0
         self.log.info("relay started", database=str(self.settings.sqlite_path), checkpoints=self.checkpoints,
                       partitions=self.settings.partitions, namespace=self.settings.namespace)
@@ -170,7 +173,11 @@ class Relay:
             if self._watcher is not None:
                 self._watcher.stop()
                 self._watcher = None
+            listener, self._listener = self._listener, None
+            listener.stop()
             try:
+                for ack in self.transport.open_acks(listener.take()):  # popped after the last pass
+                    self._on_ack(ack)
                 self._persist(force=True)
             except Exception as exc:  # noqa: BLE001 - best effort on the way out; durable state is consistent
                 self.log.warning("final checkpoint not written", error=str(exc))
@@ -208,8 +215,13 @@ class Relay:
         held = self.scheduler.live_hold(time.monotonic())  # live keys gathering for their job
         if self.scheduler.in_flight():
             self._rest_watcher()
-            for ack in self.transport.wait_ack(max(0.01, min(ACK_WAIT_S, held if held is not None else ACK_WAIT_S))):
-                self._on_ack(ack)
+            timeout = max(0.01, min(ACK_WAIT_S, held if held is not None else ACK_WAIT_S))
+            if self._listener is not None:  # an ack sets the event too (writer/ack_listener.py)
+                self._wake.wait(timeout)
+                self._wake.clear()
+            else:
+                for ack in self.transport.wait_ack(timeout):
+                    self._on_ack(ack)
             return
         if self._watcher is not None and self._watcher.listen():
             self._slept_on_watcher = time.monotonic()  # not quieted again by the pass this costs
@@ -234,8 +246,9 @@ class Relay:
         now = time.monotonic()
         glance = self.transport.glance()
         self._check_sentinel(glance.sentinel, glance.replaced)
-        acks = len(glance.acks)
-        for ack in glance.acks:
+        listened = self.transport.open_acks(self._listener.take()) if self._listener is not None else []
+        acks = len(glance.acks) + len(listened)
+        for ack in listened + glance.acks:
             self._on_ack(ack)
         lost = self._detect_lost_jobs(now)
         due = self.scheduler.due_resends(time.time(), mapped=lambda table: table in self.mapping.tables)

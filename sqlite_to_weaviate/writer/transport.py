@@ -94,7 +94,7 @@ class Transport:
                 raise result
         replaced = self.identity.observe(identity_from_reply(info))  # None: INFO refused, detection off
         return Glance(None if sentinel is None else sentinel.decode(errors="replace"), replaced,
-                      self._open(raw_acks or []))
+                      self.open_acks(raw_acks or []))
 
     def fence_all(self, partitions: int, run_id: str) -> list[tuple[int, str, float]]:
         """Fence every partition lane and live slot (jobs queued by an earlier run write
@@ -187,9 +187,9 @@ class Transport:
     # ------------------------------------------------------------------ acks
     def wait_ack(self, timeout: float) -> list[Ack]:
         item = self.redis.blpop([self.keys.acks], timeout=timeout)
-        return self._open([item[1]]) if item is not None else []
+        return self.open_acks([item[1]]) if item is not None else []
 
-    def _open(self, raw: list[bytes]) -> list[Ack]:
+    def open_acks(self, raw: list[bytes]) -> list[Ack]:
         """A forged "applied" ack would settle work that never reached Weaviate: ignored, counted."""
         out = []
         for item in raw:
