@@ -83,7 +83,7 @@ MESSAGES: tuple[Rule, ...] = (
          "integer", _CLUSTER),
     Rule(T, r"deadline exceeded", "context deadline exceeded", _RUN),
     Rule(T, r"context canceled", "context canceled", _SRC),
-    Rule(T, r"code = (Canceled|Unavailable|DeadlineExceeded)\b|client connection is closing",
+    Rule(T, r"code = (Canceled|DeadlineExceeded)\b|client connection is closing",  # Unavailable: rule below
          "failed to execute query: rpc error: code = Canceled desc = grpc: the client connection is closing",
          "CI: a node SIGKILLed mid-replay (test_node_sigkilled_mid_backfill_and_mid_replay_ends_equal_at_all)"),
     Rule(T, r"connection refused|connection reset|broken pipe|failed to connect|i/o timeout|no such host",
