@@ -77,9 +77,11 @@ def relay_running(settings: Any) -> bool:
     return False
 
 
-def wait_for_relay(settings: Any, conn: Any, target: int, timeout: float = RELAY_CONFIRM_TIMEOUT_S) -> bool:
-    """True once a running relay dispatches with generation ``target`` (at once when no relay runs: the
-    next one reads the record when it starts)."""
+def wait_for_relay(settings: Any, conn: Any, target: int, timeout: float = RELAY_CONFIRM_TIMEOUT_S,
+                   then: str = "run `embeddings rebuild --resume` once the relay is healthy") -> bool:
+    """True once a running relay dispatches with generation ``target`` (False at once when no relay
+    runs: the next one reads the record when it starts). ``then`` tells the operator what to do
+    if it does not within ``timeout``."""
     deadline = time.monotonic() + timeout
     while relay_running(settings):
         if generation(conn, RELAY_GENERATION_KEY) >= target:
@@ -87,8 +89,8 @@ def wait_for_relay(settings: Any, conn: Any, target: int, timeout: float = RELAY
         if time.monotonic() > deadline:
             raise VersionError(
                 f"the running relay has not loaded the new collection versions within {timeout:.0f}s (it checks "
-                "four times a second): see `sqlite-to-weaviate status` for its last error; the version is recorded, "
-                "so run `embeddings rebuild --resume` once the relay is healthy")
+                "four times a second): see `sqlite-to-weaviate status` for its last error; the version change is "
+                f"recorded, so {then}")
         time.sleep(0.2)
     return False
 
@@ -215,12 +217,30 @@ class SwitchReport:
 def _move_alias(settings: Any, alias: str, collection: str) -> None:
     client = settings.connect_weaviate()
     try:
-        if client.alias.get(alias_name=alias) is None:
+        current = client.alias.get(alias_name=alias)
+        if current is None:
             client.alias.create(alias_name=alias, target_collection=collection)
-        else:
+        elif current.collection != collection:
             client.alias.update(alias_name=alias, new_target_collection=collection)
     finally:
         client.close()
+
+
+def _make_live(settings: Any, conn: Any, target: Any, to: str, previous: str) -> str:
+    """Record ``to`` as live (``previous`` standby) and point the alias at it; the physical name.
+
+    The running relay also points the alias at the recorded live version whenever it reloads the
+    record, and a reload that read the record just before this change moves the alias back to
+    ``previous`` after we moved it. So the alias is moved, then the relay waited for until it runs
+    with this change (from then on it moves the alias here itself, never back), then set once more.
+    """
+    changed = collection_versions.set_states(conn, target.table, {to: "live", previous: "standby"})
+    physical = target.version_collection(to)
+    _move_alias(settings, target.collection, physical)
+    if wait_for_relay(settings, conn, changed,
+                      then=f"the alias {target.collection} follows it once the relay is healthy"):
+        _move_alias(settings, target.collection, physical)
+    return physical
 
 
 def switch(settings: Any, *, table: str | None = None, to: str | None = None, verify_first: bool = True,
@@ -252,10 +272,9 @@ def switch(settings: Any, *, table: str | None = None, to: str | None = None, ve
                                      search=SearchOptions(sample=search_sample, min_recall=min_recall))
             if report.verified.exit_code() != 0:
                 return report
-        collection_versions.set_states(conn, target.table, {to: "live", live.name: "standby"})
+        _make_live(settings, conn, target, to, live.name)
     finally:
         conn.close()
-    _move_alias(settings, target.collection, physical)
     report.switched = True
     return report
 
@@ -275,11 +294,9 @@ def rollback(settings: Any, *, table: str | None = None, to: str | None = None) 
             to = standby[-1]
         elif to not in standby:
             raise VersionError(f"{to} is not a standby version of table {target.table!r} (standby: {standby})")
-        collection_versions.set_states(conn, target.table, {to: "live", live.name: "standby"})
+        physical = _make_live(settings, conn, target, to, live.name)
     finally:
         conn.close()
-    physical = target.version_collection(to)
-    _move_alias(settings, target.collection, physical)
     return SwitchReport(target.table, target.collection, target.version_collection(live.name), physical,
                         switched=True)
 

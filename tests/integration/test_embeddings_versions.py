@@ -12,6 +12,7 @@ import dataclasses
 import random
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -148,3 +149,78 @@ def test_rebuild_switch_rollback_drop_while_the_app_writes(tmp_path, make_settin
     conn_check = sqlite3.connect(db)
     assert versions.generation(conn_check, versions.RELAY_GENERATION_KEY) == versions.generation(conn_check)
     conn_check.close()
+
+
+class _SlowFirstLoad:
+    """The settings, but the first mapping load waits (after reading the record) until ``until()``:
+    a relay whose reload read the record just before a switch changed it."""
+
+    def __init__(self, settings, until) -> None:
+        self._settings = settings
+        self._until = until
+        self.loaded = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._settings, name)
+
+    def load_mapping(self, conn):
+        mapping = self._settings.load_mapping(conn)
+        if not self.loaded.is_set():
+            self.loaded.set()
+            deadline = time.monotonic() + 30
+            while not self._until() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return mapping
+
+
+def test_a_switch_outlasts_a_relay_reload_that_read_the_record_just_before_it(
+        tmp_path, make_settings, pipeline_factory, weaviate_client, collection_prefix):
+    """Seen in CI: the relay reloaded the versions with the record of the rollback, and moved the alias
+    back to v1 just after the next switch had moved it to v2; the drop that followed refused."""
+    from sqlite_to_weaviate.collection_versions import RELAY_GENERATION_KEY
+    from sqlite_to_weaviate.writer.relay_lock import RelayLock
+    from sqlite_to_weaviate.writer.version_watch import VersionWatch
+
+    db = tmp_path / "app.db"
+    mapping_file = tmp_path / "mapping.toml"
+    mapping_file.write_text(MAPPING)
+    conn = make_notes_db(db)
+    conn.executemany("INSERT INTO notes VALUES (?, 't', ?, 0)", [(i, f"body {i}") for i in range(5)])
+    settings = make_settings(db, mapping_file=mapping_file)
+    pipeline_factory(settings).init()
+    mapping_file.write_text(MAPPING_V2)
+    lifecycle.rebuild(settings, wait=False)                     # no relay runs: nothing to wait for
+    lifecycle.switch(settings, to="v2", verify_first=False)
+    lifecycle.rollback(settings)                                # v1 live, v2 standby
+    alias = collection_prefix + "Notes"
+    points_at = lambda: weaviate_client.alias.get(alias_name=alias).collection  # noqa: E731
+    assert points_at() == alias + "_v1"
+
+    slow = _SlowFirstLoad(settings, until=lambda: points_at() == alias + "_v2")
+    switch_returned = threading.Event()
+    errors: list[str] = []
+
+    def relay() -> None:  # the relay's own lock and version follower, nothing else of it
+        lock = RelayLock(settings.sqlite_path)
+        lock.acquire()
+        watch_conn = settings.open_db()
+        try:
+            watch = VersionWatch(slow, watch_conn, pipeline_mapping(settings), on_error=errors.append)
+            watch.generation = -1  # reload at once: with the record as it is before the switch
+            while not switch_returned.is_set():
+                watch.check()
+                time.sleep(0.02)
+        finally:
+            watch_conn.close()
+            lock.release()
+
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
+    assert slow.loaded.wait(30)
+    lifecycle.switch(settings, to="v2", verify_first=False)
+    switch_returned.set()
+    thread.join(30)
+    assert not errors
+    assert points_at() == alias + "_v2"    # the stale reload moved it back; the switch set it again after
+    assert versions.generation(conn, RELAY_GENERATION_KEY) == versions.generation(conn)
+    assert lifecycle.drop(settings, version="v1")[-1] == f"deleted collection {alias}_v1"
