@@ -19,7 +19,11 @@ of the lease and the job starts no call later than one deadline before its lease
 but one client call retries by itself while the server is unavailable, and a server may
 finish a cancelled request. :func:`write_horizon` bounds all of that; the relay re-sends
 the keys of every job whose outcome it does not know once more after that horizon, from
-a durable list (``store.resends``), so the last write of each key is a fresh read.
+a durable list (``store.resends``), so the last write of each key is a fresh read. That
+includes a job that ended applied after a request of it was tried again (its ack says
+``unsure``: the first try may land after the second), and a job that ended otherwise keeps
+its payload key in Redis, so a relay that dies before it reads the ack leaves the next one
+the job's objects to treat as suspects (the relay deletes the key once it owes the re-send).
 
 Redis is untrusted (invariant 10): before anything else the job verifies its ticket's MAC,
 then the payload against the signed digest and every collection against the signed list
@@ -50,7 +54,9 @@ from sqlite_to_weaviate.writer.redis_identity import identity_from_reply, still_
 from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 from sqlite_to_weaviate.writer.signing import Refused
 from sqlite_to_weaviate.writer.trust import WorkerTrust
-from sqlite_to_weaviate.writer.weaviate_apply import Fenced, RetryPolicy, TransientError, apply_deletes, apply_upserts
+from sqlite_to_weaviate.writer.weaviate_apply import (
+    Fenced, RetryPolicy, RetryWitness, TransientError, apply_deletes, apply_upserts,
+)
 
 JOB_FUNCTION = "sqlite_to_weaviate.writer.job.apply_batch"
 
@@ -137,10 +143,10 @@ def job_settings() -> WorkerSettings:
     return WorkerSettings.load()
 
 
-def _policy_from_env() -> RetryPolicy:
+def _policy_from_env(witness: RetryWitness) -> RetryPolicy:
     settings = job_settings()
     return RetryPolicy(max_retries=settings.max_retries, retry_delay=settings.retry_delay,
-                       backoff_max=settings.backoff_max)
+                       backoff_max=settings.backoff_max, witness=witness)
 
 
 class Lease:
@@ -213,10 +219,11 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     rejected: dict[str, str] = {}
     outcome, error = "applied", None
     payload = JobPayload()
+    retries = RetryWitness()
     try:
         trust.check_fresh(ticket)
         client = _process_client.get()
-        policy = _policy_from_env()
+        policy = _policy_from_env(retries)
         lease.guard()
         payload = _load_payload(redis_conn, keys, ticket, trust)
         settings = job_settings()
@@ -250,14 +257,18 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     ack = Ack(
         batch_id=ticket.batch_id, partition=ticket.partition, token=ticket.token, outcome=outcome,
         rejected=rejected, error=error, worker=f"{socket.gethostname()}:{os.getpid()}",
-        seconds=round(time.monotonic() - started, 4),
+        seconds=round(time.monotonic() - started, 4), unsure=outcome == "applied" and retries.retried > 0,
     )
     pipe = redis_conn.pipeline(transaction=False)
-    pipe.delete(keys.payload(ticket.token))  # whatever the outcome, a re-send gets a new token and payload
+    if outcome in ("applied", "refused"):  # refused: nothing was written
+        pipe.delete(keys.payload(ticket.token))
+    # Otherwise a write of this job may still land: the key stays, so that a relay that dies
+    # before it reads this ack leaves the objects to the next one as suspects. The relay
+    # deletes it once it owes the re-send (or the TTL reaps it).
     pipe.rpush(keys.acks, trust.signer.seal_ack(ack))  # open_ticket succeeded, so there is a signer
     pipe.execute()
     log.info("job done", outcome=outcome, upserts=len(payload.upserts), deletes=len(payload.deletes),
-             rejected=len(rejected), seconds=ack.seconds)
+             rejected=len(rejected), seconds=ack.seconds, retried=retries.retried)
     return ack.__dict__
 
 

@@ -154,7 +154,9 @@ class Ack:
     """What a worker reports: applied, fenced off (superseded), or failed transiently.
 
     ``rejected`` maps object uuid -> Weaviate's reason for rows it refused permanently
-    (they go to the dead-letter table; the rest of the batch landed).
+    (they go to the dead-letter table; the rest of the batch landed). ``unsure``: applied,
+    but a request was tried again after a failure that may still land (``RetryWitness``);
+    left out of the JSON when false, so acks of jobs without retries read as before.
     """
 
     batch_id: str
@@ -165,12 +167,16 @@ class Ack:
     error: str | None = None
     worker: str | None = None
     seconds: float = 0.0
+    unsure: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        data = dict(self.__dict__)
+        if not self.unsure:
+            del data["unsure"]
+        return data
 
     def dumps(self) -> str:
-        return json.dumps(self.__dict__, separators=(",", ":"))
+        return json.dumps(self.to_json(), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, data: Any) -> "Ack":
@@ -187,6 +193,7 @@ class Ack:
             all(isinstance(k, str) and isinstance(v, str) for k, v in ack.rejected.items()),
             ack.error is None or isinstance(ack.error, str), ack.worker is None or isinstance(ack.worker, str),
             isinstance(ack.seconds, (int, float)) and not isinstance(ack.seconds, bool),
+            type(ack.unsure) is bool,
         )
         if not all(checks):
             raise PayloadError("ack has a field of the wrong type")

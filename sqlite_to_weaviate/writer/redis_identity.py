@@ -91,12 +91,19 @@ def describe_change(old: RedisIdentity, new: RedisIdentity) -> str:
 
 
 class FailoverWatch:
-    """The identity the relay last wrote to; :meth:`check` reports a change once."""
+    """The identity the relay last wrote to; :meth:`check` reports a change until the relay
+    says it handled it (:meth:`confirm`).
+
+    Adopting the new identity only then matters: the relay handles a change like a wipe
+    (fences every lane, sets the sentinel), and if Redis fails in the middle of that, the
+    next pass must see the change again, not a Redis that looks like the one it knew.
+    """
 
     def __init__(self) -> None:
         self.current: RedisIdentity | None = None
         self.available = True
         self._said_unavailable = False
+        self._pending: RedisIdentity | None = None
 
     @property
     def fingerprint(self) -> str | None:
@@ -117,10 +124,17 @@ class FailoverWatch:
                     "only a wipe (sentinel key gone) is detected")
                 self._said_unavailable = True
             return None
-        previous, self.current = self.current, identity
+        previous = self.current
         if previous is None or previous.fingerprint == identity.fingerprint:
+            self.current, self._pending = identity, None
             return None
+        self._pending = identity
         return describe_change(previous, identity)
+
+    def confirm(self) -> None:
+        """The change last reported is handled: from now on Redis is the new data set."""
+        if self._pending is not None:
+            self.current, self._pending = self._pending, None
 
 
 def identity_from_reply(reply: Any) -> RedisIdentity | None:

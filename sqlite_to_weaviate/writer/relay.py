@@ -305,6 +305,7 @@ class Relay:
             with immediate(self.conn):
                 set_state(self.conn, StateKey.RELAY_RUN_ID, self.run_id)
             self._started = True
+        self.transport.identity.confirm()  # handled: not reported again (it would be, had this raised)
 
     def _take_over(self, sentinel: str | None) -> None:
         """First pass of this run: find what earlier runs may have left half-written.
@@ -335,7 +336,7 @@ class Relay:
     def _on_ack(self, ack: Any) -> None:
         job = self.scheduler.job(ack.partition, ack.token)
         decision = self.scheduler.on_ack(ack.partition, ack.token, ack.outcome, rejected=ack.rejected,
-                                         now=time.monotonic(), wall=time.time())
+                                         unsure=ack.unsure, now=time.monotonic(), wall=time.time())
         if decision is None:
             return
         log = self.log.bind(batch_id=ack.batch_id, partition=ack.partition)

@@ -442,8 +442,15 @@ class Scheduler:
 
     # ------------------------------------------------------------------ outcomes
     def on_ack(self, partition: int, token: str, outcome: str, *, rejected: dict[str, str] | None = None,
-               now: float, wall: float) -> Decision | None:
-        """A worker's acknowledgement; None for a job no longer in flight (its work was re-sent)."""
+               unsure: bool = False, now: float, wall: float) -> Decision | None:
+        """A worker's acknowledgement; None for a job no longer in flight (its work was re-sent).
+
+        ``unsure``: applied, but a request of the job was tried again and the first try may
+        still land, after later writes of its keys: they are owed a re-send after the horizon.
+        Any other outcome owes the same, and the job's payload key (which the worker left in
+        Redis so that a relay dying before this ack leaves them as suspects) is deleted once
+        that is committed.
+        """
         job = self.job(partition, token)
         if job is None:
             self.stats["stale_acks"] += 1
@@ -451,10 +458,17 @@ class Scheduler:
         held = self._key_partitions(job)
         if outcome == "applied":
             decision = self._settle_decision(job.entries, rejected or {}, stage="weaviate")
+            if unsure:
+                landed = [e for e in job.entries if str(e.object_id) not in (rejected or {})]
+                owed = self._owe(landed, wall, "applied after a retry: the first try may land late")
+                decision.resends, decision.due, decision.reason = owed.resends, owed.due, owed.reason
             base = decision._apply
 
             def applied() -> None:
                 base()
+                if unsure:
+                    owed.commit()
+                    self.stats["unsure_jobs"] += 1
                 self._release(job)
                 for p in held:
                     p.attempts = 0
@@ -465,6 +479,7 @@ class Scheduler:
             return decision
         reason = "fenced" if outcome == "fenced" else f"transient: {outcome}"
         decision = self._owe(job.entries, wall, reason)
+        decision.drop_payloads.append(job.token)
         base = decision._apply
 
         def failed() -> None:

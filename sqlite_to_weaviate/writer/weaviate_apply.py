@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlite_to_weaviate.retrying import RetriesExhausted, call_with_retries
@@ -64,6 +64,19 @@ def collection_handle(client: Any, name: str, consistency: str | None) -> Any:
     return collection
 
 
+class RetryWitness:
+    """Counts one job's requests that failed transiently and were tried again.
+
+    Such a request may have had no answer (a timeout, a dropped connection) and still be
+    applied by the server later, after the try that succeeded and after later jobs: a
+    replace's delete landing last leaves the object missing. A job that saw one reports
+    its ack as ``unsure``, and the relay sends its keys once more after the write horizon.
+    """
+
+    def __init__(self) -> None:
+        self.retried = 0
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How a job retries a Weaviate request (the worker's settings; ``sqlite_to_weaviate.retrying``)."""
@@ -71,18 +84,21 @@ class RetryPolicy:
     max_retries: int = 3
     retry_delay: float = 1.0
     backoff_max: float = 30.0
+    witness: RetryWitness | None = field(default=None, compare=False)  # this job's retries, if counted
 
     def run(self, request: Callable[[], Any], *, guard: Callable[[], None]) -> Any:
         """Call ``request``; on a transient failure wait and retry. ``guard`` runs before each try."""
         try:
             return call_with_retries(request, retries=self.max_retries, base=self.retry_delay, cap=self.backoff_max,
-                                     retry_if=_worth_retrying, before_each=guard)
+                                     retry_if=self._worth_retrying, before_each=guard)
         except RetriesExhausted as exc:
             raise TransientError(f"{type(exc.last).__name__}: {exc.last}") from exc.last
 
-
-def _worth_retrying(exc: BaseException) -> bool:
-    return not isinstance(exc, Fenced) and classify_exception(exc) is Verdict.TRANSIENT
+    def _worth_retrying(self, exc: BaseException) -> bool:
+        worth = not isinstance(exc, Fenced) and classify_exception(exc) is Verdict.TRANSIENT
+        if worth and self.witness is not None:
+            self.witness.retried += 1
+        return worth
 
 
 def apply_upserts(

@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import sqlite3
+import time
 
 import pytest
 import redis
@@ -123,6 +124,88 @@ def test_failed_jobs_during_an_outage_owe_a_resend_until_applied(tmp_path, make_
     wait_for(lambda: owed(db) == 0, timeout=120, message="owed re-sends never carried out")
     pipeline.stop_relay_thread()
     assert relay.stats["retries"] + relay.stats["lost_jobs"] >= 1
+    client = connect_weaviate(server.url)
+    try:
+        assert_stores_equal(client, db, settings.load_mapping(conn))
+    finally:
+        client.close()
+
+
+def test_a_failed_job_keeps_its_payload_so_a_relay_that_died_before_its_ack_is_covered(
+        tmp_path, make_settings, pipeline_factory, weaviate_server_factory, redis_url):
+    """Found looking for one object missing after a soak: a job that failed without an answer may land,
+    and its worker used to delete the payload key whatever the outcome. A relay SIGKILLed before it
+    read the failure left the next relay nothing to call suspect, and no re-send after the horizon."""
+    from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
+    from sqlite_to_weaviate.writer.redis_keys import RedisKeys
+
+    server = weaviate_server_factory()
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    settings = make_settings(db, weaviate_url=server.url, max_retries=0, lease_seconds=2.0, partitions=2,
+                             batch_size=25)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    random_writes(conn, random.Random(5), 120)
+    relay = pipeline.start_relay_process()  # no worker yet: its jobs wait in the queue
+    client = redis.Redis.from_url(redis_url)
+    pattern = f"{settings.namespace}:payload:*"
+    wait_for(lambda: len(client.keys(pattern)) >= 2, timeout=30, message="the relay dispatched no job")
+    relay.send_signal(signal.SIGKILL)
+    assert relay.wait(10) == -signal.SIGKILL
+    payloads = set(client.keys(pattern))
+    server.kill()  # every job now fails without an answer
+    pipeline.start_workers(1)
+    wait_for(lambda: client.llen(RedisKeys(settings.namespace).acks) >= len(payloads), timeout=120,
+             message="the jobs never reported back")
+    assert set(client.keys(pattern)) == payloads, "a failed job's payload was deleted by its worker"
+    server.start()
+    second = pipeline.start_relay_thread()
+    wait_for(lambda: second.stats["resends_scheduled"] > 0, timeout=30,
+             message="the next relay did not treat the failed jobs' objects as suspects")
+    pipeline.stop_relay_thread()
+    pipeline.drain(180)
+    assert owed(db) == 0
+    assert client.keys(pattern) == []
+    weaviate = connect_weaviate(server.url)
+    try:
+        assert_stores_equal(weaviate, db, settings.load_mapping(conn))
+    finally:
+        weaviate.close()
+
+
+def test_a_job_applied_after_a_retry_owes_its_keys_once_more_after_the_horizon(
+        tmp_path, make_settings, pipeline_factory, weaviate_server_factory):
+    """A request that timed out may be applied by the server after the retry that succeeded (a
+    replace's delete landing last leaves the object missing): the ack says ``unsure``, the keys are
+    settled (the checkpoint moves on) and owed one more send after the write horizon."""
+    from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
+
+    server = weaviate_server_factory()
+    db = tmp_path / "app.db"
+    conn = make_db(db)
+    # requests time out after 2 s (a third of the lease); the server is frozen for 3.5 s
+    settings = make_settings(db, weaviate_url=server.url, max_retries=4, retry_delay=0.2, lease_seconds=6.0,
+                             partitions=1)
+    pipeline = pipeline_factory(settings)
+    pipeline.init()
+    pipeline.start_workers(1)
+    relay = pipeline.start_relay_thread()
+    random_writes(conn, random.Random(6), 50)
+    pipeline.wait_caught_up(60)
+    assert owed(db) == 0
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        conn.execute("UPDATE items SET qty = qty + 1")
+        time.sleep(3.5)
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    wait_for(lambda: relay.stats["unsure_jobs"] >= 1, timeout=60,
+             message="no job reported that it applied after a retry")
+    assert owed(db) > 0, "the unsure job's keys were not owed a re-send"
+    assert relay.stats["lost_jobs"] == 0 and relay.stats["retries"] == 0  # it was applied, not handed back
+    wait_for(lambda: owed(db) == 0, timeout=120, message="the re-send after the horizon was never carried out")
+    pipeline.stop_relay_thread()
     client = connect_weaviate(server.url)
     try:
         assert_stores_equal(client, db, settings.load_mapping(conn))

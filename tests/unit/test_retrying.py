@@ -58,6 +58,22 @@ def test_a_refused_error_and_a_guard_error_propagate_at_once():
                           sleep=lambda s: pytest.fail("must not wait"))
 
 
+def test_the_worker_policy_counts_the_tries_it_repeats_for_the_ack():
+    from sqlite_to_weaviate.writer.weaviate_apply import RetryWitness
+
+    witness = RetryWitness()
+    policy = RetryPolicy(max_retries=3, retry_delay=0.01, backoff_max=0.01, witness=witness)
+    assert policy.run(lambda: "ok", guard=lambda: None) == "ok" and witness.retried == 0
+    request, calls = _flaky([wex.WeaviateTimeoutError("deadline")])  # no answer, then success
+    policy.run(request, guard=lambda: None)
+    assert len(calls) == 2 and witness.retried == 1
+    request, calls = _flaky([wex.WeaviateInsertManyAllFailedError(
+        "Here is the set of all errors: invalid integer property 'n' on class 'C'")])
+    with pytest.raises(wex.WeaviateInsertManyAllFailedError):
+        policy.run(request, guard=lambda: None)
+    assert witness.retried == 1  # a refusal is an answer: not repeated, not counted
+
+
 def test_the_worker_policy_retries_transient_weaviate_errors_only():
     policy = RetryPolicy(max_retries=2, retry_delay=0.01, backoff_max=0.01)
     request, calls = _flaky([wex.WeaviateConnectionError("down")] * 5)

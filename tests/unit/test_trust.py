@@ -74,6 +74,19 @@ def test_acks_verify_only_with_the_secret_and_the_right_types():
         signer.open_ack(json.dumps({**bad, "mac": signer._mac(b"s2w-ack\x00", bad)}))
 
 
+def test_an_unsure_ack_says_so_and_a_sure_one_reads_as_before():
+    signer = JobSigner(KEY)
+    sure = Ack(batch_id="b", partition=3, token="run-1", outcome="applied")
+    assert "unsure" not in sure.to_json()  # a relay from before the field reads it as ever
+    unsure = Ack(batch_id="b", partition=3, token="run-1", outcome="applied", unsure=True)
+    assert signer.open_ack(signer.seal_ack(unsure)).unsure is True
+    assert signer.open_ack(signer.seal_ack(sure)).unsure is False
+    for value in (1, "true", None):  # untrusted: only a JSON boolean
+        bad = dict(sure.to_json(), unsure=value)
+        with pytest.raises(ForgedAck, match="wrong type"):
+            signer.open_ack(json.dumps({**bad, "mac": signer._mac(b"s2w-ack\x00", bad)}))
+
+
 def test_worker_checks_namespace_expiry_payload_and_collections():
     signer = JobSigner(KEY)
     trust = WorkerTrust(signer=signer, namespace="ns")

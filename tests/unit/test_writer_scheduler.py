@@ -375,6 +375,38 @@ def test_a_job_without_its_lease_is_lost_only_when_no_worker_can_still_hold_it(s
     assert again.entries[0].suspect and s.stats["lost_jobs"] == 1
 
 
+def test_an_applied_ack_after_a_retry_settles_the_keys_and_owes_them_once_more_after_the_horizon():
+    s = make(batch_size=10, horizon=20.0)
+    Feed(s).rows(LIVE, [1, 2, 3])
+    job, = s.take_jobs(0.0)
+    d = s.on_ack(0, job.token, "applied", rejected={str(oid(3)): "bad value"}, unsure=True, now=1.0, wall=100.0)
+    assert sorted(r[2] for r in d.resends) == [(1,), (2,)] and d.due == 120.0  # not the refused row
+    assert not d.drop_payloads  # the worker deleted it: the job is known applied
+    d.commit()
+    assert s.checkpoints()[LIVE] == 3 and s.in_flight() == []  # applied: the checkpoint moves on
+    assert s.stats["unsure_jobs"] == 1 and s.due_resends(119.0) == 0
+    assert s.due_resends(120.0) == 2
+    again, = s.take_jobs(2.0)
+    assert sorted(keys_of(again)) == [1, 2] and all(e.suspect for e in again.entries)
+
+
+def test_a_sure_applied_ack_owes_nothing_and_a_failed_one_deletes_its_payload_after_owing():
+    s = make(batch_size=10)
+    feed = Feed(s)
+    feed.rows(LIVE, [1])
+    job, = s.take_jobs(0.0)
+    d = s.on_ack(0, job.token, "applied", now=0.0, wall=0.0)
+    assert not d.resends and not d.drop_payloads
+    d.commit()
+    feed.rows(LIVE, [2])
+    job, = s.take_jobs(0.0)
+    for outcome in ("transient", "fenced"):
+        d = s.on_ack(0, job.token, outcome, now=0.0, wall=0.0)
+        assert d.resends and d.drop_payloads == [job.token]  # deleted by the relay, after the commit
+        d.commit()
+        job, = s.take_jobs(50.0)
+
+
 def test_a_redis_wipe_loses_every_job_in_flight():
     s = make(partitions=4, batch_size=1)
     Feed(s).rows(LIVE, list(range(8)))
