@@ -217,7 +217,7 @@ class Sidecar:
 
     def _fault_count(self) -> int:
         stats = self._relay_stats()
-        return sum(stats.get(k, 0) for k in ("retries", "lost_jobs", "redis_wipes", "stale_acks"))
+        return sum(stats.get(k, 0) for k in ("retries", "lost_jobs", "redis_wipes", "stale_acks", "unsure_jobs"))
 
     def _resends_owed(self) -> int:
         from sqlite_to_weaviate.store import resends

@@ -269,6 +269,10 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     pipe.execute()
     log.info("job done", outcome=outcome, upserts=len(payload.upserts), deletes=len(payload.deletes),
              rejected=len(rejected), seconds=ack.seconds, retried=retries.retried)
+    # which objects, for tracing one object through a run (the soak prints these when it fails)
+    log.debug("job objects", token=ticket.token, outcome=outcome, retried=retries.retried,
+              upserts=[str(o["uuid"]) for o in payload.upserts], deletes=[d.uuid for d in payload.deletes],
+              replace=sorted(payload.replace))
     return ack.__dict__
 
 

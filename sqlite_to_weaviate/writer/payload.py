@@ -37,8 +37,9 @@ TICKET_VERSION = 6  # 6: redis_id (the Redis identity a job was dispatched under
 MAX_TICKET_PARTITIONS = 4096
 # A Redis identity is "<run_id>/<master_replid>", 40 hex characters each (writer.redis_identity).
 MAX_REDIS_ID_LENGTH = 256
-# A payload key outlives any job that can still legitimately read it: it is deleted when
-# its job finishes or is declared lost; the TTL only reaps keys of a relay that died.
+# A payload key outlives any job that can still legitimately read it: its worker deletes it
+# when the job applied (or wrote nothing), the relay when it owes the keys of a job that
+# failed or was declared lost; the TTL only reaps keys of a relay that died.
 PAYLOAD_TTL_SECONDS = 24 * 3600
 # A signed ticket is honoured for this long after the relay issued it: it bounds how long a
 # copy of a genuine job could be replayed through Redis. A job that waited longer for a

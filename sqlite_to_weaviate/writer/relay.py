@@ -443,7 +443,7 @@ class Relay:
             raise
         for out in outgoing:
             self.log.debug("dispatched", batch_id=out.job.batch_id, partition=out.job.partition, lane=out.job.lane,
-                           upserts=out.upserts, deletes=out.deletes)
+                           token=out.job.token, upserts=out.upserts, deletes=out.deletes)
         return len(outgoing)
 
     def _persist(self, *, force: bool = False) -> None:

@@ -98,20 +98,23 @@ class Soak:
         self.settings: Settings | None = None
 
     # --------------------------------------------------------------- processes
-    def _env(self) -> dict[str, str]:
+    def _env(self, log_level: str = "WARNING") -> dict[str, str]:
         assert self.settings is not None
-        return worker_cli_env(self.settings)
+        return worker_cli_env(self.settings, log_level)
 
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+    def _spawn(self, name: str, *args: str, log_level: str = "WARNING") -> subprocess.Popen:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
-        return subprocess.Popen([sys.executable, "-m", *args], env=self._env(), stdout=log,
+        return subprocess.Popen([sys.executable, "-m", *args], env=self._env(log_level), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).parents[2])
 
+    # The relay and the workers log each job (DEBUG: its token, and the objects a worker
+    # wrote), so that a failing soak can say what happened to each object that differs.
     def _start_relay(self) -> None:
-        self.procs["relay"] = self._spawn("relay", "sqlite_to_weaviate", "relay")
+        self.procs["relay"] = self._spawn("relay", "sqlite_to_weaviate", "relay", log_level="DEBUG")
 
     def _start_worker(self) -> None:
-        self.workers.append(self._spawn(f"worker{len(self.workers)}", "sqlite_to_weaviate", "worker"))
+        self.workers.append(self._spawn(f"worker{len(self.workers)}", "sqlite_to_weaviate", "worker",
+                                        log_level="DEBUG"))
 
     def _start_backfill(self) -> None:
         self.procs["backfill"] = self._spawn("backfill", "sqlite_to_weaviate", "backfill", "--page-size", "200",
@@ -404,7 +407,8 @@ class Soak:
         self.result.self_check["repaired"] = sum(t.repaired for t in check.tables.values())
         print(f"[soak] self-check: {self.result.self_check}", flush=True)
         ordering = {k: v for k, v in self.result.self_check.items() if k not in ("unindexed", "repaired") and v}
-        assert not ordering, f"the pipeline left differences: {ordering}: {_what_differs(check)}"
+        assert not ordering, (f"the pipeline left differences: {ordering}: {_what_differs(check)}\n"
+                              f"{trace_objects(self.root, _differing_uuids(check))}")
         assert check.repair_failures == 0, _what_differs(check)
         self._wait_drained(300)
         report = verify(self.settings, sample=100)
@@ -448,6 +452,46 @@ class Soak:
         stop_process_groups(list(self.procs.values()) + self.workers, timeout=20)
         self.weaviate.stop()
         self.redis.stop()
+
+
+def _differing_uuids(check: Any) -> list[str]:
+    from sqlite_to_weaviate.verify.report import KINDS
+
+    found = []
+    for table in check.tables.values():
+        for kind in (*KINDS, "unsettled"):
+            found += [str(item.get("uuid")) for item in getattr(table, kind).to_json().get("items", [])
+                      if isinstance(item, dict) and item.get("uuid")]
+    return found[:5]
+
+
+def trace_objects(root: Path, uuids: list[str]) -> str:
+    """Every job that carried one of ``uuids`` (from the workers' DEBUG logs), with what the relay
+    logged about it and the faults around it: where an object went missing."""
+    jobs: dict[str, list[str]] = {}
+    for path in sorted(root.glob("worker*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if '"job objects"' not in line:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            for uuid in uuids:
+                roles = [r for r in ("upserts", "deletes", "replace") if uuid in (event.get(r) or ())]
+                if roles:
+                    jobs.setdefault(uuid, []).append(
+                        f"  {event.get('timestamp')} {path.stem} job {event.get('token')} ({event.get('batch_id')}) "
+                        f"{'+'.join(roles)} -> {event.get('outcome')} retried={event.get('retried')}")
+    relay_lines = (root / "relay.log").read_text(errors="replace").splitlines() if (root / "relay.log").exists() else []
+    out = []
+    for uuid in uuids:
+        out.append(f"object {uuid}: {len(jobs.get(uuid, []))} job(s)")
+        for job_line in jobs.get(uuid, []):
+            out.append(job_line)
+            batch = job_line.split("(")[1].split(")")[0]
+            out += [f"    relay: {line[:300]}" for line in relay_lines if batch in line]
+    return "\n".join(out)
 
 
 def _what_differs(check: Any) -> str:
