@@ -167,8 +167,9 @@ def _insert(collection: Any, data: list[Any], objects: list[dict[str, Any]], pol
     from weaviate.exceptions import WeaviateInsertManyAllFailedError
 
     def attempt() -> Any:
-        if suspect:
-            delete_by_ids(collection, sorted(suspect))
+        if suspect:  # every request guarded (the retry policy guards the try, so the first)
+            delete_by_ids(collection, sorted(suspect), between=guard)
+            guard()
         try:
             result = collection.data.insert_many(data)
         except WeaviateInsertManyAllFailedError:

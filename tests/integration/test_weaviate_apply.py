@@ -34,8 +34,9 @@ def test_upserts_go_in_requests_of_at_most_request_objects(weaviate_client, coll
     rejected = apply_upserts(weaviate_client, upserts, RetryPolicy(max_retries=0), lambda: requests.append(1),
                              replace=frozenset({upserts[3]["uuid"]}), request_objects=7)
     # 23 objects in requests of 7, 7, 7 and 2 (the server answers the bad row's request per
-    # object), then one request for the references; the guard runs before each.
-    assert len(requests) == 5
+    # object), the replaced object's delete by id before its request, then one request for the
+    # references; the guard runs before each.
+    assert len(requests) == 6
     assert set(rejected) == {upserts[9]["uuid"]}
     stored = {str(o.uuid): o for o in handle.iterator()}
     assert set(stored) == {u["uuid"] for i, u in enumerate(upserts) if i != 9}
