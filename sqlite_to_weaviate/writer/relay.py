@@ -347,6 +347,9 @@ class Relay:
                 self.scheduler.record_applied(job, time.time())
             if ack.rejected:
                 log.warning("weaviate rejected rows: dead-lettered", count=len(ack.rejected))
+            if ack.unsure:
+                log.info("job applied after a retried request: its keys go out once more after the horizon",
+                         keys=len(decision.resends))
         elif ack.outcome == "fenced":
             log.warning("job lost its lease before finishing; re-sending", error=ack.error)
         elif job is not None:
