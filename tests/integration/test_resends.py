@@ -26,6 +26,17 @@ from tests.support.pipeline import assert_stores_equal, wait_for
 pytestmark = pytest.mark.integration
 
 
+def assert_server_equals(server, db, mapping) -> None:
+    """The test's private Weaviate node holds exactly what SQLite holds."""
+    from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
+
+    client = connect_weaviate(server.url)
+    try:
+        assert_stores_equal(client, db, mapping)
+    finally:
+        client.close()
+
+
 def owed(db) -> int:
     conn = sqlite3.connect(db)
     try:
@@ -103,8 +114,6 @@ def test_failed_jobs_during_an_outage_owe_a_resend_until_applied(tmp_path, make_
                                                                   weaviate_server_factory):
     """A job that failed without an answer may still land: it is re-sent, and `status` is not
     caught up until that is done."""
-    from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
-
     server = weaviate_server_factory()
     db = tmp_path / "app.db"
     conn = make_db(db)
@@ -124,11 +133,7 @@ def test_failed_jobs_during_an_outage_owe_a_resend_until_applied(tmp_path, make_
     wait_for(lambda: owed(db) == 0, timeout=120, message="owed re-sends never carried out")
     pipeline.stop_relay_thread()
     assert relay.stats["retries"] + relay.stats["lost_jobs"] >= 1
-    client = connect_weaviate(server.url)
-    try:
-        assert_stores_equal(client, db, settings.load_mapping(conn))
-    finally:
-        client.close()
+    assert_server_equals(server, db, settings.load_mapping(conn))
 
 
 def test_a_failed_job_keeps_its_payload_so_a_relay_that_died_before_its_ack_is_covered(
@@ -136,7 +141,6 @@ def test_a_failed_job_keeps_its_payload_so_a_relay_that_died_before_its_ack_is_c
     """Found looking for one object missing after a soak: a job that failed without an answer may land,
     and its worker used to delete the payload key whatever the outcome. A relay SIGKILLed before it
     read the failure left the next relay nothing to call suspect, and no re-send after the horizon."""
-    from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
     from sqlite_to_weaviate.writer.redis_keys import RedisKeys
 
     server = weaviate_server_factory()
@@ -167,11 +171,7 @@ def test_a_failed_job_keeps_its_payload_so_a_relay_that_died_before_its_ack_is_c
     pipeline.drain(180)
     assert owed(db) == 0
     assert client.keys(pattern) == []
-    weaviate = connect_weaviate(server.url)
-    try:
-        assert_stores_equal(weaviate, db, settings.load_mapping(conn))
-    finally:
-        weaviate.close()
+    assert_server_equals(server, db, settings.load_mapping(conn))
 
 
 def test_a_job_applied_after_a_retry_owes_its_keys_once_more_after_the_horizon(
@@ -179,8 +179,6 @@ def test_a_job_applied_after_a_retry_owes_its_keys_once_more_after_the_horizon(
     """A request that timed out may be applied by the server after the retry that succeeded (a
     replace's delete landing last leaves the object missing): the ack says ``unsure``, the keys are
     settled (the checkpoint moves on) and owed one more send after the write horizon."""
-    from sqlite_to_weaviate.weaviate_adapter import connect_weaviate
-
     server = weaviate_server_factory()
     db = tmp_path / "app.db"
     conn = make_db(db)
@@ -206,8 +204,4 @@ def test_a_job_applied_after_a_retry_owes_its_keys_once_more_after_the_horizon(
     assert relay.stats["lost_jobs"] == 0 and relay.stats["retries"] == 0  # it was applied, not handed back
     wait_for(lambda: owed(db) == 0, timeout=120, message="the re-send after the horizon was never carried out")
     pipeline.stop_relay_thread()
-    client = connect_weaviate(server.url)
-    try:
-        assert_stores_equal(client, db, settings.load_mapping(conn))
-    finally:
-        client.close()
+    assert_server_equals(server, db, settings.load_mapping(conn))
