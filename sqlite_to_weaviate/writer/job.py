@@ -40,6 +40,7 @@ exports; a plain ``rq worker`` works with the same variables set.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -269,10 +270,12 @@ def apply_batch(raw_ticket: dict[str, Any]) -> dict[str, Any]:
     pipe.execute()
     log.info("job done", outcome=outcome, upserts=len(payload.upserts), deletes=len(payload.deletes),
              rejected=len(rejected), seconds=ack.seconds, retried=retries.retried)
-    # which objects, for tracing one object through a run (the soak prints these when it fails)
-    log.debug("job objects", token=ticket.token, outcome=outcome, retried=retries.retried,
-              upserts=[str(o["uuid"]) for o in payload.upserts], deletes=[d.uuid for d in payload.deletes],
-              replace=sorted(payload.replace))
+    # which objects, for tracing one object through a run (the soak prints these when it fails);
+    # the lists are built only when DEBUG is on: this runs for every job
+    if log.is_enabled_for(logging.DEBUG):
+        log.debug("job objects", token=ticket.token, outcome=outcome, retried=retries.retried,
+                  upserts=[str(o["uuid"]) for o in payload.upserts], deletes=[d.uuid for d in payload.deletes],
+                  replace=sorted(payload.replace))
     return ack.__dict__
 
 
